@@ -1,0 +1,171 @@
+//! The adaLN-Zero DiT block and the final layer.
+
+use crate::flops::{cost, Flops};
+use crate::nn::{
+    layer_norm_no_affine, linear, modulate, Attention, AttentionConfig, LinearInit, Mlp, MlpConfig,
+};
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::activation::silu;
+
+/// Configuration of [`DiTBlock`].
+#[derive(Config, Debug)]
+pub struct DiTBlockConfig {
+    /// Hidden size D.
+    pub hidden_size: usize,
+    /// Attention heads.
+    pub num_heads: usize,
+    /// MLP inner size.
+    pub mlp_hidden: usize,
+}
+
+/// The six per-sample modulation vectors of an adaLN-Zero block, each `[batch, hidden]`.
+#[derive(Clone, Debug)]
+pub struct Modulation {
+    /// Shift before attention.
+    pub shift_msa: Tensor<2>,
+    /// Scale before attention.
+    pub scale_msa: Tensor<2>,
+    /// Gate of the attention residual.
+    pub gate_msa: Tensor<2>,
+    /// Shift before the MLP.
+    pub shift_mlp: Tensor<2>,
+    /// Scale before the MLP.
+    pub scale_mlp: Tensor<2>,
+    /// Gate of the MLP residual.
+    pub gate_mlp: Tensor<2>,
+}
+
+impl Modulation {
+    /// Keeps the rows of the listed samples (for routers that run a block on part of a batch).
+    pub fn select(&self, rows: Tensor<1, Int>) -> Modulation {
+        let s = |t: &Tensor<2>| t.clone().select(0, rows.clone());
+        Modulation {
+            shift_msa: s(&self.shift_msa),
+            scale_msa: s(&self.scale_msa),
+            gate_msa: s(&self.gate_msa),
+            shift_mlp: s(&self.shift_mlp),
+            scale_mlp: s(&self.scale_mlp),
+            gate_mlp: s(&self.gate_mlp),
+        }
+    }
+}
+
+/// DiT block with adaLN-Zero conditioning:
+/// `x += gate_msa · Attn(modulate(LN(x), shift_msa, scale_msa))`, then the same for the MLP.
+///
+/// The modulation linear (PyTorch `adaLN_modulation.1`) starts at zero, so the block is the
+/// identity at initialisation. The two residual branches are exposed separately so that routers
+/// can run, slice or skip them.
+#[derive(Module, Debug)]
+pub struct DiTBlock {
+    /// Self-attention (`attn`).
+    pub attn: Attention,
+    /// MLP (`mlp`).
+    pub mlp: Mlp,
+    /// adaLN modulation D → 6D after SiLU (`adaLN_modulation.1`).
+    pub ada_ln_modulation: Linear,
+}
+
+impl DiTBlockConfig {
+    /// Builds the block with the DiT initialisation (zero modulation).
+    pub fn init(&self, device: &Device) -> DiTBlock {
+        let d = self.hidden_size;
+        DiTBlock {
+            attn: AttentionConfig::new(d, self.num_heads).init(device),
+            mlp: MlpConfig::new(d, self.mlp_hidden).init(device),
+            ada_ln_modulation: linear(d, 6 * d, LinearInit::Zeros, device),
+        }
+    }
+}
+
+impl DiTBlock {
+    /// Modulation vectors from the conditioning `c` (`[batch, hidden]`).
+    pub fn modulation(&self, c: Tensor<2>) -> Modulation {
+        let m = self.ada_ln_modulation.forward(silu(c)); // [batch, 6·hidden]
+        let mut it = m.chunk(6, 1).into_iter();
+        let mut next = || it.next().expect("six chunks");
+        Modulation {
+            shift_msa: next(),
+            scale_msa: next(),
+            gate_msa: next(),
+            shift_mlp: next(),
+            scale_mlp: next(),
+            gate_mlp: next(),
+        }
+    }
+
+    /// Gated attention residual `gate · Attn(modulate(LN(x)))` on the listed heads
+    /// (`None` = all heads). `[batch, tokens, hidden]` → same.
+    pub fn attn_branch(&self, x: Tensor<3>, m: &Modulation, heads: Option<&[usize]>) -> Tensor<3> {
+        let h = modulate(layer_norm_no_affine(x), m.shift_msa.clone(), m.scale_msa.clone());
+        let a = match heads {
+            None => self.attn.forward(h),
+            Some(heads) => self.attn.forward_heads(h, heads),
+        };
+        a * m.gate_msa.clone().unsqueeze_dim::<3>(1)
+    }
+
+    /// Gated MLP residual on the inner channels `channels` (`None` = all).
+    pub fn mlp_branch(&self, x: Tensor<3>, m: &Modulation, channels: Option<std::ops::Range<usize>>) -> Tensor<3> {
+        let h = modulate(layer_norm_no_affine(x), m.shift_mlp.clone(), m.scale_mlp.clone());
+        let y = match channels {
+            None => self.mlp.forward(h),
+            Some(r) => self.mlp.forward_channels(h, r),
+        };
+        y * m.gate_mlp.clone().unsqueeze_dim::<3>(1)
+    }
+
+    /// Dense forward: `[batch, tokens, hidden]`, conditioning `[batch, hidden]`.
+    pub fn forward(&self, x: Tensor<3>, c: Tensor<2>) -> Tensor<3> {
+        let m = self.modulation(c);
+        let x = x.clone() + self.attn_branch(x, &m, None);
+        x.clone() + self.mlp_branch(x, &m, None)
+    }
+
+    /// Cost of a dense forward for one sample with `tokens` tokens.
+    pub fn flops(&self, tokens: usize) -> Flops {
+        let d = self.attn.proj.weight.dims()[0];
+        cost::adaln(d) + self.attn.flops(tokens, self.attn.num_heads) + self.mlp.flops(tokens, self.mlp.inner())
+    }
+}
+
+/// Configuration of [`FinalLayer`].
+#[derive(Config, Debug)]
+pub struct FinalLayerConfig {
+    /// Hidden size D.
+    pub hidden_size: usize,
+    /// Patch size p.
+    pub patch_size: usize,
+    /// Output channels.
+    pub out_channels: usize,
+}
+
+/// The final adaLN layer: `linear(modulate(LN(x), shift, scale))` → `[batch, tokens, p²·out]`.
+#[derive(Module, Debug)]
+pub struct FinalLayer {
+    /// Output linear D → p²·out (`final_layer.linear`), zero at initialisation.
+    pub linear: Linear,
+    /// adaLN modulation D → 2D (`final_layer.adaLN_modulation.1`), zero at initialisation.
+    pub ada_ln_modulation: Linear,
+}
+
+impl FinalLayerConfig {
+    /// Builds the layer, zero-initialised as in DiT.
+    pub fn init(&self, device: &Device) -> FinalLayer {
+        let d = self.hidden_size;
+        FinalLayer {
+            linear: linear(d, self.patch_size * self.patch_size * self.out_channels, LinearInit::Zeros, device),
+            ada_ln_modulation: linear(d, 2 * d, LinearInit::Zeros, device),
+        }
+    }
+}
+
+impl FinalLayer {
+    /// `[batch, tokens, hidden]`, `[batch, hidden]` → `[batch, tokens, p²·out]`.
+    pub fn forward(&self, x: Tensor<3>, c: Tensor<2>) -> Tensor<3> {
+        let mut m = self.ada_ln_modulation.forward(silu(c)).chunk(2, 1).into_iter();
+        let (shift, scale) = (m.next().expect("shift"), m.next().expect("scale"));
+        self.linear.forward(modulate(layer_norm_no_affine(x), shift, scale))
+    }
+}

@@ -1,0 +1,33 @@
+//! # dddit-core
+//!
+//! The core of dddit, a framework for *dynamic-compute* Diffusion Transformers:
+//!
+//! - [`dit`]: a DiT (Peebles & Xie) that matches the reference PyTorch model parameter for
+//!   parameter and loads its checkpoints;
+//! - [`routing`]: the [`routing::Router`] and [`routing::ComputePath`] traits, the routing
+//!   decision and the executor that skips what a router skips;
+//! - [`diffusion`]: the Gaussian diffusion DiT trains and samples with;
+//! - [`flops`]: analytic FLOPs in the DiT convention (one multiply-add = one FLOP);
+//! - [`device`]: run-time backend selection.
+
+#![warn(missing_docs)]
+
+pub mod device;
+pub mod diffusion;
+pub mod dit;
+pub mod error;
+pub mod flops;
+pub mod nn;
+pub mod routing;
+pub mod testing;
+
+pub use error::CoreError;
+
+/// Re-exports most users need.
+pub mod prelude {
+    pub use crate::device::DeviceSpec;
+    pub use crate::diffusion::{DiffusionConfig, GaussianDiffusion, Sampler};
+    pub use crate::dit::{DiT, DiTConfig};
+    pub use crate::flops::{Convention, Flops};
+    pub use burn::prelude::*;
+}

@@ -1,0 +1,30 @@
+//! Linear layers with the DiT initialisation.
+
+use burn::module::Param;
+use burn::nn::{Initializer, Linear};
+use burn::prelude::*;
+
+/// How the weight of a linear layer starts (biases always start at zero, as in DiT).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LinearInit {
+    /// Xavier-uniform (DiT's `_basic_init`).
+    XavierUniform,
+    /// Normal with the given standard deviation (DiT's timestep MLP: 0.02).
+    Normal(f64),
+    /// All zeros (adaLN-Zero modulation and the final layer).
+    Zeros,
+}
+
+/// A `Linear` d_in → d_out with a zero bias and the given weight initialisation.
+///
+/// burn stores the weight as `[d_in, d_out]` (the transpose of PyTorch's).
+pub fn linear(d_in: usize, d_out: usize, init: LinearInit, device: &Device) -> Linear {
+    let initializer = match init {
+        LinearInit::XavierUniform => Initializer::XavierUniform { gain: 1.0 },
+        LinearInit::Normal(std) => Initializer::Normal { mean: 0.0, std },
+        LinearInit::Zeros => Initializer::Zeros,
+    };
+    let weight = initializer.init_with([d_in, d_out], Some(d_in), Some(d_out), device);
+    let bias = Param::from_tensor(Tensor::zeros([d_out], device));
+    Linear { weight, bias: Some(bias) }
+}

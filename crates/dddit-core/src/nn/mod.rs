@@ -1,0 +1,16 @@
+//! The layers a DiT is made of, written to match the reference DiT parameter for parameter.
+
+mod attention;
+mod embed;
+mod init;
+mod mlp;
+mod norm;
+
+pub use attention::{Attention, AttentionConfig};
+pub use embed::{
+    pos_embed_2d, timestep_frequencies, LabelEmbedder, LabelEmbedderConfig, PatchEmbed, PatchEmbedConfig,
+    TimestepEmbedder, TimestepEmbedderConfig,
+};
+pub use init::{linear, LinearInit};
+pub use mlp::{gelu_tanh, Mlp, MlpConfig};
+pub use norm::{layer_norm_no_affine, modulate, LN_EPS};

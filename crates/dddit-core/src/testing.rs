@@ -1,0 +1,20 @@
+//! Helpers shared by tests (also used by the other dddit crates' tests).
+
+use burn::prelude::*;
+
+/// The default test device: the pure-Rust `flex` backend where compiled in, else the first
+/// compiled-in backend.
+pub fn device() -> Device {
+    crate::device::DeviceSpec::default_spec().device().expect("a compiled-in backend")
+}
+
+/// Largest absolute element-wise difference.
+pub fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    (a - b).abs().max().into_scalar::<f32>()
+}
+
+/// `max|a − b| / max|b|`: the relative error used by the parity tests.
+pub fn rel_err<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    let scale = b.clone().abs().max().into_scalar::<f32>().max(f32::MIN_POSITIVE);
+    max_abs_diff(a, b) / scale
+}

@@ -1,0 +1,143 @@
+//! `dddit`: the command-line tool of the dddit framework.
+
+mod flops_cmd;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use dddit_core::device::DeviceSpec;
+use dddit_core::dit::DiTConfig;
+
+/// dddit — dynamic-compute Diffusion Transformers: routers that decide per input, timestep and
+/// token how much to compute, with GFLOPs (DiT convention) reported next to measured time.
+#[derive(Parser, Debug)]
+#[command(name = "dddit", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Analytic GFLOPs of a DiT forward pass, per component, in the DiT paper's convention
+    /// (forward only, one multiply-add = one FLOP); `--measure` also times it on a device.
+    Flops(flops_cmd::FlopsArgs),
+    /// Lists the devices this build can run on (`--device` values) and those it lacks.
+    Devices,
+    /// Lists the DiT presets with their size and cost at a given input size.
+    Presets {
+        /// Input height and width.
+        #[arg(long, default_value_t = 32)]
+        image_size: usize,
+        /// Input channels.
+        #[arg(long, default_value_t = 4)]
+        channels: usize,
+    },
+    /// Loads a reference DiT checkpoint (`.pt`, `.pth` or `.safetensors` from the official
+    /// PyTorch code) into dddit and reports what was loaded.
+    CheckWeights {
+        /// The weights file.
+        path: std::path::PathBuf,
+        /// Model preset the checkpoint was trained with.
+        #[arg(long, default_value = "DiT-XL/2")]
+        model: String,
+        /// Latent/image size the model was built for (32 for 256×256 images).
+        #[arg(long, default_value_t = 32)]
+        image_size: usize,
+        /// Input channels.
+        #[arg(long, default_value_t = 4)]
+        channels: usize,
+        /// Number of classes (a null row is added).
+        #[arg(long, default_value_t = 1000)]
+        num_classes: usize,
+        /// Device to load onto.
+        #[arg(long, default_value = "flex")]
+        device: String,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole cause chain, without a backtrace: errors are for users.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Flops(args) => flops_cmd::run(args),
+        Command::Devices => {
+            println!("compiled into this build:");
+            for d in DeviceSpec::compiled() {
+                println!("  {d}");
+            }
+            let missing: Vec<_> = DeviceSpec::ALL
+                .iter()
+                .filter(|(n, _)| !DeviceSpec::compiled().contains(n))
+                .map(|(n, f)| format!("  {n} (rebuild with --features {f})"))
+                .collect();
+            if !missing.is_empty() {
+                println!("not compiled in:\n{}", missing.join("\n"));
+            }
+            Ok(())
+        }
+        Command::Presets { image_size, channels } => {
+            println!("{:<10} {:>6} {:>6} {:>6} {:>7} {:>10} {:>10}", "preset", "depth", "hidden", "heads", "tokens", "params(M)", "GFLOPs");
+            for name in DiTConfig::preset_names() {
+                let cfg = DiTConfig::preset(&name, image_size, channels)?;
+                let gf = cfg.dense_flops().gflops(dddit_core::flops::Convention::MacIsOne);
+                println!(
+                    "{:<10} {:>6} {:>6} {:>6} {:>7} {:>10.2} {:>10.3}",
+                    name, cfg.depth, cfg.hidden_size, cfg.num_heads, cfg.num_tokens(), param_count(&cfg) as f64 / 1e6, gf
+                );
+            }
+            println!("(GFLOPs: forward pass, one multiply-add = one FLOP, as in the DiT paper)");
+            Ok(())
+        }
+        Command::CheckWeights { path, model, image_size, channels, num_classes, device } => {
+            let device = device.parse::<DeviceSpec>()?.device()?;
+            let mut cfg = DiTConfig::preset(&model, image_size, channels)?;
+            cfg.num_classes = num_classes;
+            let mut dit = cfg.init(&device);
+            let report = dit.load_reference(&path)?;
+            println!("loaded {} tensors from {} into {model}", report.applied.len(), path.display());
+            if !report.unused.is_empty() {
+                println!("ignored (recomputed by dddit): {}", report.unused.join(", "));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Parameter count of a DiT config (trainable parameters, as the reference counts them minus
+/// the fixed positional table).
+fn param_count(cfg: &DiTConfig) -> usize {
+    let (d, c, p, f) = (cfg.hidden_size, cfg.in_channels, cfg.patch_size, dddit_core::dit::TIMESTEP_FREQ_DIM);
+    let m = cfg.mlp_hidden();
+    let block = (d * 3 * d + 3 * d) + (d * d + d) + (d * m + m) + (m * d + d) + (d * 6 * d + 6 * d);
+    let stem = (c * p * p * d + d) + (f * d + d) + (d * d + d) + cfg.label_rows() * d;
+    let fin = (d * p * p * cfg.out_channels() + p * p * cfg.out_channels()) + (d * 2 * d + 2 * d);
+    stem + block * cfg.depth + fin
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Module;
+
+    #[test]
+    fn param_count_matches_module() {
+        let cfg = DiTConfig::preset("DiT-N/2", 8, 3).unwrap();
+        let dit = cfg.init(&dddit_core::testing::device());
+        assert_eq!(param_count(&cfg), dit.num_params());
+    }
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
