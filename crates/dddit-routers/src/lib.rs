@@ -1,7 +1,30 @@
 //! # dddit-routers
 //!
-//! Router implementations for dddit, each registered by name. This crate depends only on
-//! `dddit-core` (the `Router` / `ComputePath` traits, the DiT blocks and the executor).
-//! Routers arrive with the router-family issue.
+//! The router family of dddit. Every router is a [`RouterConfig`] (a TOML-deserialisable config
+//! with defaults and validation) that builds a [`RoutedStack`] (the layers between the DiT stem
+//! and its final layer), registered by name with [`register_router!`]. [`routers`] lists them,
+//! [`build`] makes a model from a `[router]` table.
+//!
+//! Routers never pretend: what a decision skips is not computed (see
+//! `dddit_core::routing::execute`), and the FLOPs a forward reports are those of the paths that
+//! ran.
 
 #![warn(missing_docs)]
+
+pub mod common;
+pub mod dense;
+pub mod depth;
+pub mod moe;
+pub mod tgate;
+pub mod tokens;
+pub mod width;
+pub mod model;
+pub mod registry;
+pub mod stack;
+
+pub use model::{ForwardOptions, RoutedDiT, RoutedForward};
+pub use registry::{build, lookup, routers, AnyRoutedModel, ConfigError, KeyDoc, RouterConfig, RouterEntry, RouterError};
+pub use stack::{RoutedStack, RoutingStats, StackInput, StackOutput};
+
+#[doc(hidden)]
+pub use inventory;

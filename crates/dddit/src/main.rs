@@ -21,6 +21,8 @@ enum Command {
     /// Analytic GFLOPs of a DiT forward pass, per component, in the DiT paper's convention
     /// (forward only, one multiply-add = one FLOP); `--measure` also times it on a device.
     Flops(flops_cmd::FlopsArgs),
+    /// Lists every registered router with a one-line description and its config keys.
+    Routers,
     /// Lists the devices this build can run on (`--device` values) and those it lacks.
     Devices,
     /// Lists the DiT presets with their size and cost at a given input size.
@@ -69,6 +71,15 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Flops(args) => flops_cmd::run(args),
+        Command::Routers => {
+            for e in dddit_routers::routers() {
+                println!("{:<14} {}", e.name, e.description);
+                for k in (e.keys)() {
+                    println!("  {:<16} {:<44} default {:<10} {}", k.key, k.ty, k.default, k.doc);
+                }
+            }
+            Ok(())
+        }
         Command::Devices => {
             println!("compiled into this build:");
             for d in DeviceSpec::compiled() {

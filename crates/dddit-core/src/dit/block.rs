@@ -1,6 +1,7 @@
 //! The adaLN-Zero DiT block and the final layer.
 
 use crate::flops::{cost, Flops};
+use crate::routing::ComputePath;
 use crate::nn::{
     layer_norm_no_affine, linear, modulate, Attention, AttentionConfig, LinearInit, Mlp, MlpConfig,
 };
@@ -79,36 +80,52 @@ impl DiTBlockConfig {
     }
 }
 
+/// adaLN-Zero modulation vectors from `c` (`[batch, hidden]`) through `SiLU → linear` (D → 6D).
+pub fn adaln_modulation(linear: &Linear, c: Tensor<2>) -> Modulation {
+    let m = linear.forward(silu(c)); // [batch, 6·hidden]
+    let mut it = m.chunk(6, 1).into_iter();
+    let mut next = || it.next().expect("six chunks");
+    Modulation {
+        shift_msa: next(),
+        scale_msa: next(),
+        gate_msa: next(),
+        shift_mlp: next(),
+        scale_mlp: next(),
+        gate_mlp: next(),
+    }
+}
+
+/// Gated attention residual `gate · Attn(modulate(LN(x)))` on the listed heads (`None` = all).
+pub fn attn_branch(attn: &Attention, x: Tensor<3>, m: &Modulation, heads: Option<&[usize]>) -> Tensor<3> {
+    let h = modulate(layer_norm_no_affine(x), m.shift_msa.clone(), m.scale_msa.clone());
+    let a = match heads {
+        None => attn.forward(h),
+        Some(heads) => attn.forward_heads(h, heads),
+    };
+    a * m.gate_msa.clone().unsqueeze_dim::<3>(1)
+}
+
+/// The MLP input of a block, `modulate(LN(x), shift_mlp, scale_mlp)`, before any MLP runs: what
+/// a token-level router looks at.
+pub fn mlp_input(x: Tensor<3>, m: &Modulation) -> Tensor<3> {
+    modulate(layer_norm_no_affine(x), m.shift_mlp.clone(), m.scale_mlp.clone())
+}
+
 impl DiTBlock {
     /// Modulation vectors from the conditioning `c` (`[batch, hidden]`).
     pub fn modulation(&self, c: Tensor<2>) -> Modulation {
-        let m = self.ada_ln_modulation.forward(silu(c)); // [batch, 6·hidden]
-        let mut it = m.chunk(6, 1).into_iter();
-        let mut next = || it.next().expect("six chunks");
-        Modulation {
-            shift_msa: next(),
-            scale_msa: next(),
-            gate_msa: next(),
-            shift_mlp: next(),
-            scale_mlp: next(),
-            gate_mlp: next(),
-        }
+        adaln_modulation(&self.ada_ln_modulation, c)
     }
 
     /// Gated attention residual `gate · Attn(modulate(LN(x)))` on the listed heads
     /// (`None` = all heads). `[batch, tokens, hidden]` → same.
     pub fn attn_branch(&self, x: Tensor<3>, m: &Modulation, heads: Option<&[usize]>) -> Tensor<3> {
-        let h = modulate(layer_norm_no_affine(x), m.shift_msa.clone(), m.scale_msa.clone());
-        let a = match heads {
-            None => self.attn.forward(h),
-            Some(heads) => self.attn.forward_heads(h, heads),
-        };
-        a * m.gate_msa.clone().unsqueeze_dim::<3>(1)
+        attn_branch(&self.attn, x, m, heads)
     }
 
     /// Gated MLP residual on the inner channels `channels` (`None` = all).
     pub fn mlp_branch(&self, x: Tensor<3>, m: &Modulation, channels: Option<std::ops::Range<usize>>) -> Tensor<3> {
-        let h = modulate(layer_norm_no_affine(x), m.shift_mlp.clone(), m.scale_mlp.clone());
+        let h = mlp_input(x, m);
         let y = match channels {
             None => self.mlp.forward(h),
             Some(r) => self.mlp.forward_channels(h, r),
@@ -127,6 +144,15 @@ impl DiTBlock {
     pub fn flops(&self, tokens: usize) -> Flops {
         let d = self.attn.proj.weight.dims()[0];
         cost::adaln(d) + self.attn.flops(tokens, self.attn.num_heads) + self.mlp.flops(tokens, self.mlp.inner())
+    }
+}
+
+impl ComputePath for DiTBlock {
+    fn label(&self) -> String {
+        "dit-block".into()
+    }
+    fn cost(&self, tokens: usize) -> Flops {
+        self.flops(tokens)
     }
 }
 

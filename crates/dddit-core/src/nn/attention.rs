@@ -90,6 +90,22 @@ impl Attention {
         burn::tensor::module::linear(out, w_proj, bias)
     }
 
+    /// All heads computed, each head's output scaled per sample by `mask` (`[batch, heads]`)
+    /// before the output projection. This is the *training* form of dynamic width (gradients
+    /// reach the gates through a straight-through mask); inference uses
+    /// [`Attention::forward_heads`], which does not compute masked heads at all.
+    pub fn forward_head_mask(&self, x: Tensor<3>, mask: Tensor<2>) -> Tensor<3> {
+        let [b, n, _] = x.dims();
+        let (h, hd) = (self.num_heads, self.head_dim());
+        let qkv = self.qkv.forward(x).reshape([b, n, 3, h, hd]).permute([2, 0, 3, 1, 4]);
+        let q = qkv.clone().slice_dim(0, 0..1).squeeze_dim::<4>(0);
+        let k = qkv.clone().slice_dim(0, 1..2).squeeze_dim::<4>(0);
+        let v = qkv.slice_dim(0, 2..3).squeeze_dim::<4>(0);
+        let out = attention(q, k, v, None, None, AttentionModuleOptions::default()); // [batch, heads, tokens, hd]
+        let out = out * mask.reshape([b, h, 1, 1]);
+        self.proj.forward(out.swap_dims(1, 2).reshape([b, n, h * hd]))
+    }
+
     /// Softmax attention on a fused `[batch, tokens, 3·h·hd]` projection.
     fn core(&self, qkv: Tensor<3>, b: usize, n: usize, heads: usize) -> Tensor<3> {
         let hd = self.head_dim();

@@ -75,9 +75,48 @@ impl Mlp {
         burn::tensor::module::linear(h, w2, self.fc2.bias.as_ref().map(|b| b.val()))
     }
 
+    /// Runs only the inner channels of the listed groups (`groups` ascending, each
+    /// `group_size` channels wide): fc1 columns and fc2 rows of other groups are not touched.
+    pub fn forward_groups<const D: usize>(&self, x: Tensor<D>, groups: &[usize], group_size: usize) -> Tensor<D> {
+        let inner = self.inner();
+        if groups.len() * group_size == inner {
+            return self.forward(x);
+        }
+        if groups.is_empty() {
+            // No channel runs: the output is the fc2 bias alone.
+            let bias = self.fc2.bias.as_ref().map(|b| b.val()).unwrap_or_else(|| Tensor::zeros([x.dims()[D - 1]], &x.device()));
+            let mut shape = [1usize; D];
+            shape[D - 1] = bias.dims()[0];
+            return x.zeros_like() + bias.reshape(shape);
+        }
+        let ids: Vec<i64> = groups.iter().flat_map(|&g| (g * group_size..(g + 1) * group_size).map(|c| c as i64)).collect();
+        let idx = Tensor::<1, Int>::from_ints(ids.as_slice(), &x.device());
+        let w1 = self.fc1.weight.val().select(1, idx.clone());
+        let b1 = self.fc1.bias.as_ref().map(|b| b.val().select(0, idx.clone()));
+        let w2 = self.fc2.weight.val().select(0, idx);
+        let h = gelu_tanh(burn::tensor::module::linear(x, w1, b1));
+        burn::tensor::module::linear(h, w2, self.fc2.bias.as_ref().map(|b| b.val()))
+    }
+
+    /// All channels computed, the inner activations scaled by `mask` (`[batch, inner]`): the
+    /// training form of channel gating (see [`Mlp::forward_groups`] for inference).
+    pub fn forward_channel_mask(&self, x: Tensor<3>, mask: Tensor<2>) -> Tensor<3> {
+        let h = gelu_tanh(self.fc1.forward(x)) * mask.unsqueeze_dim::<3>(1);
+        self.fc2.forward(h)
+    }
+
     /// Cost for `tokens` tokens with `channels` inner channels active.
     pub fn flops(&self, tokens: usize, channels: usize) -> Flops {
         cost::mlp(tokens, self.fc1.weight.dims()[0], channels)
+    }
+}
+
+impl crate::routing::ComputePath for Mlp {
+    fn label(&self) -> String {
+        format!("mlp({})", self.inner())
+    }
+    fn cost(&self, tokens: usize) -> Flops {
+        self.flops(tokens, self.inner())
     }
 }
 

@@ -1,0 +1,105 @@
+//! Pieces shared by routers: gating networks, gumbel noise, routing losses.
+
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::activation::{log_softmax, sigmoid, silu, softmax};
+use burn::tensor::Distribution;
+use dddit_core::nn::{linear, LinearInit};
+use dddit_core::routing::AuxLoss;
+
+/// A two-layer gating MLP `Linear → SiLU → Linear` (the seed's router on `t_emb + c_emb`).
+#[derive(Module, Debug)]
+pub struct GateMlp {
+    /// Input layer.
+    pub fc1: Linear,
+    /// Output layer (one logit per path).
+    pub fc2: Linear,
+}
+
+impl GateMlp {
+    /// `d_in → hidden → paths`; xavier weights, the output layer small so routing starts near
+    /// uniform.
+    pub fn new(d_in: usize, hidden: usize, paths: usize, device: &Device) -> Self {
+        GateMlp { fc1: linear(d_in, hidden, LinearInit::XavierUniform, device), fc2: linear(hidden, paths, LinearInit::Normal(0.02), device) }
+    }
+
+    /// Logits `[rows, paths]` (or any leading shape).
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.fc2.forward(silu(self.fc1.forward(x)))
+    }
+
+    /// MACs for one input row.
+    pub fn macs_per_row(&self) -> u64 {
+        let [i, h] = self.fc1.weight.dims();
+        let [_, o] = self.fc2.weight.dims();
+        (i * h + h * o) as u64
+    }
+}
+
+/// Softmax over the last dimension of `[rows, paths]` logits.
+pub fn probs(logits: Tensor<2>) -> Tensor<2> {
+    softmax(logits, 1)
+}
+
+/// Mean entropy `−Σ p log p` of `[rows, paths]` logits. Minimising it makes routing confident;
+/// a negative weight makes it balanced (seed §5.1 regulariser).
+pub fn entropy(logits: Tensor<2>) -> AuxLoss {
+    let logp = log_softmax(logits, 1);
+    let h = (logp.clone().exp() * logp).sum_dim(1).neg().mean();
+    AuxLoss { name: "entropy".into(), value: h }
+}
+
+/// Switch / DiT-MoE balance loss `E · Σ_i P_i · f_i`, with `P_i` the mean router probability of
+/// path `i` and `f_i` the fraction of assignments that went to it (1 when perfectly balanced).
+pub fn balance(probs: Tensor<2>, counts: &[usize]) -> AuxLoss {
+    let e = counts.len();
+    let total: usize = counts.iter().sum::<usize>().max(1);
+    let f: Vec<f32> = counts.iter().map(|&c| c as f32 / total as f32).collect();
+    let f = Tensor::<1>::from_data(TensorData::new(f, [e]), &probs.device());
+    let p = probs.mean_dim(0).reshape([e]);
+    AuxLoss { name: "balance".into(), value: (p * f).sum() * e as f64 }
+}
+
+/// Gumbel-sigmoid gate (DyDiT): `σ((logits + L) / τ)` with logistic noise `L` in training,
+/// hard 0/1 by threshold 0.5 with a straight-through gradient. Returns `(hard, soft)`.
+pub fn gumbel_sigmoid_st<const D: usize>(logits: Tensor<D>, tau: f64, train: bool) -> (Tensor<D>, Tensor<D>) {
+    let noisy = if train {
+        let u = Tensor::<D>::random(logits.shape(), Distribution::Uniform(1e-6, 1.0 - 1e-6), &logits.device());
+        // Logistic noise = difference of two Gumbels = log(u) − log(1 − u).
+        logits + (u.clone().log() - (u.neg() + 1.0).log())
+    } else {
+        logits
+    };
+    let soft = sigmoid(noisy / tau);
+    let hard = soft.clone().greater_elem(0.5).float();
+    let st = hard.clone() - soft.clone().detach() + soft.clone();
+    if train { (st, soft) } else { (hard, soft) }
+}
+
+/// Host copy of a float tensor.
+pub fn to_host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().expect("float data")
+}
+
+/// Host copy of an int tensor.
+pub fn to_host_int<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
+    t.into_data().convert::<i64>().try_to_vec::<i64>().expect("int data")
+}
+
+/// Groups `0..n` by key: `(key, members)` in order of first appearance.
+pub fn group_by<K: PartialEq + Clone>(keys: &[K]) -> Vec<(K, Vec<usize>)> {
+    let mut groups: Vec<(K, Vec<usize>)> = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        match groups.iter_mut().find(|(g, _)| g == k) {
+            Some((_, v)) => v.push(i),
+            None => groups.push((k.clone(), vec![i])),
+        }
+    }
+    groups
+}
+
+/// A `[len]` int index tensor.
+pub fn index(ids: &[usize], device: &Device) -> Tensor<1, Int> {
+    let v: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+    Tensor::from_ints(v.as_slice(), device)
+}

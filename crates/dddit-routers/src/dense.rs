@@ -1,0 +1,55 @@
+//! `dense`: the static DiT baseline — every block runs for every sample.
+
+use crate::registry::{ConfigError, KeyDoc, RouterConfig};
+use crate::stack::{RoutedStack, StackInput, StackOutput};
+use burn::prelude::*;
+use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
+use dddit_core::flops::Flops;
+use serde::Deserialize;
+
+/// Config of the `dense` baseline (no keys).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenseConfig {}
+
+/// The reference DiT block stack.
+#[derive(Module, Debug)]
+pub struct DenseStack {
+    /// The blocks.
+    pub blocks: Vec<DiTBlock>,
+}
+
+impl RouterConfig for DenseConfig {
+    type Stack = DenseStack;
+    const NAME: &'static str = "dense";
+    const DESCRIPTION: &'static str = "static DiT baseline: every block runs for every sample";
+
+    fn keys() -> &'static [KeyDoc] {
+        &[]
+    }
+
+    fn validate(&self, _model: &DiTConfig) -> Vec<ConfigError> {
+        vec![]
+    }
+
+    fn init(&self, m: &DiTConfig, device: &Device) -> DenseStack {
+        DenseStack { blocks: (0..m.depth).map(|_| DiTBlockConfig::new(m.hidden_size, m.num_heads, m.mlp_hidden()).init(device)).collect() }
+    }
+}
+
+impl RoutedStack for DenseStack {
+    fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+        let [b, n, _] = h.dims();
+        for block in &self.blocks {
+            h = block.forward(h, input.c.clone());
+        }
+        let per = self.full_flops(n);
+        StackOutput { h, flops: vec![per; b], aux_losses: vec![], stats: [("layers".to_string(), 1.0)].into() }
+    }
+
+    fn full_flops(&self, tokens: usize) -> Flops {
+        self.blocks.iter().map(|b| b.flops(tokens)).sum()
+    }
+}
+
+crate::register_router!(DenseConfig);

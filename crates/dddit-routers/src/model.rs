@@ -1,0 +1,79 @@
+//! A DiT whose blocks are a routed stack.
+
+use crate::stack::{RoutedStack, RoutingStats, StackInput};
+use burn::prelude::*;
+use dddit_core::dit::{DiT, DiTConfig};
+use dddit_core::flops::Flops;
+use dddit_core::routing::{AuxLoss, Mode};
+
+/// The DiT stem (patch, position, timestep and label embeddings) and final layer of the
+/// reference model around a router's [`RoutedStack`].
+#[derive(Module, Debug)]
+pub struct RoutedDiT<S: Module + RoutedStack> {
+    /// Embeddings and final layer (its own `blocks` is empty: the stack replaces it).
+    pub backbone: DiT,
+    /// The routed layers.
+    pub stack: S,
+}
+
+/// Result of a routed forward pass.
+#[derive(Clone, Debug)]
+pub struct RoutedForward {
+    /// Model output, `[batch, out_channels, H, W]`.
+    pub out: Tensor<4>,
+    /// MACs each sample spent, stem and final layer included.
+    pub flops: Vec<Flops>,
+    /// Router losses.
+    pub aux_losses: Vec<AuxLoss>,
+    /// Routing statistics.
+    pub stats: RoutingStats,
+}
+
+/// Options of a routed forward pass.
+#[derive(Clone, Debug)]
+pub struct ForwardOptions<'a> {
+    /// Timesteps on the host (one per sample); they must equal `t`.
+    pub timesteps: &'a [f64],
+    /// Pooled text embedding, `[batch, text_dim]`.
+    pub text: Option<&'a Tensor<2>>,
+    /// Training (soft decisions, label dropout) or inference.
+    pub mode: Mode,
+    /// Labels to replace by the null label (classifier-free guidance).
+    pub force_drop: Option<Tensor<1, Bool>>,
+}
+
+impl<S: RoutedStack> RoutedDiT<S> {
+    /// Wraps `stack` with a freshly initialised stem for `config`.
+    pub fn new(config: &DiTConfig, stack: S, device: &Device) -> Self {
+        let mut stem = config.clone();
+        stem.depth = 0;
+        let mut backbone = stem.init(device);
+        backbone.config = config.clone();
+        RoutedDiT { backbone, stack }
+    }
+
+    /// The DiT hyper-parameters.
+    pub fn config(&self) -> &DiTConfig {
+        &self.backbone.config
+    }
+
+    /// Forward pass with routing.
+    pub fn forward(&self, x: Tensor<4>, t: Tensor<1>, y: Tensor<1, Int>, opts: &ForwardOptions) -> RoutedForward {
+        let train = opts.mode == Mode::Train;
+        let e = self.backbone.embed(x.clone(), t, y, train, opts.force_drop.clone());
+        let input = StackInput { c: &e.c, t_emb: &e.t_emb, timesteps: opts.timesteps, text: opts.text, x_t: &x, mode: opts.mode };
+        let s = self.stack.forward(e.tokens, &input);
+        let stem = self.config().stem_flops();
+        RoutedForward {
+            out: self.backbone.head(s.h, e.c),
+            flops: s.flops.into_iter().map(|f| f + stem).collect(),
+            aux_losses: s.aux_losses,
+            stats: s.stats,
+        }
+    }
+
+    /// MACs per sample with everything on.
+    pub fn full_flops(&self) -> Flops {
+        self.config().stem_flops() + self.stack.full_flops(self.config().num_tokens())
+    }
+}

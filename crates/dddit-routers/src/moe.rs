@@ -1,0 +1,435 @@
+//! Mixtures of experts: `soft-moe` (seed §2.1–2.2), `topk` (DiT-MoE token choice, or per
+//! sample) and `expert-choice` (EC-DiT).
+
+use crate::common::{balance, entropy, probs, to_host_int, GateMlp};
+use crate::registry::{ConfigError, KeyDoc, RouterConfig};
+use crate::stack::{RoutedStack, StackInput, StackOutput};
+use burn::nn::Linear;
+use burn::prelude::*;
+use dddit_core::dit::{adaln_modulation, attn_branch, mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
+use dddit_core::flops::{cost, Flops};
+use dddit_core::nn::{linear, Attention, AttentionConfig, LinearInit, Mlp, MlpConfig};
+use dddit_core::routing::{execute, AuxLoss, ComputePath, Granularity, PathAssignment, RoutingDecision};
+use serde::Deserialize;
+
+// ---------------------------------------------------------------------------------------------
+// soft-moe
+
+/// Config of `soft-moe`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SoftMoeConfig {
+    /// Expert blocks per layer.
+    pub experts: usize,
+    /// Hidden size of the router MLP (0 = the model's hidden size).
+    pub router_hidden: usize,
+}
+
+impl Default for SoftMoeConfig {
+    fn default() -> Self {
+        SoftMoeConfig { experts: 4, router_hidden: 0 }
+    }
+}
+
+/// One soft-MoE layer: E full DiT blocks mixed by a softmax router on `c`.
+#[derive(Module, Debug)]
+pub struct SoftMoeLayer {
+    /// The expert blocks.
+    pub experts: Vec<DiTBlock>,
+    /// Router MLP on the conditioning.
+    pub gate: GateMlp,
+}
+
+/// The `soft-moe` stack.
+#[derive(Module, Debug)]
+pub struct SoftMoeStack {
+    /// Layers.
+    pub layers: Vec<SoftMoeLayer>,
+}
+
+impl RouterConfig for SoftMoeConfig {
+    type Stack = SoftMoeStack;
+    const NAME: &'static str = "soft-moe";
+    const DESCRIPTION: &'static str = "seed §2.2: softmax router on c mixes E expert blocks per layer; every expert runs (E x a block)";
+
+    fn keys() -> &'static [KeyDoc] {
+        &[
+            KeyDoc { key: "experts", ty: "integer ≥ 1", default: "4", doc: "expert DiT blocks per layer" },
+            KeyDoc { key: "router_hidden", ty: "integer", default: "0", doc: "router MLP width (0 = hidden size)" },
+        ]
+    }
+
+    fn validate(&self, _m: &DiTConfig) -> Vec<ConfigError> {
+        let mut e = vec![];
+        if self.experts == 0 {
+            e.push(ConfigError::new("experts", "must be at least 1"));
+        }
+        e
+    }
+
+    fn init(&self, m: &DiTConfig, device: &Device) -> SoftMoeStack {
+        let d = m.hidden_size;
+        let rh = if self.router_hidden == 0 { d } else { self.router_hidden };
+        SoftMoeStack {
+            layers: (0..m.depth)
+                .map(|_| SoftMoeLayer {
+                    experts: (0..self.experts).map(|_| DiTBlockConfig::new(d, m.num_heads, m.mlp_hidden()).init(device)).collect(),
+                    gate: GateMlp::new(d, rh, self.experts, device),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl RoutedStack for SoftMoeStack {
+    fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+        let [b, n, _] = h.dims();
+        let mut flops = vec![Flops::default(); b];
+        let mut aux = vec![];
+        for layer in &self.layers {
+            let logits = layer.gate.forward(input.c.clone()); // [batch, experts]
+            aux.push(entropy(logits.clone()));
+            let d = RoutingDecision::mixture(Granularity::Sample, probs(logits));
+            let paths: Vec<&dyn ComputePath> = layer.experts.iter().map(|e| e as &dyn ComputePath).collect();
+            for (f, s) in flops.iter_mut().zip(d.per_sample_flops(&paths, b, n)) {
+                *f += s + Flops { router: layer.gate.macs_per_row(), ..Default::default() };
+            }
+            let c = input.c;
+            // Σ_e w_e·block_e(h) = h + Σ_e w_e·Δ_e, since the weights sum to one.
+            h = execute(h, &d, |e, rows, idx| layer.experts[e].forward(rows, c.clone().select(0, idx.clone())));
+        }
+        let experts = self.layers.first().map_or(0, |l| l.experts.len()) as f64;
+        StackOutput { h, flops, aux_losses: mean_losses(aux), stats: [("experts".to_string(), experts), ("layers".to_string(), 1.0)].into() }
+    }
+
+    fn full_flops(&self, tokens: usize) -> Flops {
+        self.layers
+            .iter()
+            .map(|l| l.experts.iter().map(|e| e.flops(tokens)).sum::<Flops>() + Flops { router: l.gate.macs_per_row(), ..Default::default() })
+            .sum()
+    }
+}
+
+/// Averages same-named losses over layers.
+pub(crate) fn mean_losses(losses: Vec<AuxLoss>) -> Vec<AuxLoss> {
+    let mut out: Vec<(AuxLoss, usize)> = vec![];
+    for l in losses {
+        match out.iter_mut().find(|(o, _)| o.name == l.name) {
+            Some((o, n)) => {
+                o.value = o.value.clone() + l.value;
+                *n += 1;
+            }
+            None => out.push((l, 1)),
+        }
+    }
+    out.into_iter().map(|(mut o, n)| {
+        o.value = o.value / n as f64;
+        o
+    })
+    .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// topk and expert-choice: blocks whose MLP is a sparse mixture of expert MLPs
+
+/// How a sparse MoE assigns tokens to experts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MoeMode {
+    /// Each token picks its top-k experts (DiT-MoE).
+    Token,
+    /// Each sample picks its top-k experts from its conditioning; they run on all its tokens.
+    Sample,
+    /// Each expert picks its top tokens up to a capacity (EC-DiT).
+    ExpertChoice,
+}
+
+/// Config of `topk` (and, with `mode = "expert-choice"`, of `expert-choice`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopKConfig {
+    /// Expert MLPs per block.
+    pub experts: usize,
+    /// Experts per token (or per sample).
+    pub k: usize,
+    /// `token` or `sample`.
+    pub mode: MoeMode,
+    /// Inner width of each expert MLP (0 = the model's MLP width).
+    pub expert_hidden: usize,
+    /// Shared experts that every token runs (DiT-MoE uses 2).
+    pub shared_experts: usize,
+    /// Renormalise the top-k probabilities to sum to one.
+    pub normalize: bool,
+    /// Expert-choice capacity factor: each expert takes `capacity · tokens · k / experts`.
+    pub capacity: f64,
+}
+
+impl Default for TopKConfig {
+    fn default() -> Self {
+        TopKConfig { experts: 4, k: 1, mode: MoeMode::Token, expert_hidden: 0, shared_experts: 0, normalize: true, capacity: 1.0 }
+    }
+}
+
+/// Config of `expert-choice`: the `topk` layer with expert-choice assignment.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpertChoiceConfig {
+    /// Expert MLPs per block.
+    pub experts: usize,
+    /// Average experts per token (sets the capacity with `capacity`).
+    pub k: usize,
+    /// Capacity factor: each expert takes `capacity · tokens · k / experts` tokens of the batch.
+    pub capacity: f64,
+    /// Inner width of each expert MLP (0 = the model's MLP width).
+    pub expert_hidden: usize,
+}
+
+impl Default for ExpertChoiceConfig {
+    fn default() -> Self {
+        ExpertChoiceConfig { experts: 4, k: 1, capacity: 1.0, expert_hidden: 0 }
+    }
+}
+
+/// A DiT block whose MLP is a sparse mixture of experts.
+#[derive(Module, Debug)]
+pub struct MoeLayer {
+    /// Dense self-attention.
+    pub attn: Attention,
+    /// adaLN modulation (D → 6D).
+    pub ada_ln_modulation: Linear,
+    /// Routed expert MLPs.
+    pub experts: Vec<Mlp>,
+    /// Shared expert MLPs (run on every token).
+    pub shared: Vec<Mlp>,
+    /// Router: a linear map of the MLP input (token mode) or of `c` (sample mode) to expert logits.
+    pub gate: Linear,
+}
+
+/// The stack of `topk` / `expert-choice`.
+#[derive(Module, Debug)]
+pub struct MoeStack {
+    /// Layers.
+    pub layers: Vec<MoeLayer>,
+    /// Experts per token / sample.
+    pub k: usize,
+    /// Assignment mode (stored as an index: 0 token, 1 sample, 2 expert choice).
+    pub mode: usize,
+    /// Renormalise top-k weights.
+    pub normalize: bool,
+    /// Expert-choice capacity factor.
+    pub capacity: f64,
+}
+
+fn moe_keys() -> &'static [KeyDoc] {
+    &[
+        KeyDoc { key: "experts", ty: "integer ≥ 1", default: "4", doc: "expert MLPs per block" },
+        KeyDoc { key: "k", ty: "integer in [1, experts]", default: "1", doc: "experts per token (or per sample)" },
+        KeyDoc { key: "mode", ty: "\"token\" | \"sample\"", default: "\"token\"", doc: "token choice (DiT-MoE) or per-sample choice from c" },
+        KeyDoc { key: "expert_hidden", ty: "integer", default: "0", doc: "inner width of an expert (0 = the model's MLP width)" },
+        KeyDoc { key: "shared_experts", ty: "integer", default: "0", doc: "experts every token runs (DiT-MoE: 2)" },
+        KeyDoc { key: "normalize", ty: "bool", default: "true", doc: "renormalise top-k probabilities to sum to 1" },
+        KeyDoc { key: "capacity", ty: "float > 0", default: "1.0", doc: "(expert-choice only) capacity factor" },
+    ]
+}
+
+fn moe_validate(experts: usize, k: usize, capacity: f64) -> Vec<ConfigError> {
+    let mut e = vec![];
+    if experts == 0 {
+        e.push(ConfigError::new("experts", "must be at least 1"));
+    }
+    if k == 0 || k > experts {
+        e.push(ConfigError::new("k", format!("must be in [1, experts = {experts}], got {k}")));
+    }
+    if !(capacity > 0.0) {
+        e.push(ConfigError::new("capacity", format!("must be positive, got {capacity}")));
+    }
+    e
+}
+
+fn moe_init(m: &DiTConfig, experts: usize, expert_hidden: usize, shared: usize, mode: MoeMode, k: usize, normalize: bool, capacity: f64, device: &Device) -> MoeStack {
+    let d = m.hidden_size;
+    let eh = if expert_hidden == 0 { m.mlp_hidden() } else { expert_hidden };
+    MoeStack {
+        layers: (0..m.depth)
+            .map(|_| MoeLayer {
+                attn: AttentionConfig::new(d, m.num_heads).init(device),
+                ada_ln_modulation: linear(d, 6 * d, LinearInit::Zeros, device),
+                experts: (0..experts).map(|_| MlpConfig::new(d, eh).init(device)).collect(),
+                shared: (0..shared).map(|_| MlpConfig::new(d, eh).init(device)).collect(),
+                gate: linear(d, experts, LinearInit::Normal(0.02), device),
+            })
+            .collect(),
+        k,
+        mode: match mode {
+            MoeMode::Token => 0,
+            MoeMode::Sample => 1,
+            MoeMode::ExpertChoice => 2,
+        },
+        normalize,
+        capacity,
+    }
+}
+
+impl RouterConfig for TopKConfig {
+    type Stack = MoeStack;
+    const NAME: &'static str = "topk";
+    const DESCRIPTION: &'static str = "sparse top-k expert MLPs per token (DiT-MoE) or per sample, optional shared experts, balance loss; only chosen experts run";
+
+    fn keys() -> &'static [KeyDoc] {
+        moe_keys()
+    }
+
+    fn validate(&self, _m: &DiTConfig) -> Vec<ConfigError> {
+        moe_validate(self.experts, self.k, self.capacity)
+    }
+
+    fn init(&self, m: &DiTConfig, device: &Device) -> MoeStack {
+        moe_init(m, self.experts, self.expert_hidden, self.shared_experts, self.mode, self.k, self.normalize, self.capacity, device)
+    }
+}
+
+impl RouterConfig for ExpertChoiceConfig {
+    type Stack = MoeStack;
+    const NAME: &'static str = "expert-choice";
+    const DESCRIPTION: &'static str = "EC-DiT: each expert MLP takes its top tokens of the batch up to a capacity; tokens are gathered";
+
+    fn keys() -> &'static [KeyDoc] {
+        &[
+            KeyDoc { key: "experts", ty: "integer ≥ 1", default: "4", doc: "expert MLPs per block" },
+            KeyDoc { key: "k", ty: "integer in [1, experts]", default: "1", doc: "average experts per token" },
+            KeyDoc { key: "capacity", ty: "float > 0", default: "1.0", doc: "each expert takes capacity·tokens·k/experts tokens" },
+            KeyDoc { key: "expert_hidden", ty: "integer", default: "0", doc: "inner width of an expert (0 = the model's MLP width)" },
+        ]
+    }
+
+    fn validate(&self, _m: &DiTConfig) -> Vec<ConfigError> {
+        moe_validate(self.experts, self.k, self.capacity)
+    }
+
+    fn init(&self, m: &DiTConfig, device: &Device) -> MoeStack {
+        moe_init(m, self.experts, self.expert_hidden, 0, MoeMode::ExpertChoice, self.k, true, self.capacity, device)
+    }
+}
+
+impl MoeStack {
+    /// Expert capacity (tokens per expert) for `units` tokens in expert-choice mode.
+    pub fn capacity_for(&self, units: usize, experts: usize) -> usize {
+        (((self.capacity * units as f64 * self.k as f64) / experts as f64).ceil() as usize).clamp(1, units)
+    }
+
+    /// The routing decision of one layer for `units` rows of router input `x` (`[units, hidden]`).
+    pub fn decide(&self, layer: &MoeLayer, x: Tensor<2>, granularity: Granularity) -> RoutingDecision {
+        let units = x.dims()[0];
+        let e = layer.experts.len();
+        let logits = layer.gate.forward(x); // [units, experts]
+        let p = probs(logits.clone());
+        let mut lists: Vec<(Vec<usize>, Vec<i64>)> = vec![(vec![], vec![]); e];
+        let flat_w: Tensor<1>;
+        if self.mode == 2 {
+            // Expert choice: each expert takes its top-`cap` units by probability.
+            let cap = self.capacity_for(units, e);
+            let pt = p.clone().swap_dims(0, 1); // [experts, units]
+            let (_, idx) = pt.clone().topk_with_indices(cap, 1);
+            let idx = to_host_int(idx);
+            for ex in 0..e {
+                let mut us: Vec<usize> = idx[ex * cap..(ex + 1) * cap].iter().map(|&u| u as usize).collect();
+                us.sort_unstable();
+                lists[ex].1 = us.iter().map(|&u| (ex * units + u) as i64).collect();
+                lists[ex].0 = us;
+            }
+            flat_w = pt.reshape([e * units]);
+        } else {
+            let k = self.k;
+            let (vals, idx) = p.clone().topk_with_indices(k, 1); // [units, k]
+            let vals = if self.normalize { vals.clone() / vals.sum_dim(1) } else { vals };
+            let idx = to_host_int(idx);
+            for u in 0..units {
+                for slot in 0..k {
+                    let ex = idx[u * k + slot] as usize;
+                    lists[ex].0.push(u);
+                    lists[ex].1.push((u * k + slot) as i64);
+                }
+            }
+            flat_w = vals.reshape([units * k]);
+        }
+        let device = flat_w.device();
+        let assignments: Vec<PathAssignment> = lists
+            .into_iter()
+            .enumerate()
+            .map(|(ex, (us, pos))| {
+                let w = if us.is_empty() { None } else { Some(flat_w.clone().select(0, Tensor::from_ints(pos.as_slice(), &device))) };
+                PathAssignment { path: ex, units: us, weights: w }
+            })
+            .collect();
+        let counts: Vec<usize> = assignments.iter().map(|a| a.units.len()).collect();
+        let mut d = RoutingDecision::sparse(granularity, units, assignments);
+        d.aux_losses = vec![balance(p.clone(), &counts), entropy(logits)];
+        d.probs = Some(p);
+        d
+    }
+}
+
+impl RoutedStack for MoeStack {
+    fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+        let [b, n, dim] = h.dims();
+        let mut flops = vec![Flops::default(); b];
+        let mut aux = vec![];
+        let mut active = 0.0;
+        for layer in &self.layers {
+            let m = adaln_modulation(&layer.ada_ln_modulation, input.c.clone());
+            h = h.clone() + attn_branch(&layer.attn, h, &m, None);
+            let x = mlp_input(h.clone(), &m); // [batch, tokens, hidden]
+            let paths: Vec<&dyn ComputePath> = layer.experts.iter().map(|e| e as &dyn ComputePath).collect();
+            let e = layer.experts.len();
+            let (y, d) = if self.mode == 1 {
+                let d = self.decide(layer, input.c.clone(), Granularity::Sample);
+                let y = execute(x.clone(), &d, |ex, rows, _| layer.experts[ex].forward(rows));
+                (y, d)
+            } else {
+                let flat = x.clone().reshape([b * n, dim]);
+                let d = self.decide(layer, flat.clone(), Granularity::Token);
+                let y = execute(flat, &d, |ex, rows, _| layer.experts[ex].forward(rows)).reshape([b, n, dim]);
+                (y, d)
+            };
+            let mut y = y;
+            for s in &layer.shared {
+                y = y + s.forward(x.clone());
+            }
+            h = h + y * m.gate_mlp.clone().unsqueeze_dim::<3>(1);
+            let gate_rows = if self.mode == 1 { 1 } else { n };
+            let fixed = cost::adaln(dim) + layer.attn.flops(n, layer.attn.num_heads) + cost::router_linear(gate_rows, dim, e)
+                + layer.shared.iter().map(|s| s.cost(n)).sum::<Flops>();
+            for (f, s) in flops.iter_mut().zip(d.per_sample_flops(&paths, b, n)) {
+                *f += s + fixed;
+            }
+            let counts = d.path_counts(e);
+            let unit_count = if self.mode == 1 { b } else { b * n };
+            active += counts.iter().sum::<usize>() as f64 / unit_count as f64;
+            aux.extend(d.aux_losses);
+        }
+        let layers = self.layers.len().max(1) as f64;
+        StackOutput {
+            h,
+            flops,
+            aux_losses: mean_losses(aux),
+            stats: [("experts".to_string(), active / layers), ("layers".to_string(), 1.0)].into(),
+        }
+    }
+
+    fn full_flops(&self, tokens: usize) -> Flops {
+        // "Everything on": every expert on every token.
+        self.layers
+            .iter()
+            .map(|l| {
+                let dim = l.attn.proj.weight.dims()[0];
+                cost::adaln(dim) + l.attn.flops(tokens, l.attn.num_heads) + cost::router_linear(tokens, dim, l.experts.len())
+                    + l.experts.iter().chain(&l.shared).map(|e| e.cost(tokens)).sum::<Flops>()
+            })
+            .sum()
+    }
+}
+
+crate::register_router!(SoftMoeConfig);
+crate::register_router!(TopKConfig);
+crate::register_router!(ExpertChoiceConfig);
+

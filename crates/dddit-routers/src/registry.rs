@@ -1,0 +1,211 @@
+//! The router registry: name → (config schema with defaults and validation, builder).
+//!
+//! A router crate registers itself with [`register_router!`](crate::register_router); nothing
+//! in dddit-core or in other routers changes, and the `dddit` binary picks it up by linking the
+//! crate (`use my_router as _;`).
+
+use crate::model::{ForwardOptions, RoutedDiT, RoutedForward};
+use crate::stack::RoutedStack;
+use burn::module::Module;
+use burn::prelude::*;
+use dddit_core::dit::DiTConfig;
+use dddit_core::flops::Flops;
+use serde::de::DeserializeOwned;
+
+/// Documentation of one config key.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyDoc {
+    /// Key name in the `[router]` table.
+    pub key: &'static str,
+    /// Type, as a user writes it (`integer`, `float in [0, 1]`, …).
+    pub ty: &'static str,
+    /// Default value, as TOML.
+    pub default: &'static str,
+    /// What it does.
+    pub doc: &'static str,
+}
+
+/// A problem with a router config, naming the key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("router.{key}: {message}")]
+pub struct ConfigError {
+    /// Key path below `router` (empty for the table itself).
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error on `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError { key: key.into(), message: message.into() }
+    }
+}
+
+/// Errors of the registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// No router of that name is registered.
+    #[error("unknown router '{name}'; registered: {known}")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The registered names.
+        known: String,
+    },
+    /// The config is invalid.
+    #[error("invalid router config:\n  {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  "))]
+    Config(Vec<ConfigError>),
+}
+
+/// A router's configuration: a serde struct with defaults (unknown keys rejected) that checks
+/// itself against the model and builds the routed stack.
+pub trait RouterConfig: DeserializeOwned + Default + std::fmt::Debug + Clone + Send + 'static {
+    /// The stack this config builds.
+    type Stack: RoutedStack;
+    /// Registered name.
+    const NAME: &'static str;
+    /// One-line description.
+    const DESCRIPTION: &'static str;
+    /// Documentation of every key.
+    fn keys() -> &'static [KeyDoc];
+    /// Checks ranges against the model (`k` ≤ experts, budget in [0, 1], …), all at once.
+    fn validate(&self, model: &DiTConfig) -> Vec<ConfigError>;
+    /// Builds the stack.
+    fn init(&self, model: &DiTConfig, device: &Device) -> Self::Stack;
+}
+
+/// A routed model of any router, behind one object-safe interface.
+pub trait AnyRoutedModel: Send + std::fmt::Debug {
+    /// Registered router name.
+    fn router(&self) -> &'static str;
+    /// The DiT hyper-parameters.
+    fn config(&self) -> &DiTConfig;
+    /// Routed forward pass.
+    fn forward(&self, x: Tensor<4>, t: Tensor<1>, y: Tensor<1, Int>, opts: &ForwardOptions) -> RoutedForward;
+    /// MACs per sample with everything on.
+    fn full_flops(&self) -> Flops;
+    /// Trainable parameter count.
+    fn num_params(&self) -> usize;
+}
+
+/// A [`RoutedDiT`] with the name it was registered under.
+#[derive(Debug)]
+pub struct Named<S: RoutedStack> {
+    /// Registered name.
+    pub name: &'static str,
+    /// The model.
+    pub model: RoutedDiT<S>,
+}
+
+impl<S: RoutedStack> AnyRoutedModel for Named<S> {
+    fn router(&self) -> &'static str {
+        self.name
+    }
+    fn config(&self) -> &DiTConfig {
+        self.model.config()
+    }
+    fn forward(&self, x: Tensor<4>, t: Tensor<1>, y: Tensor<1, Int>, opts: &ForwardOptions) -> RoutedForward {
+        self.model.forward(x, t, y, opts)
+    }
+    fn full_flops(&self) -> Flops {
+        self.model.full_flops()
+    }
+    fn num_params(&self) -> usize {
+        self.model.num_params()
+    }
+}
+
+/// A registry entry (see [`register_router!`](crate::register_router)).
+pub struct RouterEntry {
+    /// Registered name.
+    pub name: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+    /// Config keys.
+    pub keys: fn() -> &'static [KeyDoc],
+    /// Parses (unknown keys rejected, defaults filled) and validates a `[router]` table.
+    pub validate: fn(&toml::Table, &DiTConfig) -> Result<(), Vec<ConfigError>>,
+    /// Parses, validates and builds the routed model.
+    pub build: fn(&toml::Table, &DiTConfig, &Device) -> Result<Box<dyn AnyRoutedModel>, Vec<ConfigError>>,
+}
+
+impl std::fmt::Debug for RouterEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterEntry").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+inventory::collect!(RouterEntry);
+
+/// Parses a `[router]` table (without its `kind` key) into a config.
+pub fn parse<C: RouterConfig>(table: &toml::Table) -> Result<C, Vec<ConfigError>> {
+    let mut t = table.clone();
+    t.remove("kind");
+    toml::Value::Table(t).try_into::<C>().map_err(|e| {
+        let msg = e.to_string();
+        // serde names the offending field in backticks: "unknown field `kk`, expected ...".
+        let key = msg.split('`').nth(1).unwrap_or("").to_string();
+        vec![ConfigError::new(key, msg.trim().to_string())]
+    })
+}
+
+/// `validate` of [`RouterEntry`] for a config type.
+pub fn validate_entry<C: RouterConfig>(table: &toml::Table, model: &DiTConfig) -> Result<(), Vec<ConfigError>> {
+    let c = parse::<C>(table)?;
+    let errs = c.validate(model);
+    if errs.is_empty() { Ok(()) } else { Err(errs) }
+}
+
+/// `build` of [`RouterEntry`] for a config type.
+pub fn build_entry<C: RouterConfig>(table: &toml::Table, model: &DiTConfig, device: &Device) -> Result<Box<dyn AnyRoutedModel>, Vec<ConfigError>> {
+    let c = parse::<C>(table)?;
+    let errs = c.validate(model);
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let stack = c.init(model, device);
+    Ok(Box::new(Named { name: C::NAME, model: RoutedDiT::new(model, stack, device) }))
+}
+
+/// Registers a [`RouterConfig`] under its name.
+///
+/// ```ignore
+/// dddit_routers::register_router!(MyRouterConfig);
+/// ```
+#[macro_export]
+macro_rules! register_router {
+    ($config:ty) => {
+        $crate::inventory::submit! {
+            $crate::RouterEntry {
+                name: <$config as $crate::RouterConfig>::NAME,
+                description: <$config as $crate::RouterConfig>::DESCRIPTION,
+                keys: <$config as $crate::RouterConfig>::keys,
+                validate: $crate::registry::validate_entry::<$config>,
+                build: $crate::registry::build_entry::<$config>,
+            }
+        }
+    };
+}
+
+/// Every registered router, sorted by name.
+pub fn routers() -> Vec<&'static RouterEntry> {
+    let mut v: Vec<_> = inventory::iter::<RouterEntry>.into_iter().collect();
+    v.sort_by_key(|e| e.name);
+    v
+}
+
+/// The router registered as `name`.
+pub fn lookup(name: &str) -> Result<&'static RouterEntry, RouterError> {
+    routers().into_iter().find(|e| e.name == name).ok_or_else(|| RouterError::Unknown {
+        name: name.to_string(),
+        known: routers().iter().map(|e| e.name).collect::<Vec<_>>().join(", "),
+    })
+}
+
+/// Builds the model a `[router]` table describes (`kind` names the router).
+pub fn build(table: &toml::Table, model: &DiTConfig, device: &Device) -> Result<Box<dyn AnyRoutedModel>, RouterError> {
+    let kind = table.get("kind").and_then(|v| v.as_str()).unwrap_or("dense");
+    let entry = lookup(kind)?;
+    (entry.build)(table, model, device).map_err(RouterError::Config)
+}

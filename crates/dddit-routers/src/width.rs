@@ -1,0 +1,218 @@
+//! `dynamic-width`: DyDiT's timestep-wise dynamic width. Per block, linear routers on the
+//! timestep embedding switch attention heads and groups of MLP channels.
+
+use crate::common::{group_by, gumbel_sigmoid_st, to_host};
+use crate::registry::{ConfigError, KeyDoc, RouterConfig};
+use crate::stack::{RoutedStack, StackInput, StackOutput};
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::prelude::*;
+use dddit_core::dit::{mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
+use dddit_core::flops::{cost, Flops};
+use dddit_core::nn::{linear, LinearInit};
+use dddit_core::routing::Mode;
+use serde::Deserialize;
+
+/// Config of `dynamic-width`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DynamicWidthConfig {
+    /// Groups the MLP channels are split into (the first is always on).
+    pub mlp_groups: usize,
+    /// Gumbel-sigmoid temperature in training.
+    pub tau: f64,
+    /// Initial router bias, high so that everything starts on.
+    pub init_bias: f64,
+}
+
+impl Default for DynamicWidthConfig {
+    fn default() -> Self {
+        DynamicWidthConfig { mlp_groups: 4, tau: 5.0, init_bias: 5.0 }
+    }
+}
+
+/// One block with its width routers.
+#[derive(Module, Debug)]
+pub struct WidthLayer {
+    /// The DiT block.
+    pub block: DiTBlock,
+    /// Head router on the timestep embedding (D → heads).
+    pub head_router: Linear,
+    /// MLP-group router on the timestep embedding (D → groups).
+    pub group_router: Linear,
+}
+
+/// The `dynamic-width` stack.
+#[derive(Module, Debug)]
+pub struct WidthStack {
+    /// Layers.
+    pub layers: Vec<WidthLayer>,
+    /// MLP channel groups.
+    pub mlp_groups: usize,
+    /// Gumbel temperature.
+    pub tau: f64,
+}
+
+impl RouterConfig for DynamicWidthConfig {
+    type Stack = WidthStack;
+    const NAME: &'static str = "dynamic-width";
+    const DESCRIPTION: &'static str = "DyDiT dynamic width: heads and MLP channel groups switched by the timestep embedding; inactive ones are sliced out of the weights";
+
+    fn keys() -> &'static [KeyDoc] {
+        &[
+            KeyDoc { key: "mlp_groups", ty: "integer ≥ 1 dividing the MLP width", default: "4", doc: "MLP channel groups (the first is always on)" },
+            KeyDoc { key: "tau", ty: "float > 0", default: "5.0", doc: "gumbel-sigmoid temperature in training" },
+            KeyDoc { key: "init_bias", ty: "float", default: "5.0", doc: "initial router bias (high: everything starts on)" },
+        ]
+    }
+
+    fn validate(&self, m: &DiTConfig) -> Vec<ConfigError> {
+        let mut e = vec![];
+        if self.mlp_groups == 0 || m.mlp_hidden() % self.mlp_groups != 0 {
+            e.push(ConfigError::new("mlp_groups", format!("must divide the MLP width {}, got {}", m.mlp_hidden(), self.mlp_groups)));
+        }
+        if !(self.tau > 0.0) {
+            e.push(ConfigError::new("tau", "must be positive"));
+        }
+        e
+    }
+
+    fn init(&self, m: &DiTConfig, device: &Device) -> WidthStack {
+        let d = m.hidden_size;
+        let router = |n: usize| {
+            let mut l = linear(d, n, LinearInit::Zeros, device);
+            l.bias = Some(Param::from_tensor(Tensor::full([n], self.init_bias, device)));
+            l
+        };
+        WidthStack {
+            layers: (0..m.depth)
+                .map(|_| WidthLayer {
+                    block: DiTBlockConfig::new(d, m.num_heads, m.mlp_hidden()).init(device),
+                    head_router: router(m.num_heads),
+                    group_router: router(self.mlp_groups),
+                })
+                .collect(),
+            mlp_groups: self.mlp_groups,
+            tau: self.tau,
+        }
+    }
+}
+
+impl WidthStack {
+    /// Per-sample masks `([batch, heads], [batch, groups])` of one layer; the first group is
+    /// forced on.
+    fn masks(&self, layer: &WidthLayer, t_emb: &Tensor<2>, train: bool) -> (Tensor<2>, Tensor<2>) {
+        let (heads, _) = gumbel_sigmoid_st(layer.head_router.forward(t_emb.clone()), self.tau, train);
+        let (groups, _) = gumbel_sigmoid_st(layer.group_router.forward(t_emb.clone()), self.tau, train);
+        let b = groups.dims()[0];
+        let first = Tensor::<2>::ones([b, 1], &groups.device());
+        let groups = Tensor::cat(vec![first, groups.slice_dim(1, 1..self.mlp_groups)], 1);
+        (heads, groups)
+    }
+
+    fn layer_cost(&self, layer: &WidthLayer, tokens: usize, heads: usize, groups: usize) -> Flops {
+        let dim = layer.block.attn.proj.weight.dims()[0];
+        let inner = layer.block.mlp.inner();
+        cost::adaln(dim)
+            + layer.block.attn.flops(tokens, heads)
+            + cost::mlp(tokens, dim, groups * inner / self.mlp_groups)
+            + cost::router_linear(1, dim, layer.block.attn.num_heads + self.mlp_groups)
+    }
+}
+
+impl RoutedStack for WidthStack {
+    fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+        let [b, n, _] = h.dims();
+        let train = input.mode == Mode::Train;
+        let mut flops = vec![Flops::default(); b];
+        let (mut head_frac, mut chan_frac) = (0.0, 0.0);
+        let mut ratio: Option<Tensor<1>> = None;
+        let full: f64 = self.full_flops(n).total() as f64;
+        for layer in &self.layers {
+            let heads_n = layer.block.attn.num_heads;
+            let (hm, gm) = self.masks(layer, input.t_emb, train);
+            let hm_host = to_host(hm.clone());
+            let gm_host = to_host(gm.clone());
+            let m = layer.block.modulation(input.c.clone());
+            let group_size = layer.block.mlp.inner() / self.mlp_groups;
+            for s in 0..b {
+                let nh = hm_host[s * heads_n..(s + 1) * heads_n].iter().filter(|&&v| v > 0.5).count();
+                let ng = gm_host[s * self.mlp_groups..(s + 1) * self.mlp_groups].iter().filter(|&&v| v > 0.5).count();
+                flops[s] += self.layer_cost(layer, n, nh, ng);
+                head_frac += nh as f64 / heads_n as f64;
+                chan_frac += ng as f64 / self.mlp_groups as f64;
+            }
+            if train {
+                // Every head and channel computed and masked: the straight-through gradient needs
+                // them. The expected FLOPs ratio is differentiable through the masks.
+                let a = layer.block.attn.forward_head_mask(mlp_input_msa(h.clone(), &m), hm.clone());
+                h = h.clone() + a * m.gate_msa.clone().unsqueeze_dim::<3>(1);
+                let inner = layer.block.mlp.inner();
+                let cm = gm.clone().unsqueeze_dim::<3>(2).repeat_dim(2, group_size).reshape([b, inner]);
+                let y = layer.block.mlp.forward_channel_mask(mlp_input(h.clone(), &m), cm);
+                h = h.clone() + y * m.gate_mlp.clone().unsqueeze_dim::<3>(1);
+                let per_head = layer.block.attn.flops(n, 1).total() as f64;
+                let per_group = cost::mlp(n, layer.block.mlp.fc1.weight.dims()[0], group_size).total() as f64;
+                let fixed = cost::adaln(layer.block.mlp.fc1.weight.dims()[0]).total() as f64;
+                let r = (hm.clone().sum_dim(1) * per_head + gm.clone().sum_dim(1) * per_group + fixed).mean().reshape([1]) / full;
+                ratio = Some(match ratio {
+                    Some(acc) => acc + r,
+                    None => r,
+                });
+            } else {
+                // Inference: group samples with the same masks; each group runs only its heads and
+                // channel groups, sliced out of the weights. At sampling time every sample shares
+                // the timestep, so there is one group.
+                let keys: Vec<(Vec<usize>, Vec<usize>)> = (0..b)
+                    .map(|s| {
+                        let hs = (0..heads_n).filter(|&i| hm_host[s * heads_n + i] > 0.5).collect();
+                        let gs = (0..self.mlp_groups).filter(|&i| gm_host[s * self.mlp_groups + i] > 0.5).collect();
+                        (hs, gs)
+                    })
+                    .collect();
+                let groups = group_by(&keys);
+                h = if groups.len() == 1 {
+                    width_block(&layer.block, h, &m, &groups[0].0, group_size)
+                } else {
+                    let mut out = h.zeros_like();
+                    for ((hs, gs), members) in &groups {
+                        let idx = crate::common::index(members, &h.device());
+                        let rows = width_block(&layer.block, h.clone().select(0, idx.clone()), &m.select(idx.clone()), &(hs.clone(), gs.clone()), group_size);
+                        out = out.select_assign(0, idx, rows, burn::tensor::IndexingUpdateOp::Add);
+                    }
+                    out
+                };
+            }
+        }
+        let units = (b * self.layers.len()).max(1) as f64;
+        let mut out = StackOutput {
+            h,
+            flops,
+            aux_losses: vec![],
+            stats: [("heads".to_string(), head_frac / units), ("mlp_channels".to_string(), chan_frac / units), ("layers".to_string(), 1.0)].into(),
+        };
+        if let Some(r) = ratio {
+            out.aux_losses.push(dddit_core::routing::AuxLoss { name: "flops_ratio".into(), value: r });
+        }
+        out
+    }
+
+    fn full_flops(&self, tokens: usize) -> Flops {
+        self.layers.iter().map(|l| self.layer_cost(l, tokens, l.block.attn.num_heads, self.mlp_groups)).sum()
+    }
+}
+
+/// The attention input `modulate(LN(x), shift_msa, scale_msa)`.
+fn mlp_input_msa(x: Tensor<3>, m: &dddit_core::dit::Modulation) -> Tensor<3> {
+    dddit_core::nn::modulate(dddit_core::nn::layer_norm_no_affine(x), m.shift_msa.clone(), m.scale_msa.clone())
+}
+
+/// A block running only the given heads and MLP groups.
+fn width_block(block: &DiTBlock, h: Tensor<3>, m: &dddit_core::dit::Modulation, active: &(Vec<usize>, Vec<usize>), group_size: usize) -> Tensor<3> {
+    let (heads, groups) = active;
+    let h = h.clone() + block.attn_branch(h, m, Some(heads));
+    let y = block.mlp.forward_groups(mlp_input(h.clone(), m), groups, group_size);
+    h + y * m.gate_mlp.clone().unsqueeze_dim::<3>(1)
+}
+
+crate::register_router!(DynamicWidthConfig);

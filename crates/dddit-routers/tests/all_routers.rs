@@ -1,0 +1,107 @@
+//! Every registered router builds from TOML, runs forward and backward on the default backend,
+//! and reports FLOPs consistent with what ran.
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use dddit_core::dit::DiTConfig;
+use dddit_core::routing::Mode;
+use dddit_core::testing::device;
+use dddit_routers::{build, lookup, routers, ForwardOptions};
+
+fn tiny() -> DiTConfig {
+    let mut c = DiTConfig::preset("DiT-N/4", 8, 1).unwrap();
+    c.num_classes = 3;
+    c.depth = 3;
+    c
+}
+
+fn table(s: &str) -> toml::Table {
+    s.parse().unwrap()
+}
+
+const EXPECTED: [&str; 8] = ["dense", "depth-budget", "dynamic-width", "expert-choice", "soft-moe", "timestep-gate", "token-skip", "topk"];
+
+#[test]
+fn registry_lists_routers_with_descriptions() {
+    let names: Vec<&str> = routers().iter().map(|e| e.name).collect();
+    for n in EXPECTED {
+        assert!(names.contains(&n), "{n} missing from {names:?}");
+    }
+    for e in routers() {
+        assert!(!e.description.is_empty());
+    }
+    let err = lookup("nope").unwrap_err().to_string();
+    assert!(err.contains("unknown router 'nope'") && err.contains("topk"), "{err}");
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let m = tiny();
+    let dev = device();
+    let cases = [
+        ("kind = \"topk\"\nexperts = 4\nk = 5", "k"),
+        ("kind = \"topk\"\nbogus = 1", "bogus"),
+        ("kind = \"depth-budget\"\nbudget = 1.5", "budget"),
+        ("kind = \"depth-budget\"\nbudget = \"huge\"", "budget"),
+        ("kind = \"dynamic-width\"\nmlp_groups = 7", "mlp_groups"),
+        ("kind = \"topk\"\nk = \"two\"", ""),
+    ];
+    for (src, key) in cases {
+        let err = build(&table(src), &m, &dev).unwrap_err().to_string();
+        assert!(err.contains(&format!("router.{key}")), "{src}: {err}");
+    }
+}
+
+#[test]
+fn every_router_runs_forward_and_backward() {
+    let m = tiny();
+    for e in routers() {
+        let dev = device().autodiff();
+        dev.seed(7);
+        let mut t = toml::Table::new();
+        t.insert("kind".into(), toml::Value::String(e.name.into()));
+        let model = build(&t, &m, &dev).unwrap_or_else(|err| panic!("{}: {err}", e.name));
+        assert_eq!(model.router(), e.name);
+        let b = 3;
+        let x = Tensor::<4>::random([b, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
+        let ts = [10.0, 500.0, 950.0];
+        let t = Tensor::<1>::from_floats(ts, &dev);
+        let y = Tensor::<1, Int>::from_ints([0, 1, 3], &dev);
+        for mode in [Mode::Train, Mode::Eval] {
+            let opts = ForwardOptions { timesteps: &ts, text: None, mode, force_drop: None };
+            let out = model.forward(x.clone(), t.clone(), y.clone(), &opts);
+            assert_eq!(out.out.dims(), [b, 2, 8, 8], "{}", e.name);
+            assert_eq!(out.flops.len(), b);
+            let full = model.full_flops().total();
+            for f in &out.flops {
+                // At inference nothing costs more than everything on; a soft training mixture
+                // (timestep-gate) may run more than the heavy path.
+                assert!(f.total() > 0, "{}", e.name);
+                if mode == Mode::Eval {
+                    assert!(f.total() <= full, "{}: {} of {full}", e.name, f.total());
+                }
+            }
+            if mode == Mode::Train {
+                let mut loss = out.out.square().mean();
+                for a in &out.aux_losses {
+                    assert!(a.value.clone().is_finite().all().into_scalar::<bool>(), "{}: {} not finite", e.name, a.name);
+                    loss = loss + a.value.clone().mean();
+                }
+                let grads = loss.backward();
+                let _ = grads;
+            }
+        }
+    }
+}
+
+#[test]
+fn dense_reports_the_dit_flops() {
+    let m = tiny();
+    let dev = device();
+    let model = build(&table("kind = \"dense\""), &m, &dev).unwrap();
+    assert_eq!(model.full_flops(), m.dense_flops());
+    let x = Tensor::<4>::zeros([2, 1, 8, 8], &dev);
+    let opts = ForwardOptions { timesteps: &[1.0, 2.0], text: None, mode: Mode::Eval, force_drop: None };
+    let out = model.forward(x, Tensor::from_floats([1.0, 2.0], &dev), Tensor::from_ints([0, 1], &dev), &opts);
+    assert!(out.flops.iter().all(|f| *f == m.dense_flops()));
+}
