@@ -18,3 +18,13 @@ pub fn rel_err<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
     let scale = b.clone().abs().max().into_scalar::<f32>().max(f32::MIN_POSITIVE);
     max_abs_diff(a, b) / scale
 }
+
+/// Serialises tests that draw random numbers: the backends' random generators are global to the
+/// process, so a test asserting "same seed → same result" must not run while another test in the
+/// same binary draws. Hold the guard for the whole test.
+pub fn seeded(device: &Device, seed: u64) -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    guard
+}

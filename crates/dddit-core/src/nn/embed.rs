@@ -1,6 +1,6 @@
 //! Input embeddings of DiT: patches, fixed 2-D sin-cos positions, timesteps and labels.
 
-use super::init::{linear, LinearInit};
+use super::init::{eager, linear, LinearInit};
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, Linear};
@@ -32,7 +32,7 @@ impl PatchEmbedConfig {
     pub fn init(&self, device: &Device) -> PatchEmbed {
         let (c, p, d) = (self.in_channels, self.patch_size, self.hidden_size);
         let mut proj = Conv2dConfig::new([c, d], [p, p]).with_stride([p, p]).init(device);
-        proj.weight = Initializer::XavierUniform { gain: 1.0 }.init_with([d, c, p, p], Some(c * p * p), Some(d), device);
+        proj.weight = eager(Initializer::XavierUniform { gain: 1.0 }.init_with([d, c, p, p], Some(c * p * p), Some(d), device));
         proj.bias = Some(Param::from_tensor(Tensor::zeros([d], device)));
         PatchEmbed { proj }
     }
@@ -155,7 +155,7 @@ impl LabelEmbedderConfig {
     /// Builds the table.
     pub fn init(&self, device: &Device) -> LabelEmbedder {
         let rows = self.num_classes + usize::from(self.dropout_prob > 0.0);
-        let weight = Initializer::Normal { mean: 0.0, std: 0.02 }.init([rows, self.hidden_size], device);
+        let weight = eager(Initializer::Normal { mean: 0.0, std: 0.02 }.init([rows, self.hidden_size], device));
         LabelEmbedder {
             embedding_table: burn::nn::Embedding { weight },
             num_classes: self.num_classes,

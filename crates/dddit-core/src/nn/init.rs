@@ -24,7 +24,17 @@ pub fn linear(d_in: usize, d_out: usize, init: LinearInit, device: &Device) -> L
         LinearInit::Normal(std) => Initializer::Normal { mean: 0.0, std },
         LinearInit::Zeros => Initializer::Zeros,
     };
-    let weight = initializer.init_with([d_in, d_out], Some(d_in), Some(d_out), device);
+    let weight = eager(initializer.init_with([d_in, d_out], Some(d_in), Some(d_out), device));
     let bias = Param::from_tensor(Tensor::zeros([d_out], device));
     Linear { weight, bias: Some(bias) }
+}
+
+/// Materialises a parameter now.
+///
+/// burn initialises parameters lazily, on first use, drawing from the device's random generator
+/// at that moment; a model built after `device.seed(s)` would then depend on what else drew random
+/// numbers before its first forward. dddit draws every initial value at construction so that a
+/// seed fixes the model.
+pub fn eager<const D: usize>(p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+    Param::from_tensor(p.val())
 }
