@@ -10,7 +10,7 @@ use dddit_core::testing::{device, seeded};
 use dddit_routers::common::{gumbel_sigmoid_st, probs, to_host};
 use dddit_routers::depth::DepthBudgetConfig;
 use dddit_routers::moe::{MoeMode, TopKConfig};
-use dddit_routers::{build, ForwardOptions, RouterConfig};
+use dddit_routers::{ForwardOptions, RouterConfig};
 use proptest::prelude::*;
 
 fn cases() -> u32 {
