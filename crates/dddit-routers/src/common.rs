@@ -103,3 +103,11 @@ pub fn index(ids: &[usize], device: &Device) -> Tensor<1, Int> {
     let v: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
     Tensor::from_ints(v.as_slice(), device)
 }
+
+/// Adds one layer's share of the differentiable FLOPs ratio to the running total.
+pub fn add_ratio(total: Option<Tensor<1>>, layer: Tensor<1>) -> Tensor<1> {
+    match total {
+        Some(t) => t + layer,
+        None => layer,
+    }
+}

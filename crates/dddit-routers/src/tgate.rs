@@ -131,8 +131,7 @@ impl RoutedStack for GateStack {
             let c = input.c;
             let d = if self.policy == 1 {
                 let choice: Vec<usize> = input.timesteps.iter().map(|&t| self.progressive(t)).collect();
-                let list = group_by(&choice).into_iter().map(|(p, units)| PathAssignment::new(p, units)).collect();
-                RoutingDecision::sparse(Granularity::Sample, b, list)
+                one_path_per_sample(&choice)
             } else {
                 let logits = layer.gate.forward(c.clone());
                 aux.push(entropy(logits.clone()));
@@ -147,8 +146,7 @@ impl RoutedStack for GateStack {
                     let choice: Vec<usize> = (0..b)
                         .map(|s| (0..3).max_by(|&i, &j| ph[s * 3 + i].total_cmp(&ph[s * 3 + j]).then(j.cmp(&i))).unwrap())
                         .collect();
-                    let list = group_by(&choice).into_iter().map(|(p, units)| PathAssignment::new(p, units)).collect();
-                    RoutingDecision::sparse(Granularity::Sample, b, list)
+                    one_path_per_sample(&choice)
                 }
             };
             for (f, s) in flops.iter_mut().zip(d.per_sample_flops(&paths, b, n)) {
@@ -164,6 +162,12 @@ impl RoutedStack for GateStack {
     fn full_flops(&self, tokens: usize) -> Flops {
         self.layers.iter().map(|l| l.blocks[0].flops(tokens) + Flops { router: l.gate.macs_per_row(), ..Default::default() }).sum()
     }
+}
+
+/// Sample `s` runs path `choice[s]`: the batch grouped by path.
+fn one_path_per_sample(choice: &[usize]) -> RoutingDecision {
+    let list = group_by(choice).into_iter().map(|(p, units)| PathAssignment::new(p, units)).collect();
+    RoutingDecision::sparse(Granularity::Sample, choice.len(), list)
 }
 
 crate::register_router!(TimestepGateConfig);

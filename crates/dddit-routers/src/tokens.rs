@@ -1,7 +1,7 @@
 //! `token-skip`: DyDiT's spatial dynamic tokens. Per block, a small MLP on each token decides
 //! whether it runs the block's MLP; attention still sees every token.
 
-use crate::common::{gumbel_sigmoid_st, to_host, GateMlp};
+use crate::common::{add_ratio, gumbel_sigmoid_st, to_host, GateMlp};
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::module::Param;
@@ -116,10 +116,7 @@ impl RoutedStack for TokenStack {
             let y = if train {
                 // Straight-through: every token computed, gated by the mask.
                 let r = (mask.clone().reshape([b, n]).sum_dim(1).reshape([b]) * per_token.total() as f64 + Self::fixed_cost(layer, n).total() as f64).mean().reshape([1]) / full;
-                ratio = Some(match ratio {
-                    Some(a) => a + r,
-                    None => r,
-                });
+                ratio = Some(add_ratio(ratio, r));
                 layer.block.mlp.forward(x) * mask
             } else {
                 let units: Vec<usize> = (0..b * n).filter(|&u| keep[u] > 0.5).collect();

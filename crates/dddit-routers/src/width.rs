@@ -1,13 +1,13 @@
 //! `dynamic-width`: DyDiT's timestep-wise dynamic width. Per block, linear routers on the
 //! timestep embedding switch attention heads and groups of MLP channels.
 
-use crate::common::{group_by, gumbel_sigmoid_st, to_host};
+use crate::common::{add_ratio, group_by, gumbel_sigmoid_st, to_host};
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
-use dddit_core::dit::{mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
+use dddit_core::dit::{attn_input, mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::{cost, Flops};
 use dddit_core::nn::{linear, LinearInit};
 use dddit_core::routing::Mode;
@@ -145,7 +145,7 @@ impl RoutedStack for WidthStack {
             if train {
                 // Every head and channel computed and masked: the straight-through gradient needs
                 // them. The expected FLOPs ratio is differentiable through the masks.
-                let a = layer.block.attn.forward_head_mask(mlp_input_msa(h.clone(), &m), hm.clone());
+                let a = layer.block.attn.forward_head_mask(attn_input(h.clone(), &m), hm.clone());
                 h = h.clone() + a * m.gate_msa.clone().unsqueeze_dim::<3>(1);
                 let inner = layer.block.mlp.inner();
                 let cm = gm.clone().unsqueeze_dim::<3>(2).repeat_dim(2, group_size).reshape([b, inner]);
@@ -155,10 +155,7 @@ impl RoutedStack for WidthStack {
                 let per_group = cost::mlp(n, layer.block.mlp.fc1.weight.dims()[0], group_size).total() as f64;
                 let fixed = cost::adaln(layer.block.mlp.fc1.weight.dims()[0]).total() as f64;
                 let r = (hm.clone().sum_dim(1) * per_head + gm.clone().sum_dim(1) * per_group + fixed).mean().reshape([1]) / full;
-                ratio = Some(match ratio {
-                    Some(acc) => acc + r,
-                    None => r,
-                });
+                ratio = Some(add_ratio(ratio, r));
             } else {
                 // Inference: group samples with the same masks; each group runs only its heads and
                 // channel groups, sliced out of the weights. At sampling time every sample shares
@@ -200,11 +197,6 @@ impl RoutedStack for WidthStack {
     fn full_flops(&self, tokens: usize) -> Flops {
         self.layers.iter().map(|l| self.layer_cost(l, tokens, l.block.attn.num_heads, self.mlp_groups)).sum()
     }
-}
-
-/// The attention input `modulate(LN(x), shift_msa, scale_msa)`.
-fn mlp_input_msa(x: Tensor<3>, m: &dddit_core::dit::Modulation) -> Tensor<3> {
-    dddit_core::nn::modulate(dddit_core::nn::layer_norm_no_affine(x), m.shift_msa.clone(), m.scale_msa.clone())
 }
 
 /// A block running only the given heads and MLP groups.

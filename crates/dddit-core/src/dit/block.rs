@@ -95,9 +95,14 @@ pub fn adaln_modulation(linear: &Linear, c: Tensor<2>) -> Modulation {
     }
 }
 
+/// The attention input of a block, `modulate(LN(x), shift_msa, scale_msa)`.
+pub fn attn_input(x: Tensor<3>, m: &Modulation) -> Tensor<3> {
+    modulate(layer_norm_no_affine(x), m.shift_msa.clone(), m.scale_msa.clone())
+}
+
 /// Gated attention residual `gate · Attn(modulate(LN(x)))` on the listed heads (`None` = all).
 pub fn attn_branch(attn: &Attention, x: Tensor<3>, m: &Modulation, heads: Option<&[usize]>) -> Tensor<3> {
-    let h = modulate(layer_norm_no_affine(x), m.shift_msa.clone(), m.scale_msa.clone());
+    let h = attn_input(x, m);
     let a = match heads {
         None => attn.forward(h),
         Some(heads) => attn.forward_heads(h, heads),
