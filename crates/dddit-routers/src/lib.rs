@@ -11,9 +11,12 @@
 
 #![warn(missing_docs)]
 
+pub mod cache;
 pub mod common;
+pub mod content;
 pub mod dense;
 pub mod depth;
+pub mod depthrun;
 pub mod moe;
 pub mod tgate;
 pub mod tokens;
@@ -21,6 +24,7 @@ pub mod width;
 pub mod model;
 pub mod registry;
 pub mod stack;
+pub mod text;
 
 pub use model::{ForwardOptions, RoutedDiT, RoutedForward};
 pub use registry::{build, lookup, routers, AnyRoutedModel, ConfigError, KeyDoc, RouterConfig, RouterEntry, RouterError};

@@ -19,7 +19,9 @@ fn table(s: &str) -> toml::Table {
     s.parse().unwrap()
 }
 
-const EXPECTED: [&str; 8] = ["dense", "depth-budget", "dynamic-width", "expert-choice", "soft-moe", "timestep-gate", "token-skip", "topk"];
+const EXPECTED: [&str; 11] = [
+    "content-aware", "dense", "depth-budget", "dynamic-width", "expert-choice", "soft-moe", "step-cache", "text-budget", "timestep-gate", "token-skip", "topk",
+];
 
 #[test]
 fn registry_lists_routers_with_descriptions() {
@@ -104,4 +106,42 @@ fn dense_reports_the_dit_flops() {
     let opts = ForwardOptions { timesteps: &[1.0, 2.0], text: None, mode: Mode::Eval, force_drop: None };
     let out = model.forward(x, Tensor::from_floats([1.0, 2.0], &dev), Tensor::from_ints([0, 1], &dev), &opts);
     assert!(out.flops.iter().all(|f| *f == m.dense_flops()));
+}
+
+fn step(model: &dyn dddit_routers::AnyRoutedModel, x: Tensor<4>, t: f64) -> (Tensor<4>, u64) {
+    let dev = x.device();
+    let b = x.dims()[0];
+    let ts = vec![t; b];
+    let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None };
+    let out = model.forward(x, Tensor::full([b], t, &dev), Tensor::zeros([b], &dev), &opts);
+    (out.out, out.flops[0].total())
+}
+
+#[test]
+fn step_cache_reuses_residuals_along_a_trajectory() {
+    let mut m = tiny();
+    m.depth = 4;
+    let dev = device();
+    let dense = build(&table("kind = \"dense\""), &m, &dev).unwrap().full_flops().total();
+    let block = m.block_flops().total();
+    let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
+    // Fixed, interval 2, middle layers: steps 1 and 3 reuse blocks 1 and 2.
+    let fixed = build(&table("kind = \"step-cache\"\ninterval = 2"), &m, &dev).unwrap();
+    let costs: Vec<u64> = [750.0, 500.0, 250.0, 0.0].iter().map(|&t| step(fixed.as_ref(), x.clone(), t).1).collect();
+    assert_eq!(costs, vec![dense, dense - 2 * block, dense, dense - 2 * block]);
+    // A new trajectory (t goes up again) starts by computing everything.
+    assert_eq!(step(fixed.as_ref(), x.clone(), 750.0).1, dense);
+    // Interval 1 never reuses.
+    let never = build(&table("kind = \"step-cache\"\ninterval = 1\nlayers = \"all\""), &m, &dev).unwrap();
+    assert!([750.0, 500.0].iter().all(|&t| step(never.as_ref(), x.clone(), t).1 == dense));
+    // Learned: the first trajectory calibrates (computes everything); with an infinite threshold
+    // the second reuses every cacheable block once it has a residual.
+    let learned = build(&table("kind = \"step-cache\"\nschedule = \"learned\"\nthreshold = 1e30\nlayers = \"all\""), &m, &dev).unwrap();
+    let first: Vec<u64> = [750.0, 500.0, 0.0].iter().map(|&t| step(learned.as_ref(), x.clone(), t).1).collect();
+    assert!(first.iter().all(|&c| c == dense), "{first:?}");
+    let second: Vec<u64> = [750.0, 500.0, 0.0].iter().map(|&t| step(learned.as_ref(), x.clone(), t).1).collect();
+    // Step 0 has no change measured (infinite), so it is recomputed; steps 1 and 2 reuse every
+    // block and pay only the stem (embeddings and final layer).
+    let stem = m.stem_flops().total();
+    assert_eq!(second, vec![dense, stem, stem]);
 }

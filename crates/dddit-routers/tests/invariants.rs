@@ -177,7 +177,10 @@ fn batch_invariance_and_determinism() {
     use dddit_routers::{dense::DenseConfig, depth::DepthBudgetConfig as Depth, moe::SoftMoeConfig, tgate::TimestepGateConfig, tokens::TokenSkipConfig, width::DynamicWidthConfig};
     type Build = fn(&str, &DiTConfig, &Device) -> Box<dyn dddit_routers::AnyRoutedModel>;
     let m = tiny(2);
-    let routers: [(&str, Build); 9] = [
+    let routers: [(&str, Build); 12] = [
+        ("", perturbed::<dddit_routers::content::ContentAwareConfig>),
+        ("estimator = \"learned\"", perturbed::<dddit_routers::content::ContentAwareConfig>),
+        ("", perturbed::<dddit_routers::text::TextBudgetConfig>),
         ("", perturbed::<DenseConfig>),
         ("k = 2", perturbed::<TopKConfig>),
         ("mode = \"sample\"", perturbed::<TopKConfig>),

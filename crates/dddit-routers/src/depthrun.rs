@@ -1,0 +1,47 @@
+//! Running a block stack to a per-sample depth: shared by routers that choose how many blocks a
+//! sample runs (`content-aware`, `text-budget`).
+
+use crate::stack::StackInput;
+use burn::prelude::*;
+use dddit_core::dit::DiTBlock;
+use dddit_core::flops::Flops;
+use dddit_core::routing::{execute, Granularity, PathAssignment, RoutingDecision};
+
+/// Runs block `i` only for the samples with `depth[s] > i`; the others pass through untouched
+/// and are never gathered into it. Adds each sample's block costs to `flops`.
+pub fn run_to_depth(blocks: &[DiTBlock], mut h: Tensor<3>, input: &StackInput, depth: &[usize], flops: &mut [Flops]) -> Tensor<3> {
+    let [b, n, _] = h.dims();
+    for (i, block) in blocks.iter().enumerate() {
+        let samples: Vec<usize> = (0..b).filter(|&s| depth[s] > i).collect();
+        if samples.is_empty() {
+            break;
+        }
+        for &s in &samples {
+            flops[s] += block.flops(n);
+        }
+        let c = input.c;
+        h = if samples.len() == b {
+            block.forward(h, c.clone())
+        } else {
+            let d = RoutingDecision::sparse(Granularity::Sample, b, vec![PathAssignment::new(0, samples)]);
+            let delta = execute(h.clone(), &d, |_, rows, idx| block.forward(rows.clone(), c.clone().select(0, idx.clone())) - rows);
+            h + delta
+        };
+    }
+    h
+}
+
+/// Hidden states after each of the depths in `levels` (ascending block counts), running every
+/// block once for the whole batch: the training form of a soft choice among depths.
+pub fn states_at_depths(blocks: &[DiTBlock], mut h: Tensor<3>, c: &Tensor<2>, levels: &[usize]) -> Vec<Tensor<3>> {
+    let mut out = Vec::with_capacity(levels.len());
+    let mut done = 0;
+    for &l in levels {
+        while done < l {
+            h = blocks[done].forward(h, c.clone());
+            done += 1;
+        }
+        out.push(h.clone());
+    }
+    out
+}
