@@ -9,7 +9,9 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use dddit_core::dit::{attn_input, mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::{cost, Flops};
-use dddit_core::nn::{linear, LinearInit};
+use dddit_core::nn::{linear, AttentionSlice, LinearInit, MlpSlice};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use dddit_core::routing::Mode;
 use serde::Deserialize;
 
@@ -51,7 +53,15 @@ pub struct WidthStack {
     pub mlp_groups: usize,
     /// Gumbel temperature.
     pub tau: f64,
+    /// Weight slices per (layer, active heads, active groups), gathered once and reused at
+    /// inference: the choice depends only on the timestep, so a sampling loop slices each
+    /// pattern once. Cleared by every training forward (the weights change).
+    #[module(skip)]
+    pub slices: Arc<Mutex<HashMap<SliceKey, (AttentionSlice, MlpSlice)>>>,
 }
+
+/// Key of a cached weight slice: layer, active heads, active channel groups.
+pub type SliceKey = (usize, Vec<usize>, Vec<usize>);
 
 impl RouterConfig for DynamicWidthConfig {
     type Stack = WidthStack;
@@ -94,6 +104,7 @@ impl RouterConfig for DynamicWidthConfig {
                 .collect(),
             mlp_groups: self.mlp_groups,
             tau: self.tau,
+            slices: Arc::default(),
         }
     }
 }
@@ -128,7 +139,10 @@ impl RoutedStack for WidthStack {
         let (mut head_frac, mut chan_frac) = (0.0, 0.0);
         let mut ratio: Option<Tensor<1>> = None;
         let full: f64 = self.full_flops(n).total() as f64;
-        for layer in &self.layers {
+        if train {
+            self.slices.lock().expect("slices").clear();
+        }
+        for (li, layer) in self.layers.iter().enumerate() {
             let heads_n = layer.block.attn.num_heads;
             let (hm, gm) = self.masks(layer, input.t_emb, train);
             let hm_host = to_host(hm.clone());
@@ -168,13 +182,22 @@ impl RoutedStack for WidthStack {
                     })
                     .collect();
                 let groups = group_by(&keys);
+                let mut cache = self.slices.lock().expect("slices");
+                let mut slice = |hs: &Vec<usize>, gs: &Vec<usize>| {
+                    cache
+                        .entry((li, hs.clone(), gs.clone()))
+                        .or_insert_with(|| (layer.block.attn.slice(hs), layer.block.mlp.slice(gs, group_size)))
+                        .clone()
+                };
                 h = if groups.len() == 1 {
-                    width_block(&layer.block, h, &m, &groups[0].0, group_size)
+                    let s = slice(&groups[0].0 .0, &groups[0].0 .1);
+                    width_block(&layer.block, h, &m, &s)
                 } else {
                     let mut out = h.zeros_like();
                     for ((hs, gs), members) in &groups {
                         let idx = crate::common::index(members, &h.device());
-                        let rows = width_block(&layer.block, h.clone().select(0, idx.clone()), &m.select(idx.clone()), &(hs.clone(), gs.clone()), group_size);
+                        let s = slice(hs, gs);
+                        let rows = width_block(&layer.block, h.clone().select(0, idx.clone()), &m.select(idx.clone()), &s);
                         out = out.select_assign(0, idx, rows, burn::tensor::IndexingUpdateOp::Add);
                     }
                     out
@@ -199,11 +222,12 @@ impl RoutedStack for WidthStack {
     }
 }
 
-/// A block running only the given heads and MLP groups.
-fn width_block(block: &DiTBlock, h: Tensor<3>, m: &dddit_core::dit::Modulation, active: &(Vec<usize>, Vec<usize>), group_size: usize) -> Tensor<3> {
-    let (heads, groups) = active;
-    let h = h.clone() + block.attn_branch(h, m, Some(heads));
-    let y = block.mlp.forward_groups(mlp_input(h.clone(), m), groups, group_size);
+/// A block running only the heads and MLP channel groups of a weight slice.
+fn width_block(block: &DiTBlock, h: Tensor<3>, m: &dddit_core::dit::Modulation, slice: &(AttentionSlice, MlpSlice)) -> Tensor<3> {
+    let (attn, mlp) = slice;
+    let a = attn.forward(&block.attn, attn_input(h.clone(), m));
+    let h = h + a * m.gate_msa.clone().unsqueeze_dim::<3>(1);
+    let y = mlp.forward(&block.mlp, mlp_input(h.clone(), m));
     h + y * m.gate_mlp.clone().unsqueeze_dim::<3>(1)
 }
 

@@ -61,33 +61,31 @@ impl Attention {
     /// output-projection rows of the other heads are never touched. With every head listed this
     /// equals [`Attention::forward`]; with none it returns the projection bias alone.
     pub fn forward_heads(&self, x: Tensor<3>, heads: &[usize]) -> Tensor<3> {
-        let [b, n, d] = x.dims();
         if heads.len() == self.num_heads {
             return self.forward(x);
         }
-        let device = x.device();
-        let bias = self.proj.bias.as_ref().map(|p| p.val());
-        if heads.is_empty() {
-            let zeros = Tensor::<3>::zeros([b, n, d], &device);
-            return match bias {
-                Some(bias) => zeros + bias.unsqueeze::<3>(),
-                None => zeros,
-            };
-        }
+        self.slice(heads).forward(self, x)
+    }
+
+    /// The weights of the listed heads, gathered once. A router whose choice of heads depends
+    /// only on the timestep slices once per sampling step and reuses the slice for every call.
+    pub fn slice(&self, heads: &[usize]) -> AttentionSlice {
+        let device = self.proj.weight.device();
+        let d = self.proj.weight.dims()[0];
         let hd = self.head_dim();
-        let inner: Vec<i64> = heads
-            .iter()
-            .flat_map(|&h| (h * hd..(h + 1) * hd).map(|c| c as i64))
-            .collect();
+        if heads.is_empty() {
+            return AttentionSlice { heads: 0, qkv_w: None, qkv_b: None, proj_w: None };
+        }
+        let inner: Vec<i64> = heads.iter().flat_map(|&h| (h * hd..(h + 1) * hd).map(|c| c as i64)).collect();
         let cols: Vec<i64> = (0..3).flat_map(|part| inner.iter().map(move |c| c + (part * d) as i64)).collect();
         let cols = Tensor::<1, Int>::from_ints(cols.as_slice(), &device);
         let rows = Tensor::<1, Int>::from_ints(inner.as_slice(), &device);
-        let w_qkv = self.qkv.weight.val().select(1, cols.clone()); // [hidden, 3·inner]
-        let b_qkv = self.qkv.bias.as_ref().map(|p| p.val().select(0, cols));
-        let qkv = burn::tensor::module::linear(x, w_qkv, b_qkv); // [batch, tokens, 3·inner]
-        let out = self.core(qkv, b, n, heads.len()); // [batch, tokens, inner]
-        let w_proj = self.proj.weight.val().select(0, rows); // [inner, hidden]
-        burn::tensor::module::linear(out, w_proj, bias)
+        AttentionSlice {
+            heads: heads.len(),
+            qkv_w: Some(self.qkv.weight.val().select(1, cols.clone())), // [hidden, 3·inner]
+            qkv_b: self.qkv.bias.as_ref().map(|p| p.val().select(0, cols)),
+            proj_w: Some(self.proj.weight.val().select(0, rows)), // [inner, hidden]
+        }
     }
 
     /// All heads computed, each head's output scaled per sample by `mask` (`[batch, heads]`)
@@ -107,7 +105,7 @@ impl Attention {
     }
 
     /// Softmax attention on a fused `[batch, tokens, 3·h·hd]` projection.
-    fn core(&self, qkv: Tensor<3>, b: usize, n: usize, heads: usize) -> Tensor<3> {
+    pub(crate) fn core(&self, qkv: Tensor<3>, b: usize, n: usize, heads: usize) -> Tensor<3> {
         let hd = self.head_dim();
         let qkv = qkv.reshape([b, n, 3, heads, hd]).permute([2, 0, 3, 1, 4]); // [3, batch, heads, tokens, hd]
         let q = qkv.clone().slice_dim(0, 0..1).squeeze_dim::<4>(0);
@@ -120,6 +118,42 @@ impl Attention {
     /// Cost for one sample of `tokens` tokens with `heads` heads active.
     pub fn flops(&self, tokens: usize, heads: usize) -> Flops {
         cost::attention(tokens, self.proj.weight.dims()[0], heads, self.head_dim())
+    }
+}
+
+/// The weights of a subset of heads (see [`Attention::slice`]).
+#[derive(Clone, Debug)]
+pub struct AttentionSlice {
+    heads: usize,
+    qkv_w: Option<Tensor<2>>,
+    qkv_b: Option<Tensor<1>>,
+    proj_w: Option<Tensor<2>>,
+}
+
+impl AttentionSlice {
+    /// Number of heads in the slice.
+    pub fn heads(&self) -> usize {
+        self.heads
+    }
+
+    /// Attention over the sliced heads of `attn` (its output-projection bias is added once).
+    pub fn forward(&self, attn: &Attention, x: Tensor<3>) -> Tensor<3> {
+        let [b, n, d] = x.dims();
+        let bias = attn.proj.bias.as_ref().map(|p| p.val());
+        match (&self.qkv_w, &self.proj_w) {
+            (Some(w_qkv), Some(w_proj)) => {
+                let qkv = burn::tensor::module::linear(x, w_qkv.clone(), self.qkv_b.clone()); // [batch, tokens, 3·inner]
+                let out = attn.core(qkv, b, n, self.heads); // [batch, tokens, inner]
+                burn::tensor::module::linear(out, w_proj.clone(), bias)
+            }
+            _ => {
+                let zeros = Tensor::<3>::zeros([b, n, d], &x.device());
+                match bias {
+                    Some(bias) => zeros + bias.unsqueeze::<3>(),
+                    None => zeros,
+                }
+            }
+        }
     }
 }
 

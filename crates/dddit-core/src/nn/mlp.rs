@@ -78,24 +78,24 @@ impl Mlp {
     /// Runs only the inner channels of the listed groups (`groups` ascending, each
     /// `group_size` channels wide): fc1 columns and fc2 rows of other groups are not touched.
     pub fn forward_groups<const D: usize>(&self, x: Tensor<D>, groups: &[usize], group_size: usize) -> Tensor<D> {
-        let inner = self.inner();
-        if groups.len() * group_size == inner {
+        if groups.len() * group_size == self.inner() {
             return self.forward(x);
         }
+        self.slice(groups, group_size).forward(self, x)
+    }
+
+    /// The weights of the listed channel groups, gathered once (see [`Mlp::forward_groups`]).
+    pub fn slice(&self, groups: &[usize], group_size: usize) -> MlpSlice {
         if groups.is_empty() {
-            // No channel runs: the output is the fc2 bias alone.
-            let bias = self.fc2.bias.as_ref().map(|b| b.val()).unwrap_or_else(|| Tensor::zeros([x.dims()[D - 1]], &x.device()));
-            let mut shape = [1usize; D];
-            shape[D - 1] = bias.dims()[0];
-            return x.zeros_like() + bias.reshape(shape);
+            return MlpSlice { w1: None, b1: None, w2: None };
         }
         let ids: Vec<i64> = groups.iter().flat_map(|&g| (g * group_size..(g + 1) * group_size).map(|c| c as i64)).collect();
-        let idx = Tensor::<1, Int>::from_ints(ids.as_slice(), &x.device());
-        let w1 = self.fc1.weight.val().select(1, idx.clone());
-        let b1 = self.fc1.bias.as_ref().map(|b| b.val().select(0, idx.clone()));
-        let w2 = self.fc2.weight.val().select(0, idx);
-        let h = gelu_tanh(burn::tensor::module::linear(x, w1, b1));
-        burn::tensor::module::linear(h, w2, self.fc2.bias.as_ref().map(|b| b.val()))
+        let idx = Tensor::<1, Int>::from_ints(ids.as_slice(), &self.fc1.weight.device());
+        MlpSlice {
+            w1: Some(self.fc1.weight.val().select(1, idx.clone())),
+            b1: self.fc1.bias.as_ref().map(|b| b.val().select(0, idx.clone())),
+            w2: Some(self.fc2.weight.val().select(0, idx)),
+        }
     }
 
     /// All channels computed, the inner activations scaled by `mask` (`[batch, inner]`): the
@@ -108,6 +108,35 @@ impl Mlp {
     /// Cost for `tokens` tokens with `channels` inner channels active.
     pub fn flops(&self, tokens: usize, channels: usize) -> Flops {
         cost::mlp(tokens, self.fc1.weight.dims()[0], channels)
+    }
+}
+
+/// The weights of a subset of MLP channel groups (see [`Mlp::slice`]).
+#[derive(Clone, Debug)]
+pub struct MlpSlice {
+    w1: Option<Tensor<2>>,
+    b1: Option<Tensor<1>>,
+    w2: Option<Tensor<2>>,
+}
+
+impl MlpSlice {
+    /// The MLP on the sliced channels of `mlp` (its fc2 bias is added once; with no channel the
+    /// output is that bias alone).
+    pub fn forward<const D: usize>(&self, mlp: &Mlp, x: Tensor<D>) -> Tensor<D> {
+        let b2 = mlp.fc2.bias.as_ref().map(|b| b.val());
+        match (&self.w1, &self.w2) {
+            (Some(w1), Some(w2)) => {
+                let h = gelu_tanh(burn::tensor::module::linear(x, w1.clone(), self.b1.clone()));
+                burn::tensor::module::linear(h, w2.clone(), b2)
+            }
+            _ => {
+                let d = x.dims()[D - 1];
+                let bias = b2.unwrap_or_else(|| Tensor::zeros([d], &x.device()));
+                let mut shape = [1usize; D];
+                shape[D - 1] = d;
+                x.zeros_like() + bias.reshape(shape)
+            }
+        }
     }
 }
 

@@ -6,11 +6,11 @@ mod init;
 mod mlp;
 mod norm;
 
-pub use attention::{Attention, AttentionConfig};
+pub use attention::{Attention, AttentionConfig, AttentionSlice};
 pub use embed::{
     pos_embed_2d, timestep_frequencies, LabelEmbedder, LabelEmbedderConfig, PatchEmbed, PatchEmbedConfig,
     TimestepEmbedder, TimestepEmbedderConfig,
 };
 pub use init::{eager, linear, LinearInit};
-pub use mlp::{gelu_tanh, Mlp, MlpConfig};
+pub use mlp::{gelu_tanh, Mlp, MlpConfig, MlpSlice};
 pub use norm::{layer_norm_no_affine, modulate, LN_EPS};
