@@ -6,6 +6,9 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use dddit_core::device::DeviceSpec;
 use dddit_core::dit::DiTConfig;
+// Linking a router crate is all it takes to add its routers: this one line is what puts
+// `noise-skip` (docs/adding-a-router.md) into `dddit routers` and `[router] kind = ...`.
+use dddit_router_example as _;
 
 /// dddit — dynamic-compute Diffusion Transformers: routers that decide per input, timestep and
 /// token how much to compute, with GFLOPs (DiT convention) reported next to measured time.

@@ -1,0 +1,208 @@
+//! Router benchmark: forward latency of every router against `dense` at batch 1 and 64, next
+//! to its GFLOPs ratio, and the peak heap memory of one training step.
+//!
+//! `cargo bench -p dddit-routers --bench routers` (prints a Markdown table; the committed copy
+//! is `results/bench/routers.md`). Env: `DDDIT_BENCH_MODEL` (default `DiT-S/4`),
+//! `DDDIT_BENCH_SIZE` (32), `DDDIT_BENCH_REPS` (3 at batch 64, 10 at batch 1).
+
+// The counting allocator below is the one place dddit uses `unsafe`: a GlobalAlloc impl that
+// forwards to the system allocator.
+#![allow(unsafe_code)]
+
+use burn::module::Param;
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use dddit_core::dit::DiTConfig;
+use dddit_core::routing::Mode;
+use dddit_routers::registry::{parse, Named};
+use dddit_routers::{AnyRoutedModel, ForwardOptions, RoutedDiT, RouterConfig};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// Counts live and peak heap bytes.
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(l) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) };
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn env(k: &str, d: &str) -> String {
+    std::env::var(k).unwrap_or_else(|_| d.to_string())
+}
+
+/// Builds a router from its TOML keys, then lets `tweak` set weights a benchmark needs (e.g.
+/// gate biases that switch half the heads off, as a trained router would).
+fn make<C: RouterConfig>(src: &str, m: &DiTConfig, dev: &Device, tweak: impl FnOnce(&mut C::Stack, &Device)) -> Box<dyn AnyRoutedModel> {
+    let cfg: C = parse(&src.parse().expect("toml")).expect("config");
+    let mut stack = cfg.init(m, dev);
+    tweak(&mut stack, dev);
+    Box::new(Named { name: C::NAME, model: RoutedDiT::new(m, stack, dev) })
+}
+
+fn alternating(n: usize, first_on: bool, dev: &Device) -> Param<Tensor<1>> {
+    let v: Vec<f32> = (0..n).map(|i| if (i % 2 == 0) == first_on { 5.0 } else { -5.0 }).collect();
+    Param::from_tensor(Tensor::from_data(TensorData::new(v, [n]), dev))
+}
+
+struct Case {
+    label: String,
+    model: Box<dyn AnyRoutedModel>,
+    /// Timesteps of the calls that make one measurement (a 2-step trajectory for step-cache).
+    steps: Vec<f64>,
+}
+
+fn cases(m: &DiTConfig, dev: &Device) -> Vec<Case> {
+    use dddit_routers::{cache::StepCacheConfig, content::ContentAwareConfig, dense::DenseConfig, depth::DepthBudgetConfig, moe::{ExpertChoiceConfig, SoftMoeConfig, TopKConfig}, text::TextBudgetConfig, tgate::TimestepGateConfig, tokens::TokenSkipConfig, width::DynamicWidthConfig};
+    let t = vec![500.0];
+    let c = |label: &str, model, steps: &Vec<f64>| Case { label: label.to_string(), model, steps: steps.clone() };
+    vec![
+        c("dense", make::<DenseConfig>("", m, dev, |_, _| {}), &t),
+        c("soft-moe (E=2)", make::<SoftMoeConfig>("experts = 2", m, dev, |_, _| {}), &t),
+        c("topk (E=4, k=1, token)", make::<TopKConfig>("experts = 4\nk = 1", m, dev, |_, _| {}), &t),
+        c("topk (E=4, k=1, expert 1/2 width)", make::<TopKConfig>(&format!("experts = 4\nk = 1\nexpert_hidden = {}", m.mlp_hidden() / 2), m, dev, |_, _| {}), &t),
+        c("expert-choice (E=4, cap 1)", make::<ExpertChoiceConfig>("experts = 4", m, dev, |_, _| {}), &t),
+        c("depth-budget (0.5)", make::<DepthBudgetConfig>("budget = 0.5", m, dev, |_, _| {}), &t),
+        c("timestep-gate (progressive, t=500: base)", make::<TimestepGateConfig>("policy = \"progressive\"", m, dev, |_, _| {}), &t),
+        c("timestep-gate (progressive, t=200: light)", make::<TimestepGateConfig>("policy = \"progressive\"", m, dev, |_, _| {}), &vec![200.0]),
+        c(
+            "dynamic-width (1/2 heads, 2/4 groups)",
+            make::<DynamicWidthConfig>("", m, dev, |s, d| {
+                for l in &mut s.layers {
+                    l.head_router.bias = Some(alternating(m.num_heads, true, d));
+                    l.group_router.bias = Some(alternating(4, false, d));
+                }
+            }),
+            &t,
+        ),
+        c(
+            "token-skip (~1/2 tokens)",
+            make::<TokenSkipConfig>("", m, dev, |s, d| {
+                for l in &mut s.layers {
+                    l.router.fc2.bias = Some(Param::from_tensor(Tensor::zeros([1], d)));
+                    l.router.fc2.weight = Param::from_tensor(Tensor::random(l.router.fc2.weight.shape(), Distribution::Normal(0.0, 1.0), d));
+                }
+            }),
+            &t,
+        ),
+        c(
+            "text-budget (1/2 blocks, no text: c head)",
+            make::<TextBudgetConfig>("", m, dev, |s, d| {
+                s.head_c.bias = Some(Param::from_tensor(Tensor::zeros([1], d)));
+                s.head_c.weight = Param::from_tensor(Tensor::zeros(s.head_c.weight.shape(), d));
+            }),
+            &t,
+        ),
+        c("content-aware (frequency)", make::<ContentAwareConfig>("", m, dev, |_, _| {}), &t),
+        c("step-cache (fixed, every 2nd step)", make::<StepCacheConfig>("", m, dev, |_, _| {}), &vec![600.0, 500.0]),
+    ]
+}
+
+/// Median milliseconds of one measurement (all `steps` calls) and mean GFLOPs per sample per call.
+fn time(case: &Case, x: &Tensor<4>, reps: usize) -> (f64, f64) {
+    let dev = x.device();
+    let b = x.dims()[0];
+    let y = Tensor::<1, Int>::zeros([b], &dev);
+    let run = || {
+        let mut gf = 0.0;
+        for &t in &case.steps {
+            let ts = vec![t; b];
+            let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None };
+            let out = case.model.forward(x.clone(), Tensor::full([b], t, &dev), y.clone(), &opts);
+            let _ = out.out.sum().into_scalar::<f32>();
+            gf += out.flops.iter().map(|f| f.total() as f64).sum::<f64>() / b as f64 / 1e9;
+        }
+        gf / case.steps.len() as f64
+    };
+    let gf = run();
+    let mut ms: Vec<f64> = (0..reps)
+        .map(|_| {
+            let s = Instant::now();
+            run();
+            s.elapsed().as_secs_f64() * 1e3 / case.steps.len() as f64
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    (ms[ms.len() / 2], gf)
+}
+
+fn peak_training_mib(model: &dyn AnyRoutedModel, m: &DiTConfig, batch: usize) -> f64 {
+    let dev = dddit_core::testing::device().autodiff();
+    let x = Tensor::<4>::random([batch, m.in_channels, m.input_height, m.input_width], Distribution::Normal(0.0, 1.0), &dev);
+    let ts = vec![500.0; batch];
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Train, force_drop: None };
+    let out = model.forward(x, Tensor::full([batch], 500.0, &dev), Tensor::zeros([batch], &dev), &opts);
+    let mut loss = out.out.square().mean();
+    for a in out.aux_losses {
+        loss = loss + a.value.mean();
+    }
+    let grads = loss.backward();
+    drop(grads);
+    (PEAK.load(Ordering::Relaxed) - base) as f64 / (1024.0 * 1024.0)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a.starts_with("--test")) {
+        return;
+    }
+    let name = env("DDDIT_BENCH_MODEL", "DiT-S/4");
+    let size: usize = env("DDDIT_BENCH_SIZE", "32").parse().expect("size");
+    let mut m = DiTConfig::preset(&name, size, 1).expect("preset");
+    m.num_classes = 10;
+    let dev = dddit_core::testing::device();
+    let _guard = dddit_core::testing::seeded(&dev, 0);
+    let all = cases(&m, &dev);
+    println!("# Router benchmark\n");
+    println!("{name} on {size}x{size}x1 ({} tokens), device flex, forward in inference mode (median of timed passes after one warm-up), {} threads available.", m.num_tokens(), std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!("GFLOPs: DiT convention (1 multiply-add = 1 FLOP) per sample per forward, as reported by the forward itself. Speed-up = dense time / router time; target for topk, depth-budget, dynamic-width, token-skip: speed-up ≥ 0.8 x (dense GFLOPs / router GFLOPs) at batch 64.\n");
+    for batch in [1usize, 64] {
+        let reps: usize = env("DDDIT_BENCH_REPS", if batch == 1 { "10" } else { "3" }).parse().expect("reps");
+        let x = Tensor::<4>::random([batch, 1, size, size], Distribution::Normal(0.0, 1.0), &dev);
+        println!("## batch {batch} ({reps} timed passes)\n");
+        println!("| router | GFLOPs/sample | GFLOPs ratio (dense/router) | ms per forward | speed-up | speed-up / GFLOPs ratio |");
+        println!("|---|---|---|---|---|---|");
+        let mut dense = (0.0, 0.0);
+        for case in &all {
+            let (ms, gf) = time(case, &x, reps);
+            if case.label == "dense" {
+                dense = (ms, gf);
+            }
+            let ratio = dense.1 / gf;
+            let speed = dense.0 / ms;
+            println!("| {} | {gf:.4} | {ratio:.2} | {ms:.1} | {speed:.2} | {:.2} |", case.label, speed / ratio);
+        }
+        println!();
+    }
+    drop(all);
+    let batch = 16;
+    println!("## Peak heap memory of one training step (forward + backward, batch {batch})\n");
+    println!("Heap bytes allocated above the model's own at the peak of the step, counted by a global allocator. Gated routers (depth-budget, dynamic-width, token-skip, text-budget) compute everything in training by design (straight-through gates); the sparse MoE routers gather rows and must stay near dense.\n");
+    println!("| router | peak MiB | vs dense |");
+    println!("|---|---|---|");
+    let mut dense_mib = 0.0;
+    for case in cases(&m, &dev.clone().autodiff()) {
+        let mib = peak_training_mib(case.model.as_ref(), &m, batch);
+        if case.label == "dense" {
+            dense_mib = mib;
+        }
+        println!("| {} | {mib:.0} | {:.2} |", case.label, mib / dense_mib);
+    }
+}
