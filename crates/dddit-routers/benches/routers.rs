@@ -3,7 +3,7 @@
 //!
 //! `cargo bench -p dddit-routers --bench routers` (prints a Markdown table; the committed copy
 //! is `results/bench/routers.md`). Env: `DDDIT_BENCH_MODEL` (default `DiT-S/4`),
-//! `DDDIT_BENCH_SIZE` (32), `DDDIT_BENCH_REPS` (3 at batch 64, 10 at batch 1).
+//! `DDDIT_BENCH_SIZE` (32), `DDDIT_BENCH_REPS` (5 at batch 64, 11 at batch 1).
 
 // The counting allocator below is the one place dddit uses `unsafe`: a GlobalAlloc impl that
 // forwards to the system allocator.
@@ -114,32 +114,42 @@ fn cases(m: &DiTConfig, dev: &Device) -> Vec<Case> {
     ]
 }
 
-/// Median milliseconds of one measurement (all `steps` calls) and mean GFLOPs per sample per call.
-fn time(case: &Case, x: &Tensor<4>, reps: usize) -> (f64, f64) {
+/// One measurement: milliseconds per call (over all `steps` calls) and mean GFLOPs per sample
+/// per call.
+fn once(case: &Case, x: &Tensor<4>) -> (f64, f64) {
     let dev = x.device();
     let b = x.dims()[0];
     let y = Tensor::<1, Int>::zeros([b], &dev);
-    let run = || {
-        let mut gf = 0.0;
-        for &t in &case.steps {
-            let ts = vec![t; b];
-            let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None };
-            let out = case.model.forward(x.clone(), Tensor::full([b], t, &dev), y.clone(), &opts);
-            let _ = out.out.sum().into_scalar::<f32>();
-            gf += out.flops.iter().map(|f| f.total() as f64).sum::<f64>() / b as f64 / 1e9;
+    let start = Instant::now();
+    let mut gf = 0.0;
+    for &t in &case.steps {
+        let ts = vec![t; b];
+        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None };
+        let out = case.model.forward(x.clone(), Tensor::full([b], t, &dev), y.clone(), &opts);
+        let _ = out.out.sum().into_scalar::<f32>();
+        gf += out.flops.iter().map(|f| f.total() as f64).sum::<f64>() / b as f64 / 1e9;
+    }
+    let n = case.steps.len() as f64;
+    (start.elapsed().as_secs_f64() * 1e3 / n, gf / n)
+}
+
+/// Median ms per call of every case, measured round-robin (one pass of each case per round, after
+/// a warm-up round) so that drift of the machine spreads evenly over all of them.
+fn time_all(cases: &[Case], x: &Tensor<4>, reps: usize) -> Vec<(f64, f64)> {
+    let gf: Vec<f64> = cases.iter().map(|c| once(c, x).1).collect();
+    let mut ms: Vec<Vec<f64>> = vec![Vec::with_capacity(reps); cases.len()];
+    for _ in 0..reps {
+        for (i, c) in cases.iter().enumerate() {
+            ms[i].push(once(c, x).0);
         }
-        gf / case.steps.len() as f64
-    };
-    let gf = run();
-    let mut ms: Vec<f64> = (0..reps)
-        .map(|_| {
-            let s = Instant::now();
-            run();
-            s.elapsed().as_secs_f64() * 1e3 / case.steps.len() as f64
+    }
+    ms.into_iter()
+        .zip(gf)
+        .map(|(mut v, g)| {
+            v.sort_by(f64::total_cmp);
+            (v[v.len() / 2], g)
         })
-        .collect();
-    ms.sort_by(f64::total_cmp);
-    (ms[ms.len() / 2], gf)
+        .collect()
 }
 
 fn peak_training_mib(model: &dyn AnyRoutedModel, m: &DiTConfig, batch: usize) -> f64 {
@@ -171,20 +181,17 @@ fn main() {
     let _guard = dddit_core::testing::seeded(&dev, 0);
     let all = cases(&m, &dev);
     println!("# Router benchmark\n");
-    println!("{name} on {size}x{size}x1 ({} tokens), device flex, forward in inference mode (median of timed passes after one warm-up), {} threads available.", m.num_tokens(), std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!("{name} on {size}x{size}x1 ({} tokens), device flex, forward in inference mode (median of timed passes, taken round-robin over the routers after a warm-up round), {} threads available.", m.num_tokens(), std::thread::available_parallelism().map_or(1, |n| n.get()));
     println!("GFLOPs: DiT convention (1 multiply-add = 1 FLOP) per sample per forward, as reported by the forward itself. Speed-up = dense time / router time; target for topk, depth-budget, dynamic-width, token-skip: speed-up ≥ 0.8 x (dense GFLOPs / router GFLOPs) at batch 64.\n");
     for batch in [1usize, 64] {
-        let reps: usize = env("DDDIT_BENCH_REPS", if batch == 1 { "10" } else { "3" }).parse().expect("reps");
+        let reps: usize = env("DDDIT_BENCH_REPS", if batch == 1 { "11" } else { "5" }).parse().expect("reps");
         let x = Tensor::<4>::random([batch, 1, size, size], Distribution::Normal(0.0, 1.0), &dev);
         println!("## batch {batch} ({reps} timed passes)\n");
         println!("| router | GFLOPs/sample | GFLOPs ratio (dense/router) | ms per forward | speed-up | speed-up / GFLOPs ratio |");
         println!("|---|---|---|---|---|---|");
-        let mut dense = (0.0, 0.0);
-        for case in &all {
-            let (ms, gf) = time(case, &x, reps);
-            if case.label == "dense" {
-                dense = (ms, gf);
-            }
+        let results = time_all(&all, &x, reps);
+        let dense = results[0];
+        for (case, &(ms, gf)) in all.iter().zip(&results) {
             let ratio = dense.1 / gf;
             let speed = dense.0 / ms;
             println!("| {} | {gf:.4} | {ratio:.2} | {ms:.1} | {speed:.2} | {:.2} |", case.label, speed / ratio);

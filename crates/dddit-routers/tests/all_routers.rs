@@ -145,3 +145,48 @@ fn step_cache_reuses_residuals_along_a_trajectory() {
     let stem = m.stem_flops().total();
     assert_eq!(second, vec![dense, stem, stem]);
 }
+
+/// Full budget equals `dense`: with everything on, a routed stack reports the dense DiT's FLOPs
+/// plus only its router's own cost, and a mixed decision never reports more than that.
+#[test]
+fn full_budget_costs_dense_plus_router() {
+    let m = tiny();
+    let dev = device();
+    let dense = m.dense_flops();
+    for src in ["kind = \"depth-budget\"\nbudget = 1.0", "kind = \"dynamic-width\"", "kind = \"text-budget\"\nmin_layers = 3", "kind = \"token-skip\""] {
+        let model = build(&table(src), &m, &dev).unwrap();
+        let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
+        let ts = [100.0, 900.0];
+        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None };
+        let out = model.forward(x, Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 1], &dev), &opts);
+        for f in &out.flops {
+            let mut no_router = *f;
+            no_router.router = 0;
+            assert_eq!(no_router, dense, "{src}: everything on must cost exactly the dense DiT");
+            assert!(f.router > 0, "{src}: the router's own cost is reported");
+        }
+    }
+}
+
+/// Hard inference decisions of the path-choosing routers give every sample exactly one path.
+#[test]
+fn hard_choices_are_one_hot() {
+    use dddit_core::routing::Assignment;
+    let m = tiny();
+    let dev = device();
+    let stack = <dddit_routers::moe::TopKConfig as dddit_routers::RouterConfig>::init(
+        &dddit_routers::registry::parse(&table("mode = \"sample\"\nexperts = 3")).unwrap(),
+        &m,
+        &dev,
+    );
+    let c = Tensor::<2>::random([5, m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
+    let d = stack.decide(&stack.layers[0], c, dddit_core::routing::Granularity::Sample);
+    let Assignment::Sparse(list) = &d.assignment else { panic!("sparse") };
+    let mut seen = vec![0; 5];
+    for a in list {
+        for &u in &a.units {
+            seen[u] += 1;
+        }
+    }
+    assert_eq!(seen, vec![1; 5]);
+}
