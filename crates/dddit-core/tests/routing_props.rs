@@ -22,8 +22,11 @@ impl ComputePath for Path {
     }
 }
 
+/// `(paths, units, per path and unit: (chosen, weight), weighted)`.
+type RandomDecision = (usize, usize, Vec<Vec<(bool, f32)>>, bool);
+
 /// A random sparse decision: for each path, a random subset of units with random weights.
-fn decision_strategy() -> impl Strategy<Value = (usize, usize, Vec<Vec<(bool, f32)>>, bool)> {
+fn decision_strategy() -> impl Strategy<Value = RandomDecision> {
     (1usize..6, 1usize..7).prop_flat_map(|(paths, units)| {
         (
             Just(paths),

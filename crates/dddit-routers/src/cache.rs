@@ -107,7 +107,7 @@ impl RouterConfig for StepCacheConfig {
         if self.interval == 0 {
             e.push(ConfigError::new("interval", "must be at least 1"));
         }
-        if !(self.threshold >= 0.0) {
+        if self.threshold.is_nan() || self.threshold < 0.0 {
             e.push(ConfigError::new("threshold", "must be ≥ 0"));
         }
         e
@@ -180,7 +180,7 @@ impl RoutedStack for CacheStack {
             let reuse = self.cacheable(i)
                 && st.residuals[i].is_some()
                 && match (self.schedule, &st.table) {
-                    (0, _) => step % self.interval != 0,
+                    (0, _) => !step.is_multiple_of(self.interval),
                     (_, Some(table)) => table.get(step).is_some_and(|row| row[i]),
                     _ => false,
                 };

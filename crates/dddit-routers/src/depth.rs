@@ -95,7 +95,7 @@ impl RouterConfig for DepthBudgetConfig {
         if self.min_layers > m.depth {
             e.push(ConfigError::new("min_layers", format!("must be ≤ depth {}", m.depth)));
         }
-        if !(self.tau > 0.0) {
+        if self.tau.is_nan() || self.tau <= 0.0 {
             e.push(ConfigError::new("tau", "must be positive"));
         }
         e

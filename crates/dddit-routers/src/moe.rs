@@ -240,7 +240,7 @@ fn moe_validate(experts: usize, k: usize, capacity: f64) -> Vec<ConfigError> {
     if k == 0 || k > experts {
         e.push(ConfigError::new("k", format!("must be in [1, experts = {experts}], got {k}")));
     }
-    if !(capacity > 0.0) {
+    if capacity.is_nan() || capacity <= 0.0 {
         e.push(ConfigError::new("capacity", format!("must be positive, got {capacity}")));
     }
     e

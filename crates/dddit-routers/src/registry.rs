@@ -116,6 +116,9 @@ impl<S: RoutedStack> AnyRoutedModel for Named<S> {
     }
 }
 
+/// Builds a routed model from a `[router]` table (see [`RouterEntry::build`]).
+pub type BuildFn = fn(&toml::Table, &DiTConfig, &Device) -> Result<Box<dyn AnyRoutedModel>, Vec<ConfigError>>;
+
 /// A registry entry (see [`register_router!`](crate::register_router)).
 pub struct RouterEntry {
     /// Registered name.
@@ -127,7 +130,7 @@ pub struct RouterEntry {
     /// Parses (unknown keys rejected, defaults filled) and validates a `[router]` table.
     pub validate: fn(&toml::Table, &DiTConfig) -> Result<(), Vec<ConfigError>>,
     /// Parses, validates and builds the routed model.
-    pub build: fn(&toml::Table, &DiTConfig, &Device) -> Result<Box<dyn AnyRoutedModel>, Vec<ConfigError>>,
+    pub build: BuildFn,
 }
 
 impl std::fmt::Debug for RouterEntry {

@@ -76,7 +76,7 @@ impl RouterConfig for TimestepGateConfig {
 
     fn validate(&self, m: &DiTConfig) -> Vec<ConfigError> {
         let mut e = vec![];
-        if m.hidden_size % 4 != 0 {
+        if !m.hidden_size.is_multiple_of(4) {
             e.push(ConfigError::new("", "hidden size must be divisible by 4 for the light block"));
         }
         if self.num_timesteps == 0 {

@@ -65,7 +65,7 @@ impl RouterConfig for TokenSkipConfig {
         if self.reduction == 0 || self.reduction > m.hidden_size {
             e.push(ConfigError::new("reduction", format!("must be in [1, hidden = {}]", m.hidden_size)));
         }
-        if !(self.tau > 0.0) {
+        if self.tau.is_nan() || self.tau <= 0.0 {
             e.push(ConfigError::new("tau", "must be positive"));
         }
         e

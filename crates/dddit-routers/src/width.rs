@@ -78,10 +78,10 @@ impl RouterConfig for DynamicWidthConfig {
 
     fn validate(&self, m: &DiTConfig) -> Vec<ConfigError> {
         let mut e = vec![];
-        if self.mlp_groups == 0 || m.mlp_hidden() % self.mlp_groups != 0 {
+        if self.mlp_groups == 0 || !m.mlp_hidden().is_multiple_of(self.mlp_groups) {
             e.push(ConfigError::new("mlp_groups", format!("must divide the MLP width {}, got {}", m.mlp_hidden(), self.mlp_groups)));
         }
-        if !(self.tau > 0.0) {
+        if self.tau.is_nan() || self.tau <= 0.0 {
             e.push(ConfigError::new("tau", "must be positive"));
         }
         e

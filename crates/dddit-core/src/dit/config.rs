@@ -89,16 +89,16 @@ impl DiTConfig {
     /// Checks that the shapes fit together.
     pub fn validate(&self) -> Result<(), CoreError> {
         let bad = |m: String| Err(CoreError::InvalidConfig(m));
-        if self.patch_size == 0 || self.input_height % self.patch_size != 0 || self.input_width % self.patch_size != 0 {
+        if self.patch_size == 0 || !self.input_height.is_multiple_of(self.patch_size) || !self.input_width.is_multiple_of(self.patch_size) {
             return bad(format!(
                 "input {}x{} is not divisible by patch size {}",
                 self.input_height, self.input_width, self.patch_size
             ));
         }
-        if self.num_heads == 0 || self.hidden_size % self.num_heads != 0 {
+        if self.num_heads == 0 || !self.hidden_size.is_multiple_of(self.num_heads) {
             return bad(format!("hidden size {} is not divisible by {} heads", self.hidden_size, self.num_heads));
         }
-        if self.hidden_size % 4 != 0 {
+        if !self.hidden_size.is_multiple_of(4) {
             return bad(format!("hidden size {} must be divisible by 4 (2-D sin-cos positions)", self.hidden_size));
         }
         if self.depth == 0 || self.in_channels == 0 || self.mlp_hidden() == 0 {

@@ -53,7 +53,7 @@ impl PatchEmbed {
 /// The first half of each row encodes the column, the second half the row, each as
 /// `[sin(pos·ω), cos(pos·ω)]` with `ω_k = 10000^(−k/(dim/4))`: exactly the reference layout.
 pub fn pos_embed_2d(dim: usize, grid_h: usize, grid_w: usize) -> Vec<f32> {
-    assert!(dim % 4 == 0, "sin-cos positions need dim divisible by 4");
+    assert!(dim.is_multiple_of(4), "sin-cos positions need dim divisible by 4");
     let quarter = dim / 4;
     let omega: Vec<f64> = (0..quarter)
         .map(|k| 1.0 / 10000f64.powf(k as f64 / quarter as f64))

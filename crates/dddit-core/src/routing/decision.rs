@@ -43,6 +43,7 @@ impl PathAssignment {
 
 /// How paths are assigned to units.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // one per layer and forward: size does not matter here
 pub enum Assignment {
     /// Every path runs on every unit and outputs are mixed by `weights` `[units, paths]`.
     /// This is the soft mixture of the seed (§2.2): it saves nothing, and its FLOPs say so.
