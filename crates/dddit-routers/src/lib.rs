@@ -19,6 +19,7 @@ pub mod depth;
 pub mod depthrun;
 pub mod moe;
 pub mod tgate;
+pub mod train_hooks;
 pub mod tokens;
 pub mod width;
 pub mod model;

@@ -6,7 +6,8 @@
 
 use crate::model::{ForwardOptions, RoutedDiT, RoutedForward};
 use crate::stack::RoutedStack;
-use burn::module::Module;
+use burn::module::{Module, ParamId};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use dddit_core::dit::DiTConfig;
 use dddit_core::flops::Flops;
@@ -87,6 +88,24 @@ pub trait AnyRoutedModel: Send + std::fmt::Debug {
     fn full_flops(&self) -> Flops;
     /// Trainable parameter count.
     fn num_params(&self) -> usize;
+    /// The model as `Any`, for [`AnyRoutedModel::ema_from`] and downcasts.
+    fn as_any(&self) -> &dyn std::any::Any;
+    /// Ids of the parameters whose path (e.g. `stack.layers.0.gate.fc1.weight`) satisfies
+    /// `select`: the handle for stage-wise training (router only, experts only, …).
+    fn param_ids(&self, select: &dyn Fn(&str) -> bool) -> Vec<ParamId>;
+    /// One optimiser step on `loss` (which must come from this model's autodiff forward):
+    /// backward, then `optim` updates the parameters in `only` (all when `None`) with learning
+    /// rate `lr`. Returns the global gradient L2 norm of the updated parameters before clipping.
+    fn optimize(&mut self, loss: Tensor<1>, optim: &mut ModuleOptimizer, lr: f64, only: Option<&[ParamId]>) -> f64;
+    /// Exponential moving average `self = decay·self + (1 − decay)·online`, parameter by
+    /// parameter. Panics if `online` is not the same router type.
+    fn ema_from(&mut self, online: &dyn AnyRoutedModel, decay: f64);
+    /// A copy of the model on `device` (e.g. the EMA copy without autodiff).
+    fn to_device(&self, device: &Device) -> Box<dyn AnyRoutedModel>;
+    /// Saves the parameters to a burnpack file atomically (written beside it, then renamed).
+    fn save(&self, path: &std::path::Path) -> Result<(), String>;
+    /// Loads parameters saved by [`AnyRoutedModel::save`]; every parameter must be present.
+    fn load(&mut self, path: &std::path::Path) -> Result<(), String>;
 }
 
 /// A [`RoutedDiT`] with the name it was registered under.
@@ -113,6 +132,37 @@ impl<S: RoutedStack> AnyRoutedModel for Named<S> {
     }
     fn num_params(&self) -> usize {
         self.model.num_params()
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn param_ids(&self, select: &dyn Fn(&str) -> bool) -> Vec<ParamId> {
+        let mut v = crate::train_hooks::PathCollector::default();
+        self.model.visit(&mut v);
+        v.ids.into_iter().filter(|(path, _)| select(path)).map(|(_, id)| id).collect()
+    }
+    fn optimize(&mut self, loss: Tensor<1>, optim: &mut ModuleOptimizer, lr: f64, only: Option<&[ParamId]>) -> f64 {
+        let mut grads = loss.backward();
+        let grads = match only {
+            Some(ids) => GradientsParams::from_params(&mut grads, &self.model, ids),
+            None => GradientsParams::from_grads(grads, &self.model),
+        };
+        let norm = crate::train_hooks::grad_norm(&self.model, &grads);
+        self.model = optim.step(lr, self.model.clone(), grads);
+        norm
+    }
+    fn ema_from(&mut self, online: &dyn AnyRoutedModel, decay: f64) {
+        let online = online.as_any().downcast_ref::<Named<S>>().expect("EMA of the same router type");
+        self.model = crate::train_hooks::ema(self.model.clone(), &online.model, decay);
+    }
+    fn to_device(&self, device: &Device) -> Box<dyn AnyRoutedModel> {
+        Box::new(Named { name: self.name, model: self.model.clone().to_device(device) })
+    }
+    fn save(&self, path: &std::path::Path) -> Result<(), String> {
+        crate::train_hooks::save_atomic(&self.model, path)
+    }
+    fn load(&mut self, path: &std::path::Path) -> Result<(), String> {
+        crate::train_hooks::load(&mut self.model, path)
     }
 }
 

@@ -4,3 +4,5 @@
 //! issue). Depends on `dddit-core` only.
 
 #![warn(missing_docs)]
+
+pub mod data;
