@@ -9,7 +9,8 @@ use burn::module::Param;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::Flops;
-use dddit_core::routing::{execute, AuxLoss, Granularity, Mode, PathAssignment, RoutingDecision};
+use crate::depthrun::run_selected;
+use dddit_core::routing::{AuxLoss, Mode};
 use serde::Deserialize;
 
 /// A depth budget: a fraction of the blocks, or a named group.
@@ -164,21 +165,7 @@ impl RoutedStack for DepthStack {
             aux.push(AuxLoss { name: "flops_ratio".into(), value: ratio });
         } else {
             let plan = self.plan(&to_host(scores), b, self.budget);
-            for (i, block) in self.blocks.iter().enumerate() {
-                let samples: Vec<usize> = (0..b).filter(|&s| plan[s].contains(&i)).collect();
-                for &s in &samples {
-                    flops[s] += block.flops(n);
-                }
-                ran += samples.len();
-                if samples.is_empty() {
-                    continue;
-                }
-                let d = RoutingDecision::sparse(Granularity::Sample, b, vec![PathAssignment::new(0, samples)]);
-                let c = input.c;
-                // Skipped samples pass through: only the residual of the samples that run is added.
-                let delta = execute(h.clone(), &d, |_, rows, idx| block.forward(rows.clone(), c.clone().select(0, idx.clone())) - rows);
-                h = h + delta;
-            }
+            ran = run_selected(&self.blocks, &mut h, input, |s, i| plan[s].contains(&i), &mut flops);
         }
         StackOutput { h, flops, aux_losses: aux, stats: [("layers".to_string(), ran as f64 / (b * l).max(1) as f64)].into() }
     }

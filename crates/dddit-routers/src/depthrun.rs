@@ -7,27 +7,37 @@ use dddit_core::dit::DiTBlock;
 use dddit_core::flops::Flops;
 use dddit_core::routing::{execute, Granularity, PathAssignment, RoutingDecision};
 
-/// Runs block `i` only for the samples with `depth[s] > i`; the others pass through untouched
-/// and are never gathered into it. Adds each sample's block costs to `flops`.
-pub fn run_to_depth(blocks: &[DiTBlock], mut h: Tensor<3>, input: &StackInput, depth: &[usize], flops: &mut [Flops]) -> Tensor<3> {
+/// Runs block `i` only for the samples `s` with `runs(s, i)`; the others pass through untouched
+/// and are never gathered into it. Adds each sample's block costs to `flops` and returns how many
+/// (sample, block) pairs ran.
+pub fn run_selected(blocks: &[DiTBlock], h: &mut Tensor<3>, input: &StackInput, runs: impl Fn(usize, usize) -> bool, flops: &mut [Flops]) -> usize {
     let [b, n, _] = h.dims();
+    let mut ran = 0;
     for (i, block) in blocks.iter().enumerate() {
-        let samples: Vec<usize> = (0..b).filter(|&s| depth[s] > i).collect();
+        let samples: Vec<usize> = (0..b).filter(|&s| runs(s, i)).collect();
         if samples.is_empty() {
-            break;
+            continue;
         }
         for &s in &samples {
             flops[s] += block.flops(n);
         }
+        ran += samples.len();
         let c = input.c;
-        h = if samples.len() == b {
-            block.forward(h, c.clone())
+        *h = if samples.len() == b {
+            block.forward(h.clone(), c.clone())
         } else {
             let d = RoutingDecision::sparse(Granularity::Sample, b, vec![PathAssignment::new(0, samples)]);
+            // Only the residual of the samples that run is added: the others keep their h.
             let delta = execute(h.clone(), &d, |_, rows, idx| block.forward(rows.clone(), c.clone().select(0, idx.clone())) - rows);
-            h + delta
+            h.clone() + delta
         };
     }
+    ran
+}
+
+/// Runs the first `depth[s]` blocks for each sample `s` (see [`run_selected`]).
+pub fn run_to_depth(blocks: &[DiTBlock], mut h: Tensor<3>, input: &StackInput, depth: &[usize], flops: &mut [Flops]) -> Tensor<3> {
+    run_selected(blocks, &mut h, input, |s, i| depth[s] > i, flops);
     h
 }
 
