@@ -1,8 +1,13 @@
 //! # dddit-train
 //!
 //! Data sets, the training loop, losses and checkpoints of dddit (arriving with the training
-//! issue). Depends on `dddit-core` only.
+//! issue). Depends on `dddit-core` and `dddit-routers`.
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod data;
+pub mod trainer;
+
+pub use config::{LossWeights, Stage, StageTarget, TrainConfig};
+pub use trainer::{StepLog, TrainError, TrainState, Trainer};

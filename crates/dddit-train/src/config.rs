@@ -1,0 +1,150 @@
+//! Training settings (a TOML `[train]` table).
+
+use serde::{Deserialize, Serialize};
+
+/// Which parameters a training stage updates (seed §5.1 two-stage schedule).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StageTarget {
+    /// Everything.
+    All,
+    /// Everything but the routers' own parameters (gates, routers, estimators, budget heads).
+    Experts,
+    /// Only the routers' own parameters.
+    Router,
+}
+
+impl StageTarget {
+    /// Whether the parameter at `path` belongs to the routers.
+    pub fn is_router_param(path: &str) -> bool {
+        ["gate", "router", "head_router", "group_router", "est_in", "est_out", "head_text", "head_c"]
+            .iter()
+            .any(|k| path.split('.').any(|seg| seg == *k))
+    }
+
+    /// Whether this stage trains the parameter at `path`.
+    pub fn trains(&self, path: &str) -> bool {
+        match self {
+            StageTarget::All => true,
+            StageTarget::Experts => !Self::is_router_param(path),
+            StageTarget::Router => Self::is_router_param(path),
+        }
+    }
+}
+
+/// One stage of the schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Steps in this stage.
+    pub steps: usize,
+    /// What it trains.
+    pub train: StageTarget,
+}
+
+/// Weights of the loss terms. The diffusion loss always has weight 1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossWeights {
+    /// Router entropy regulariser (seed §5.1: 0.01); negative favours balanced routing.
+    pub entropy: f64,
+    /// Load-balance loss (DiT-MoE: 0.01).
+    pub balance: f64,
+    /// Weight of the FLOPs-target loss `2·(ratio − λ)²` (DyDiT).
+    pub flops: f64,
+    /// Target compute ratio λ.
+    pub flops_target: f64,
+    /// Steps over which the target is warmed from 1.0 down to λ.
+    pub flops_warmup: usize,
+}
+
+impl Default for LossWeights {
+    fn default() -> Self {
+        LossWeights { entropy: 0.0, balance: 0.01, flops: 0.0, flops_target: 0.5, flops_warmup: 0 }
+    }
+}
+
+impl LossWeights {
+    /// The FLOPs target at `step`: linear from 1 to λ over the warm-up.
+    pub fn target_at(&self, step: usize) -> f64 {
+        if self.flops_warmup == 0 || step >= self.flops_warmup {
+            self.flops_target
+        } else {
+            1.0 + (self.flops_target - 1.0) * step as f64 / self.flops_warmup as f64
+        }
+    }
+}
+
+/// Settings of a training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Total optimiser steps (the sum of the stages when stages are given).
+    pub steps: usize,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Peak learning rate (AdamW).
+    pub lr: f64,
+    /// Linear warm-up steps.
+    pub warmup_steps: usize,
+    /// AdamW weight decay (DiT: 0).
+    pub weight_decay: f64,
+    /// Gradient-norm clipping (0 = off).
+    pub grad_clip: f64,
+    /// EMA decay of the evaluation weights (DiT: 0.9999).
+    pub ema_decay: f64,
+    /// Seed of everything random: data order, timesteps, noise, label dropout, gates.
+    pub seed: u64,
+    /// Checkpoint every this many steps (0 = only at the end).
+    pub checkpoint_every: usize,
+    /// Loss weights.
+    pub loss: LossWeights,
+    /// Stages (empty = one stage training everything for `steps`).
+    pub stages: Vec<Stage>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            steps: 1000,
+            batch_size: 32,
+            lr: 1e-4,
+            warmup_steps: 0,
+            weight_decay: 0.0,
+            grad_clip: 1.0,
+            ema_decay: 0.9999,
+            seed: 0,
+            checkpoint_every: 500,
+            loss: LossWeights::default(),
+            stages: vec![],
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The stage active at `step`.
+    pub fn stage_at(&self, step: usize) -> StageTarget {
+        let mut end = 0;
+        for s in &self.stages {
+            end += s.steps;
+            if step < end {
+                return s.train;
+            }
+        }
+        StageTarget::All
+    }
+
+    /// Total steps of the run.
+    pub fn total_steps(&self) -> usize {
+        if self.stages.is_empty() { self.steps } else { self.stages.iter().map(|s| s.steps).sum() }
+    }
+
+    /// Learning rate at `step` (linear warm-up, then constant as in DiT).
+    pub fn lr_at(&self, step: usize) -> f64 {
+        if self.warmup_steps == 0 {
+            self.lr
+        } else {
+            self.lr * ((step + 1) as f64 / self.warmup_steps as f64).min(1.0)
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! The training loop: diffusion loss plus weighted router losses, AdamW with warm-up and
+//! clipping, EMA, a stage schedule, atomic checkpoints, exact resume and a clean stop on NaN.
+
+use crate::config::TrainConfig;
+use crate::data::{BatchOrder, BatchOrderConfig, Batcher, BatcherConfig, Dataset, Position, SplitMix64};
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::ParamId;
+use burn::optim::{AdamWConfig, ModuleOptimizer};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use dddit_core::diffusion::{DiffusionConfig, GaussianDiffusion};
+use dddit_core::routing::Mode;
+use dddit_routers::{AnyRoutedModel, ForwardOptions};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Errors of a training run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A loss term became NaN or infinite; the last good checkpoint is kept.
+    #[error("non-finite loss at step {step}: {terms}; the last good checkpoint is kept")]
+    NonFinite {
+        /// The step.
+        step: usize,
+        /// Every loss term with its value.
+        terms: String,
+    },
+    /// Reading or writing the run directory.
+    #[error("{0}")]
+    Io(String),
+    /// Bad settings.
+    #[error("invalid training setting: {0}")]
+    Config(String),
+}
+
+/// The scalar values of one step, logged to `metrics.jsonl`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StepLog {
+    /// Step index (0-based) of the update.
+    pub step: usize,
+    /// Total loss.
+    pub loss: f64,
+    /// Each term, unweighted, by name (`diffusion`, `mse`, `vb`, `entropy`, `balance`, `flops_ratio`, `flops`).
+    pub terms: Vec<(String, f64)>,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Mean GFLOPs per sample of the forward (DiT convention).
+    pub gflops: f64,
+}
+
+/// What a checkpoint holds besides the weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Steps done.
+    pub step: usize,
+    /// Position in the data order.
+    pub position: Position,
+}
+
+/// A training run over a routed model.
+pub struct Trainer {
+    /// Settings.
+    pub config: TrainConfig,
+    /// The online model (on an autodiff device).
+    pub model: Box<dyn AnyRoutedModel>,
+    /// The EMA weights used for evaluation (same device, no gradients taken through them).
+    pub ema: Box<dyn AnyRoutedModel>,
+    optim: ModuleOptimizer,
+    diffusion: GaussianDiffusion,
+    batcher: Batcher<dyn Dataset>,
+    order: BatchOrder,
+    /// Steps done.
+    pub step: usize,
+    device: Device,
+    /// Test hook: poison the loss at this step to exercise the NaN stop.
+    pub inject_nan_at: Option<usize>,
+}
+
+impl Trainer {
+    /// A new run of `model` (built on `device.autodiff()`) on `data`.
+    pub fn new(config: TrainConfig, model: Box<dyn AnyRoutedModel>, data: Arc<dyn Dataset>, device: &Device) -> Result<Self, TrainError> {
+        if config.batch_size == 0 || config.total_steps() == 0 {
+            return Err(TrainError::Config("batch_size and steps must be positive".into()));
+        }
+        let diffusion = DiffusionConfig::for_model(model.config().learn_sigma).init().map_err(|e| TrainError::Config(e.to_string()))?;
+        let order = BatchOrderConfig::new(config.batch_size, config.seed).init(data.len()).map_err(|e| TrainError::Config(e.to_string()))?;
+        let batcher = BatcherConfig::new(false, config.seed).init(data, device);
+        let mut adam = AdamWConfig::new().with_weight_decay(config.weight_decay as f32);
+        if config.grad_clip > 0.0 {
+            adam = adam.with_grad_clipping(Some(GradientClippingConfig::Norm(config.grad_clip as f32)));
+        }
+        let ema = model.to_device(device);
+        Ok(Trainer { optim: adam.init(), diffusion, batcher, order, step: 0, device: device.clone(), inject_nan_at: None, ema, model, config })
+    }
+
+    /// One optimiser step.
+    pub fn step(&mut self) -> Result<StepLog, TrainError> {
+        let cfg = &self.config;
+        let step = self.step;
+        let batch = self.order.next_batch().ok_or_else(|| TrainError::Config("empty data order".into()))?;
+        let b = batch.indices.len();
+        let data = self.batcher.batch(&batch.indices, batch.epoch);
+        // Every random draw of this step comes from (seed, step), so a resumed run repeats it.
+        let mut rng = SplitMix64::from_parts(&[cfg.seed, step as u64, 0x7135]);
+        let t: Vec<usize> = (0..b).map(|_| rng.below(self.diffusion.len())).collect();
+        self.device.seed(rng.next_u64());
+        let x0 = data.x.clone();
+        let noise = Tensor::<4>::random(x0.shape(), Distribution::Normal(0.0, 1.0), &self.device);
+        let x_t = self.diffusion.q_sample(x0.clone(), &t, noise.clone());
+        let ts = self.diffusion.model_t(&t);
+        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Train, force_drop: None };
+        let out = self.model.forward(x_t.clone(), self.diffusion.model_t_tensor(&t, &self.device), data.y, &opts);
+        let gflops = out.flops.iter().map(|f| f.total() as f64).sum::<f64>() / b as f64 / 1e9;
+        let dl = self.diffusion.training_losses(out.out, x0, x_t, &t, noise);
+        let mut terms: Vec<(String, Tensor<1>)> = vec![("diffusion".into(), dl.loss.mean()), ("mse".into(), dl.mse.mean().detach())];
+        if let Some(vb) = dl.vb {
+            terms.push(("vb".into(), vb.mean().detach()));
+        }
+        let mut loss = terms[0].1.clone();
+        let w = &cfg.loss;
+        for a in out.aux_losses {
+            let v = a.value.mean();
+            match a.name.as_str() {
+                "entropy" if w.entropy != 0.0 => loss = loss + v.clone() * w.entropy,
+                "balance" if w.balance != 0.0 => loss = loss + v.clone() * w.balance,
+                "flops_ratio" if w.flops != 0.0 => {
+                    let target = w.target_at(step);
+                    let f = (v.clone() - target).square() * 2.0;
+                    loss = loss + f.clone() * w.flops;
+                    terms.push(("flops".into(), f.detach()));
+                }
+                _ => {}
+            }
+            terms.push((a.name, v.detach()));
+        }
+        if self.inject_nan_at == Some(step) {
+            loss = loss * f64::NAN;
+        }
+        let values: Vec<(String, f64)> = terms.iter().map(|(k, v)| (k.clone(), v.clone().into_scalar::<f32>() as f64)).collect();
+        let total = loss.clone().into_scalar::<f32>() as f64;
+        if !total.is_finite() || values.iter().any(|(_, v)| !v.is_finite()) {
+            let list = std::iter::once(("total".to_string(), total)).chain(values).map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ");
+            return Err(TrainError::NonFinite { step, terms: list });
+        }
+        let stage = cfg.stage_at(step);
+        let only: Option<Vec<ParamId>> = match stage {
+            crate::config::StageTarget::All => None,
+            s => Some(self.model.param_ids(&|p| s.trains(p))),
+        };
+        let lr = cfg.lr_at(step);
+        let grad_norm = self.model.optimize(loss, &mut self.optim, lr, only.as_deref());
+        self.ema.ema_from(self.model.as_ref(), cfg.ema_decay);
+        self.step += 1;
+        Ok(StepLog { step, loss: total, terms: values, lr, grad_norm, gflops })
+    }
+
+    /// Writes model, EMA, optimiser state and position under `dir/checkpoint`, atomically: a new
+    /// directory is written beside it and renamed over the old one.
+    pub fn save_checkpoint(&self, dir: &Path) -> Result<(), TrainError> {
+        let io = |e: std::io::Error, p: &Path| TrainError::Io(format!("{}: {e}", p.display()));
+        let final_dir = dir.join("checkpoint");
+        let tmp = dir.join("checkpoint.tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| io(e, &tmp))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| io(e, &tmp))?;
+        self.model.save(&tmp.join("model.bpk")).map_err(TrainError::Io)?;
+        self.ema.save(&tmp.join("ema.bpk")).map_err(TrainError::Io)?;
+        let p = tmp.join("optim.bpk");
+        self.optim.save(&p).map_err(|e| TrainError::Io(format!("{}: {e:?}", p.display())))?;
+        let state = TrainState { step: self.step, position: self.order.position() };
+        std::fs::write(tmp.join("state.json"), serde_json::to_vec_pretty(&state).expect("serialisable")).map_err(|e| io(e, &tmp))?;
+        let old = dir.join("checkpoint.old");
+        if final_dir.exists() {
+            if old.exists() {
+                std::fs::remove_dir_all(&old).map_err(|e| io(e, &old))?;
+            }
+            std::fs::rename(&final_dir, &old).map_err(|e| io(e, &final_dir))?;
+        }
+        std::fs::rename(&tmp, &final_dir).map_err(|e| io(e, &tmp))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| io(e, &old))?;
+        }
+        Ok(())
+    }
+
+    /// Restores a checkpoint written by [`Trainer::save_checkpoint`] (a run directory whose
+    /// `checkpoint.old` survived a crash between the two renames is recovered from it).
+    pub fn load_checkpoint(&mut self, dir: &Path) -> Result<(), TrainError> {
+        let mut ck: PathBuf = dir.join("checkpoint");
+        if !ck.exists() && dir.join("checkpoint.old").exists() {
+            ck = dir.join("checkpoint.old");
+        }
+        self.model.load(&ck.join("model.bpk")).map_err(TrainError::Io)?;
+        self.ema.load(&ck.join("ema.bpk")).map_err(TrainError::Io)?;
+        let p = ck.join("optim.bpk");
+        self.optim = self.optim.clone().load(&p).map_err(|e| TrainError::Io(format!("{}: {e:?}", p.display())))?;
+        let p = ck.join("state.json");
+        let text = std::fs::read(&p).map_err(|e| TrainError::Io(format!("{}: {e}", p.display())))?;
+        let state: TrainState = serde_json::from_slice(&text).map_err(|e| TrainError::Io(format!("{}: {e}", p.display())))?;
+        self.order.set_position(state.position).map_err(|e| TrainError::Io(e.to_string()))?;
+        self.step = state.step;
+        Ok(())
+    }
+}
