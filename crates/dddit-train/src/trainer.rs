@@ -206,3 +206,54 @@ impl Trainer {
         Ok(())
     }
 }
+
+impl Trainer {
+    /// Runs to the end of the schedule in `dir`: resumes from `dir/checkpoint` when present,
+    /// appends one JSON line per step to `dir/metrics.jsonl`, checkpoints every
+    /// `checkpoint_every` steps and at the end, and prints a progress line (step, loss terms,
+    /// samples/s, ETA) to stderr.
+    pub fn run(&mut self, dir: &Path) -> Result<(), TrainError> {
+        use std::io::Write;
+        let io = |e: std::io::Error, p: &Path| TrainError::Io(format!("{}: {e}", p.display()));
+        std::fs::create_dir_all(dir).map_err(|e| io(e, dir))?;
+        if dir.join("checkpoint").exists() || dir.join("checkpoint.old").exists() {
+            self.load_checkpoint(dir)?;
+            eprintln!("resumed {} at step {}", dir.display(), self.step);
+        }
+        let metrics = dir.join("metrics.jsonl");
+        // Drop log lines past the checkpoint: they belong to steps that will be redone.
+        if metrics.exists() {
+            let text = std::fs::read_to_string(&metrics).map_err(|e| io(e, &metrics))?;
+            let keep: Vec<&str> = text
+                .lines()
+                .filter(|l| serde_json::from_str::<StepLog>(l).map(|s| s.step < self.step).unwrap_or(false))
+                .collect();
+            let mut body = keep.join("\n");
+            if !body.is_empty() {
+                body.push('\n');
+            }
+            std::fs::write(&metrics, body).map_err(|e| io(e, &metrics))?;
+        }
+        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&metrics).map_err(|e| io(e, &metrics))?;
+        let total = self.config.total_steps();
+        let start = std::time::Instant::now();
+        let first = self.step;
+        while self.step < total {
+            let s = self.step()?;
+            writeln!(log, "{}", serde_json::to_string(&s).expect("serialisable")).map_err(|e| io(e, &metrics))?;
+            let done = self.step - first;
+            let secs = start.elapsed().as_secs_f64();
+            let rate = (done * self.config.batch_size) as f64 / secs.max(1e-9);
+            let eta = (total - self.step) as f64 * secs / done as f64;
+            let terms: Vec<String> = s.terms.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+            eprint!("\rstep {}/{total}  loss {:.4}  {}  {rate:.1} samples/s  ETA {eta:.0}s   ", self.step, s.loss, terms.join("  "));
+            let every = self.config.checkpoint_every;
+            if (every > 0 && self.step.is_multiple_of(every)) || self.step == total {
+                log.flush().map_err(|e| io(e, &metrics))?;
+                self.save_checkpoint(dir)?;
+            }
+        }
+        eprintln!();
+        Ok(())
+    }
+}

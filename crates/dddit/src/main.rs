@@ -1,6 +1,7 @@
 //! `dddit`: the command-line tool of the dddit framework.
 
 mod flops_cmd;
+mod train_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -24,6 +25,8 @@ enum Command {
     /// Analytic GFLOPs of a DiT forward pass, per component, in the DiT paper's convention
     /// (forward only, one multiply-add = one FLOP); `--measure` also times it on a device.
     Flops(flops_cmd::FlopsArgs),
+    /// Trains a routed DiT from a TOML run file (resumes when its run directory has a checkpoint).
+    Train(train_cmd::TrainArgs),
     /// Lists every registered router with a one-line description and its config keys.
     Routers,
     /// Lists the devices this build can run on (`--device` values) and those it lacks.
@@ -74,6 +77,7 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Flops(args) => flops_cmd::run(args),
+        Command::Train(args) => train_cmd::run(args),
         Command::Routers => {
             for e in dddit_routers::routers() {
                 println!("{:<14} {}", e.name, e.description);
