@@ -97,6 +97,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Checkpoint every this many steps (0 = only at the end).
     pub checkpoint_every: usize,
+    /// Mirror samples horizontally at random (reproducibly, from the seed).
+    pub hflip: bool,
     /// Loss weights.
     pub loss: LossWeights,
     /// Stages (empty = one stage training everything for `steps`).
@@ -115,6 +117,7 @@ impl Default for TrainConfig {
             ema_decay: 0.9999,
             seed: 0,
             checkpoint_every: 500,
+            hflip: false,
             loss: LossWeights::default(),
             stages: vec![],
         }

@@ -87,7 +87,7 @@ impl Trainer {
         }
         let diffusion = DiffusionConfig::for_model(model.config().learn_sigma).init().map_err(|e| TrainError::Config(e.to_string()))?;
         let order = BatchOrderConfig::new(config.batch_size, config.seed).init(data.len()).map_err(|e| TrainError::Config(e.to_string()))?;
-        let batcher = BatcherConfig::new(false, config.seed).init(data, device);
+        let batcher = BatcherConfig::new(config.hflip, config.seed).init(data, device);
         let mut adam = AdamWConfig::new().with_weight_decay(config.weight_decay as f32);
         if config.grad_clip > 0.0 {
             adam = adam.with_grad_clipping(Some(GradientClippingConfig::Norm(config.grad_clip as f32)));
