@@ -14,6 +14,10 @@ pub struct RoutedDiT<S: Module + RoutedStack> {
     pub backbone: DiT,
     /// The routed layers.
     pub stack: S,
+    /// Auxiliary heads on the routing input `c` (seed §5.2): image complexity (object count / 10,
+    /// edge density) and generation difficulty (t / T). Computed only when a forward is given
+    /// targets, so inference never pays for them.
+    pub aux_heads: burn::nn::Linear,
 }
 
 /// Result of a routed forward pass.
@@ -40,6 +44,9 @@ pub struct ForwardOptions<'a> {
     pub mode: Mode,
     /// Labels to replace by the null label (classifier-free guidance).
     pub force_drop: Option<Tensor<1, Bool>>,
+    /// Targets of the auxiliary heads, `[batch, 2]`: object count and edge density of each clean
+    /// image. When given, the forward returns an `aux` loss (MSE of complexity and difficulty).
+    pub complexity: Option<Tensor<2>>,
 }
 
 impl<S: RoutedStack> RoutedDiT<S> {
@@ -49,7 +56,8 @@ impl<S: RoutedStack> RoutedDiT<S> {
         stem.depth = 0;
         let mut backbone = stem.init(device);
         backbone.config = config.clone();
-        RoutedDiT { backbone, stack }
+        let aux_heads = dddit_core::nn::linear(config.hidden_size, 3, dddit_core::nn::LinearInit::Normal(0.02), device);
+        RoutedDiT { backbone, stack, aux_heads }
     }
 
     /// The DiT hyper-parameters.
@@ -63,11 +71,23 @@ impl<S: RoutedStack> RoutedDiT<S> {
         let e = self.backbone.embed(x.clone(), t, y, train, opts.force_drop.clone());
         let input = StackInput { c: &e.c, t_emb: &e.t_emb, timesteps: opts.timesteps, text: opts.text, x_t: &x, mode: opts.mode };
         let s = self.stack.forward(e.tokens, &input);
-        let stem = self.config().stem_flops();
+        let mut stem = self.config().stem_flops();
+        let mut aux_losses = s.aux_losses;
+        if let Some(target) = &opts.complexity {
+            let b = target.dims()[0];
+            let dev = target.device();
+            let difficulty: Vec<f32> = opts.timesteps.iter().map(|&t| (t / 1000.0) as f32).collect();
+            let difficulty = Tensor::<2>::from_data(TensorData::new(difficulty, [b, 1]), &dev);
+            let scale = Tensor::<2>::from_floats([[0.1, 1.0]], &dev);
+            let want = Tensor::cat(vec![target.clone() * scale, difficulty], 1); // [batch, 3]
+            let got = self.aux_heads.forward(e.c.clone()); // [batch, 3]
+            aux_losses.push(AuxLoss { name: "aux".into(), value: (got - want).square().mean().reshape([1]) });
+            stem.router += (self.config().hidden_size * 3) as u64;
+        }
         RoutedForward {
             out: self.backbone.head(s.h, e.c),
             flops: s.flops.into_iter().map(|f| f + stem).collect(),
-            aux_losses: s.aux_losses,
+            aux_losses,
             stats: s.stats,
         }
     }

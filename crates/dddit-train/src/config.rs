@@ -56,11 +56,13 @@ pub struct LossWeights {
     pub flops_target: f64,
     /// Steps over which the target is warmed from 1.0 down to λ.
     pub flops_warmup: usize,
+    /// Auxiliary complexity and difficulty heads on the routing input (seed §5.2: 0.1); 0 = off.
+    pub aux: f64,
 }
 
 impl Default for LossWeights {
     fn default() -> Self {
-        LossWeights { entropy: 0.0, balance: 0.01, flops: 0.0, flops_target: 0.5, flops_warmup: 0 }
+        LossWeights { entropy: 0.0, balance: 0.01, flops: 0.0, flops_target: 0.5, flops_warmup: 0, aux: 0.0 }
     }
 }
 

@@ -41,7 +41,7 @@ pub struct StepLog {
     pub step: usize,
     /// Total loss.
     pub loss: f64,
-    /// Each term, unweighted, by name (`diffusion`, `mse`, `vb`, `entropy`, `balance`, `flops_ratio`, `flops`).
+    /// Each term, unweighted, by name (`diffusion`, `mse`, `vb`, `entropy`, `balance`, `flops_ratio`, `flops`, `aux`).
     pub terms: Vec<(String, f64)>,
     /// Learning rate used.
     pub lr: f64,
@@ -111,7 +111,8 @@ impl Trainer {
         let noise = Tensor::<4>::random(x0.shape(), Distribution::Normal(0.0, 1.0), &self.device);
         let x_t = self.diffusion.q_sample(x0.clone(), &t, noise.clone());
         let ts = self.diffusion.model_t(&t);
-        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Train, force_drop: None };
+        let complexity = (cfg.loss.aux != 0.0).then(|| data.complexity.clone());
+        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Train, force_drop: None, complexity };
         let out = self.model.forward(x_t.clone(), self.diffusion.model_t_tensor(&t, &self.device), data.y, &opts);
         let gflops = out.flops.iter().map(|f| f.total() as f64).sum::<f64>() / b as f64 / 1e9;
         let dl = self.diffusion.training_losses(out.out, x0, x_t, &t, noise);
@@ -126,6 +127,7 @@ impl Trainer {
             match a.name.as_str() {
                 "entropy" if w.entropy != 0.0 => loss = loss + v.clone() * w.entropy,
                 "balance" if w.balance != 0.0 => loss = loss + v.clone() * w.balance,
+                "aux" => loss = loss + v.clone() * w.aux,
                 "flops_ratio" if w.flops != 0.0 => {
                     let target = w.target_at(step);
                     let f = (v.clone() - target).square() * 2.0;

@@ -35,7 +35,7 @@ fn probe(model: &dyn AnyRoutedModel) -> Vec<f32> {
     dev.seed(99);
     let x = Tensor::<4>::random([2, 3, 16, 16], Distribution::Normal(0.0, 1.0), &dev);
     let ts = [100.0, 800.0];
-    let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None };
+    let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None };
     let out = model.forward(x, Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 1], &dev), &opts);
     out.out.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
@@ -119,4 +119,20 @@ fn nan_stops_cleanly_and_keeps_the_last_good_checkpoint() {
     again.load_checkpoint(&dir).unwrap();
     assert!(probe(again.model.as_ref()).iter().all(|v| v.is_finite()));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn auxiliary_heads_learn_complexity_and_difficulty() {
+    let _rng = seeded(&device(), 0);
+    let mut cfg = TrainConfig { steps: 60, batch_size: 16, lr: 3e-3, ema_decay: 0.9, checkpoint_every: 0, ..Default::default() };
+    cfg.loss.aux = 0.1;
+    let mut t = trainer("depth-budget", cfg);
+    let mut aux = vec![];
+    for _ in 0..60 {
+        let log = t.step().unwrap();
+        aux.push(log.terms.iter().find(|(k, _)| k == "aux").expect("aux term logged").1);
+    }
+    let first: f64 = aux[..5].iter().sum::<f64>() / 5.0;
+    let last: f64 = aux[50..].iter().sum::<f64>() / 10.0;
+    assert!(last < 0.5 * first, "aux loss {first:.4} -> {last:.4}");
 }
