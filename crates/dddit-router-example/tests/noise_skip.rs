@@ -53,7 +53,7 @@ fn perturbed(cfg: &NoiseSkipConfig, m: &DiTConfig, dev: &Device) -> RoutedDiT<No
 /// Inference forward of `model` on `x` at host timesteps `ts`.
 fn eval<S: RoutedStack>(model: &RoutedDiT<S>, x: Tensor<4>, ts: &[f64], y: Tensor<1, Int>) -> RoutedForward {
     let t = Tensor::<1>::from_data(TensorData::new(ts.iter().map(|&v| v as f32).collect::<Vec<_>>(), [ts.len()]), &x.device());
-    let opts = ForwardOptions { timesteps: ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None };
+    let opts = ForwardOptions { timesteps: ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
     model.forward(x, t, y, &opts)
 }
 
@@ -87,7 +87,7 @@ fn builds_from_toml_and_runs_forward_and_backward() {
     let t = Tensor::<1>::from_floats(ts, &dev);
     let y = Tensor::<1, Int>::from_ints([0, 1, 3], &dev); // 3 = the null label
     for mode in [Mode::Eval, Mode::Train] {
-        let opts = ForwardOptions { timesteps: &ts, text: None, mode, force_drop: None, complexity: None };
+        let opts = ForwardOptions { timesteps: &ts, text: None, mode, force_drop: None, complexity: None, full: false };
         let out = model.forward(x.clone(), t.clone(), y.clone(), &opts);
         assert_eq!(out.out.dims(), [3, 2, 8, 8]); // learn_sigma: ε and σ channels
         assert_eq!(out.flops.len(), 3);
@@ -114,7 +114,7 @@ fn skipped_blocks_get_no_gradient() {
     let model = perturbed(&NoiseSkipConfig { skip_layers: 1, threshold: 500.0 }, &m, &dev);
     let ts = [10.0, 20.0];
     let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
-    let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Train, force_drop: None, complexity: None };
+    let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Train, force_drop: None, complexity: None, full: false };
     let out = model.forward(x, Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 2], &dev), &opts);
     let grads = out.out.square().mean().backward();
     let weight = |i: usize| model.stack.blocks[i].ada_ln_modulation.weight.val();
@@ -133,7 +133,7 @@ fn low_noise_samples_cost_exactly_the_skipped_blocks_less() {
         let model = build(&table(&format!("kind = \"noise-skip\"\nskip_layers = {skip}\nthreshold = 300")), &m, &dev).unwrap();
         let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
         let ts = [299.0, 300.0]; // below, and exactly at, the threshold
-        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None };
+        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
         let out = model.forward(x, Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 1], &dev), &opts);
         let (low, high) = (out.flops[0], out.flops[1]);
         assert_eq!(high, m.dense_flops(), "skip {skip}");
@@ -157,7 +157,7 @@ fn low_noise_samples_run_only_the_first_blocks() {
     let h = Tensor::<3>::random([2, n, d], Distribution::Normal(0.0, 1.0), &dev); // [batch, tokens, hidden]
     let c = Tensor::<2>::random([2, d], Distribution::Normal(0.0, 1.0), &dev); // [batch, hidden]
     let x_t = Tensor::<4>::zeros([2, 1, 8, 8], &dev);
-    let input = StackInput { c: &c, t_emb: &c, timesteps: &[100.0, 900.0], text: None, x_t: &x_t, mode: Mode::Eval };
+    let input = StackInput { c: &c, t_emb: &c, timesteps: &[100.0, 900.0], text: None, x_t: &x_t, mode: Mode::Eval, full: false };
     let out = stack.forward(h.clone(), &input).h;
     let dense = |s: usize, blocks: usize| {
         let mut hs = h.clone().slice_dim(0, s..s + 1); // [1, tokens, hidden]

@@ -124,7 +124,7 @@ fn once(case: &Case, x: &Tensor<4>) -> (f64, f64) {
     let mut gf = 0.0;
     for &t in &case.steps {
         let ts = vec![t; b];
-        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None };
+        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
         let out = case.model.forward(x.clone(), Tensor::full([b], t, &dev), y.clone(), &opts);
         let _ = out.out.sum().into_scalar::<f32>();
         gf += out.flops.iter().map(|f| f.total() as f64).sum::<f64>() / b as f64 / 1e9;
@@ -158,7 +158,7 @@ fn peak_training_mib(model: &dyn AnyRoutedModel, m: &DiTConfig, batch: usize) ->
     let ts = vec![500.0; batch];
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
-    let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Train, force_drop: None, complexity: None };
+    let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Train, force_drop: None, complexity: None, full: false };
     let out = model.forward(x, Tensor::full([batch], 500.0, &dev), Tensor::zeros([batch], &dev), &opts);
     let mut loss = out.out.square().mean();
     for a in out.aux_losses {

@@ -136,6 +136,9 @@ impl ContentStack {
 
 impl RoutedStack for ContentStack {
     fn forward(&self, h: Tensor<3>, input: &StackInput) -> StackOutput {
+        if input.full {
+            return crate::stack::run_complete(self.blocks.iter(), h, input);
+        }
         let [b, n, _] = h.dims();
         let feats = complexity_features(input.x_t); // [batch, 4]
         let full_depth = self.blocks.len();

@@ -138,6 +138,9 @@ impl DepthStack {
 
 impl RoutedStack for DepthStack {
     fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+        if input.full {
+            return crate::stack::run_complete(self.blocks.iter(), h, input);
+        }
         let [b, n, _] = h.dims();
         let l = self.blocks.len();
         let scores = self.router.forward(input.c.clone()); // [batch, layers]

@@ -47,6 +47,9 @@ pub struct ForwardOptions<'a> {
     /// Targets of the auxiliary heads, `[batch, 2]`: object count and edge density of each clean
     /// image. When given, the forward returns an `aux` loss (MSE of complexity and difficulty).
     pub complexity: Option<Tensor<2>>,
+    /// Run the complete model: gated routers switch everything on (DyDiT's complete-model
+    /// loss trains the full network alongside the routed one). Routers without gates ignore it.
+    pub full: bool,
 }
 
 impl<S: RoutedStack> RoutedDiT<S> {
@@ -69,7 +72,7 @@ impl<S: RoutedStack> RoutedDiT<S> {
     pub fn forward(&self, x: Tensor<4>, t: Tensor<1>, y: Tensor<1, Int>, opts: &ForwardOptions) -> RoutedForward {
         let train = opts.mode == Mode::Train;
         let e = self.backbone.embed(x.clone(), t, y, train, opts.force_drop.clone());
-        let input = StackInput { c: &e.c, t_emb: &e.t_emb, timesteps: opts.timesteps, text: opts.text, x_t: &x, mode: opts.mode };
+        let input = StackInput { c: &e.c, t_emb: &e.t_emb, timesteps: opts.timesteps, text: opts.text, x_t: &x, mode: opts.mode, full: opts.full };
         let s = self.stack.forward(e.tokens, &input);
         let mut stem = self.config().stem_flops();
         let mut aux_losses = s.aux_losses;

@@ -20,6 +20,9 @@ pub struct StackInput<'a> {
     pub x_t: &'a Tensor<4>,
     /// Training or inference.
     pub mode: Mode,
+    /// Everything on (the complete model): gated routers run every block, head, channel and
+    /// token.
+    pub full: bool,
 }
 
 /// Mean routing statistics of one forward pass, by name: fractions of layers, heads, MLP
@@ -50,4 +53,15 @@ pub trait RoutedStack: Module + burn::module::ModuleDisplay + Clone + Send + std
     /// MACs per sample of the same stack with everything on (the dense reference of its
     /// GFLOPs ratio).
     fn full_flops(&self, tokens: usize) -> Flops;
+}
+
+/// The complete model of a gated stack: every block runs densely for every sample.
+pub fn run_complete<'a>(blocks: impl Iterator<Item = &'a dddit_core::dit::DiTBlock>, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+    let [b, n, _] = h.dims();
+    let mut cost = Flops::default();
+    for block in blocks {
+        h = block.forward(h, input.c.clone());
+        cost += block.flops(n);
+    }
+    StackOutput { h, flops: vec![cost; b], aux_losses: vec![], stats: [("layers".to_string(), 1.0)].into() }
 }

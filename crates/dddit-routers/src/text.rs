@@ -96,6 +96,9 @@ impl TextStack {
 
 impl RoutedStack for TextStack {
     fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+        if input.full {
+            return crate::stack::run_complete(self.blocks.iter(), h, input);
+        }
         let [b, n, _] = h.dims();
         let l = self.blocks.len();
         let (s, router) = match input.text {

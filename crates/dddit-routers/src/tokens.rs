@@ -95,6 +95,9 @@ impl TokenStack {
 
 impl RoutedStack for TokenStack {
     fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+        if input.full {
+            return crate::stack::run_complete(self.layers.iter().map(|l| &l.block), h, input);
+        }
         let [b, n, dim] = h.dims();
         let train = input.mode == Mode::Train;
         let mut flops = vec![Flops::default(); b];

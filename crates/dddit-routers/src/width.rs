@@ -133,6 +133,9 @@ impl WidthStack {
 
 impl RoutedStack for WidthStack {
     fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+        if input.full {
+            return crate::stack::run_complete(self.layers.iter().map(|l| &l.block), h, input);
+        }
         let [b, n, _] = h.dims();
         let train = input.mode == Mode::Train;
         let mut flops = vec![Flops::default(); b];

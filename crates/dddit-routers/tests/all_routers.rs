@@ -70,7 +70,7 @@ fn every_router_runs_forward_and_backward() {
         let t = Tensor::<1>::from_floats(ts, &dev);
         let y = Tensor::<1, Int>::from_ints([0, 1, 3], &dev);
         for mode in [Mode::Train, Mode::Eval] {
-            let opts = ForwardOptions { timesteps: &ts, text: None, mode, force_drop: None, complexity: None };
+            let opts = ForwardOptions { timesteps: &ts, text: None, mode, force_drop: None, complexity: None, full: false };
             let out = model.forward(x.clone(), t.clone(), y.clone(), &opts);
             assert_eq!(out.out.dims(), [b, 2, 8, 8], "{}", e.name);
             assert_eq!(out.flops.len(), b);
@@ -103,7 +103,7 @@ fn dense_reports_the_dit_flops() {
     let model = build(&table("kind = \"dense\""), &m, &dev).unwrap();
     assert_eq!(model.full_flops(), m.dense_flops());
     let x = Tensor::<4>::zeros([2, 1, 8, 8], &dev);
-    let opts = ForwardOptions { timesteps: &[1.0, 2.0], text: None, mode: Mode::Eval, force_drop: None, complexity: None };
+    let opts = ForwardOptions { timesteps: &[1.0, 2.0], text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
     let out = model.forward(x, Tensor::from_floats([1.0, 2.0], &dev), Tensor::from_ints([0, 1], &dev), &opts);
     assert!(out.flops.iter().all(|f| *f == m.dense_flops()));
 }
@@ -112,7 +112,7 @@ fn step(model: &dyn dddit_routers::AnyRoutedModel, x: Tensor<4>, t: f64) -> (Ten
     let dev = x.device();
     let b = x.dims()[0];
     let ts = vec![t; b];
-    let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None };
+    let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
     let out = model.forward(x, Tensor::full([b], t, &dev), Tensor::zeros([b], &dev), &opts);
     (out.out, out.flops[0].total())
 }
@@ -157,7 +157,7 @@ fn full_budget_costs_dense_plus_router() {
         let model = build(&table(src), &m, &dev).unwrap();
         let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
         let ts = [100.0, 900.0];
-        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None };
+        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
         let out = model.forward(x, Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 1], &dev), &opts);
         for f in &out.flops {
             let mut no_router = *f;
@@ -189,4 +189,24 @@ fn hard_choices_are_one_hot() {
         }
     }
     assert_eq!(seen, vec![1; 5]);
+}
+
+/// `full` runs the complete model: a gated router with its gates shut computes exactly what
+/// `dense` computes with the same blocks, at the dense cost.
+#[test]
+fn full_mode_runs_the_complete_model() {
+    let m = tiny();
+    let dev = device();
+    for src in ["kind = \"depth-budget\"\nbudget = 0.0\nmin_layers = 0", "kind = \"dynamic-width\"\ninit_bias = -5.0", "kind = \"token-skip\"\ninit_bias = -5.0", "kind = \"text-budget\"\nmin_layers = 0", "kind = \"content-aware\""] {
+        let model = build(&table(src), &m, &dev).unwrap();
+        let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
+        let ts = [100.0, 900.0];
+        let run = |full: bool| {
+            let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full };
+            model.forward(x.clone(), Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 1], &dev), &opts)
+        };
+        let full = run(true);
+        assert!(full.flops.iter().all(|f| *f == m.dense_flops()), "{src}: {:?}", full.flops[0].total());
+        assert!(run(false).flops.iter().all(|f| f.total() <= m.dense_flops().total() + 100_000), "{src}");
+    }
 }

@@ -32,7 +32,7 @@ fn rel(a: Tensor<3>, b: Tensor<3>) -> f32 {
 fn run(model: &dyn dddit_routers::AnyRoutedModel, x: Tensor<4>, ts: &[f64], y: Tensor<1, Int>) -> (Vec<f32>, Vec<Flops>) {
     let dev = x.device();
     let t = Tensor::<1>::from_data(TensorData::new(ts.iter().map(|&v| v as f32).collect::<Vec<_>>(), [ts.len()]), &dev);
-    let opts = ForwardOptions { timesteps: ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None };
+    let opts = ForwardOptions { timesteps: ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
     let out = model.forward(x, t, y, &opts);
     (to_host(out.out), out.flops)
 }

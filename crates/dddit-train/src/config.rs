@@ -58,11 +58,14 @@ pub struct LossWeights {
     pub flops_warmup: usize,
     /// Auxiliary complexity and difficulty heads on the routing input (seed §5.2: 0.1); 0 = off.
     pub aux: f64,
+    /// Diffusion loss of the complete model (every gate on) added to the routed one (DyDiT);
+    /// 0 = off. Costs one more forward and backward per step.
+    pub complete: f64,
 }
 
 impl Default for LossWeights {
     fn default() -> Self {
-        LossWeights { entropy: 0.0, balance: 0.01, flops: 0.0, flops_target: 0.5, flops_warmup: 0, aux: 0.0 }
+        LossWeights { entropy: 0.0, balance: 0.01, flops: 0.0, flops_target: 0.5, flops_warmup: 0, aux: 0.0, complete: 0.0 }
     }
 }
 

@@ -112,16 +112,23 @@ impl Trainer {
         let x_t = self.diffusion.q_sample(x0.clone(), &t, noise.clone());
         let ts = self.diffusion.model_t(&t);
         let complexity = (cfg.loss.aux != 0.0).then(|| data.complexity.clone());
-        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Train, force_drop: None, complexity };
-        let out = self.model.forward(x_t.clone(), self.diffusion.model_t_tensor(&t, &self.device), data.y, &opts);
+        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Train, force_drop: None, complexity, full: false };
+        let out = self.model.forward(x_t.clone(), self.diffusion.model_t_tensor(&t, &self.device), data.y.clone(), &opts);
         let gflops = out.flops.iter().map(|f| f.total() as f64).sum::<f64>() / b as f64 / 1e9;
-        let dl = self.diffusion.training_losses(out.out, x0, x_t, &t, noise);
+        let dl = self.diffusion.training_losses(out.out, x0.clone(), x_t.clone(), &t, noise.clone());
         let mut terms: Vec<(String, Tensor<1>)> = vec![("diffusion".into(), dl.loss.mean()), ("mse".into(), dl.mse.mean().detach())];
         if let Some(vb) = dl.vb {
             terms.push(("vb".into(), vb.mean().detach()));
         }
         let mut loss = terms[0].1.clone();
         let w = &cfg.loss;
+        if w.complete != 0.0 {
+            let full = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Train, force_drop: None, complexity: None, full: true };
+            let out = self.model.forward(x_t.clone(), self.diffusion.model_t_tensor(&t, &self.device), data.y, &full);
+            let c = self.diffusion.training_losses(out.out, x0.clone(), x_t.clone(), &t, noise.clone()).loss.mean();
+            loss = loss + c.clone() * w.complete;
+            terms.push(("complete".into(), c.detach()));
+        }
         for a in out.aux_losses {
             let v = a.value.mean();
             match a.name.as_str() {

@@ -35,7 +35,7 @@ fn probe(model: &dyn AnyRoutedModel) -> Vec<f32> {
     dev.seed(99);
     let x = Tensor::<4>::random([2, 3, 16, 16], Distribution::Normal(0.0, 1.0), &dev);
     let ts = [100.0, 800.0];
-    let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None };
+    let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
     let out = model.forward(x, Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 1], &dev), &opts);
     out.out.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
@@ -135,4 +135,18 @@ fn auxiliary_heads_learn_complexity_and_difficulty() {
     let first: f64 = aux[..5].iter().sum::<f64>() / 5.0;
     let last: f64 = aux[50..].iter().sum::<f64>() / 10.0;
     assert!(last < 0.5 * first, "aux loss {first:.4} -> {last:.4}");
+}
+
+#[test]
+fn complete_model_loss_is_logged_and_trains() {
+    let _rng = seeded(&device(), 0);
+    let mut cfg = TrainConfig { steps: 40, batch_size: 16, lr: 2e-3, ema_decay: 0.9, checkpoint_every: 0, ..Default::default() };
+    cfg.loss.complete = 1.0;
+    let mut t = trainer("token-skip", cfg);
+    let mut complete = vec![];
+    for _ in 0..40 {
+        let log = t.step().unwrap();
+        complete.push(log.terms.iter().find(|(k, _)| k == "complete").expect("complete term logged").1);
+    }
+    assert!(complete[35..].iter().sum::<f64>() / 5.0 < 0.7 * complete[..5].iter().sum::<f64>() / 5.0, "{complete:?}");
 }
