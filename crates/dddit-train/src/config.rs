@@ -40,6 +40,23 @@ pub struct Stage {
     pub steps: usize,
     /// What it trains.
     pub train: StageTarget,
+    /// With `train = "experts"`: train only expert `i` of every mixture layer (seed §5.1 trains
+    /// experts one at a time); `None` trains all experts together.
+    #[serde(default)]
+    pub expert: Option<usize>,
+}
+
+impl Stage {
+    /// Whether this stage trains the parameter at `path`.
+    pub fn trains(&self, path: &str) -> bool {
+        match (self.train, self.expert) {
+            (StageTarget::Experts, Some(i)) => {
+                let segs: Vec<&str> = path.split('.').collect();
+                segs.windows(2).any(|w| w[0] == "experts" && w[1] == i.to_string())
+            }
+            (t, _) => t.trains(path),
+        }
+    }
 }
 
 /// Weights of the loss terms. The diffusion loss always has weight 1.
@@ -130,16 +147,16 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// The stage active at `step`.
-    pub fn stage_at(&self, step: usize) -> StageTarget {
+    /// The stage active at `step` (`None`: no stages, everything trains).
+    pub fn stage_at(&self, step: usize) -> Option<&Stage> {
         let mut end = 0;
         for s in &self.stages {
             end += s.steps;
             if step < end {
-                return s.train;
+                return Some(s);
             }
         }
-        StageTarget::All
+        None
     }
 
     /// Total steps of the run.
@@ -154,5 +171,40 @@ impl TrainConfig {
         } else {
             self.lr * ((step + 1) as f64 / self.warmup_steps as f64).min(1.0)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_select_parameters() {
+        let router = "stack.layers.0.gate.fc1.weight";
+        let expert1 = "stack.layers.3.experts.1.fc1.weight";
+        let expert2 = "stack.layers.3.experts.2.fc2.bias";
+        let backbone = "backbone.x_embedder.proj.weight";
+        let s = |train, expert| Stage { steps: 1, train, expert };
+        assert!(s(StageTarget::Router, None).trains(router) && !s(StageTarget::Router, None).trains(expert1));
+        assert!(s(StageTarget::Experts, None).trains(expert1) && s(StageTarget::Experts, None).trains(backbone));
+        assert!(!s(StageTarget::Experts, None).trains(router));
+        let one = s(StageTarget::Experts, Some(1));
+        assert!(one.trains(expert1) && !one.trains(expert2) && !one.trains(router) && !one.trains(backbone));
+        let cfg = TrainConfig { stages: vec![s(StageTarget::Experts, Some(0)), s(StageTarget::Router, None)], ..Default::default() };
+        assert_eq!(cfg.stage_at(0).unwrap().expert, Some(0));
+        assert_eq!(cfg.stage_at(1).unwrap().train, StageTarget::Router);
+        assert!(cfg.stage_at(2).is_none());
+        assert_eq!(cfg.total_steps(), 2);
+    }
+
+    #[test]
+    fn warmups() {
+        let cfg = TrainConfig { lr: 1.0, warmup_steps: 4, ..Default::default() };
+        assert_eq!(cfg.lr_at(0), 0.25);
+        assert_eq!(cfg.lr_at(10), 1.0);
+        let w = LossWeights { flops_target: 0.5, flops_warmup: 10, ..Default::default() };
+        assert_eq!(w.target_at(0), 1.0);
+        assert!((w.target_at(5) - 0.75).abs() < 1e-12);
+        assert_eq!(w.target_at(20), 0.5);
     }
 }

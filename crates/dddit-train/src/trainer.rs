@@ -154,10 +154,10 @@ impl Trainer {
             let list = std::iter::once(("total".to_string(), total)).chain(values).map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ");
             return Err(TrainError::NonFinite { step, terms: list });
         }
-        let stage = cfg.stage_at(step);
-        let only: Option<Vec<ParamId>> = match stage {
-            crate::config::StageTarget::All => None,
-            s => Some(self.model.param_ids(&|p| s.trains(p))),
+        let only: Option<Vec<ParamId>> = match cfg.stage_at(step) {
+            None => None,
+            Some(s) if s.train == crate::config::StageTarget::All => None,
+            Some(s) => Some(self.model.param_ids(&|p| s.trains(p))),
         };
         let lr = cfg.lr_at(step);
         let grad_norm = self.model.optimize(loss, &mut self.optim, lr, only.as_deref());
