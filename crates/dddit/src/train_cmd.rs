@@ -21,6 +21,10 @@ pub struct TrainArgs {
     /// Device, overriding `device` in the file (see `dddit devices`).
     #[arg(long)]
     pub device: Option<String>,
+    /// Continue the run in the run directory from its last checkpoint (without it, a run
+    /// directory that already holds a checkpoint is refused rather than overwritten).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 #[derive(Deserialize, Debug)]
@@ -87,6 +91,13 @@ pub fn run(a: TrainArgs) -> Result<()> {
     device.seed(file.train.seed);
     let routed = dddit_routers::build(&file.router, &model, &device).map_err(|e| anyhow::anyhow!("{}: {e}", a.config.display()))?;
     let Some(out) = a.out.or(file.out) else { bail!("{}: no run directory: give `out = \"...\"` or --out", a.config.display()) };
+    let has_checkpoint = out.join("checkpoint").exists() || out.join("checkpoint.old").exists();
+    if has_checkpoint && !a.resume {
+        bail!("{} already holds a checkpoint: pass --resume to continue that run, or choose another --out", out.display());
+    }
+    if a.resume && !has_checkpoint {
+        bail!("--resume: {} holds no checkpoint to continue from", out.display());
+    }
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     std::fs::write(out.join("config.toml"), &text).with_context(|| format!("writing {}", out.join("config.toml").display()))?;
     eprintln!(

@@ -21,8 +21,8 @@ lr = 1e-3
 checkpoint_every = 2
 "#;
 
-fn train(cfg: &Path, out: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_dddit")).args(["train"]).arg(cfg).arg("--out").arg(out).output().unwrap()
+fn train(cfg: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dddit")).args(["train"]).arg(cfg).arg("--out").arg(out).args(extra).output().unwrap()
 }
 
 #[test]
@@ -33,20 +33,25 @@ fn trains_resumes_and_reports_errors() {
     let cfg = dir.join("run.toml");
     let out = dir.join("run");
     std::fs::write(&cfg, RUN.replace("STEPS", "4")).unwrap();
-    let o = train(&cfg, &out);
+    let o = train(&cfg, &out, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let lines = |p: &Path| std::fs::read_to_string(p.join("metrics.jsonl")).unwrap().lines().count();
     assert_eq!(lines(&out), 4);
     assert!(out.join("checkpoint/state.json").exists() && out.join("config.toml").exists());
-    // More steps: the run resumes at step 4 and logs only the new ones.
+    // More steps: without --resume the existing run is not touched; with it, the run resumes
+    // at step 4 and logs only the new steps.
     std::fs::write(&cfg, RUN.replace("STEPS", "6")).unwrap();
-    let o = train(&cfg, &out);
+    let o = train(&cfg, &out, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--resume"), "{err}");
+    assert_eq!(lines(&out), 4);
+    let o = train(&cfg, &out, &["--resume"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && err.contains("resumed") && err.contains("at step 4"), "{err}");
     assert_eq!(lines(&out), 6);
     // A misspelt key is reported with the file and the line.
     std::fs::write(&cfg, RUN.replace("STEPS", "6").replace("lr = 1e-3", "lrr = 1e-3")).unwrap();
-    let o = train(&cfg, &dir.join("bad"));
+    let o = train(&cfg, &dir.join("bad"), &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("run.toml") && err.contains("line 14") && err.contains("lrr"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
