@@ -40,19 +40,23 @@ fn probe(model: &dyn AnyRoutedModel) -> Vec<f32> {
     out.out.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
 
+/// The values of loss term `name` over `steps` steps.
+fn trace(t: &mut Trainer, name: &str, steps: usize) -> Vec<f64> {
+    (0..steps).map(|_| t.step().unwrap().terms.into_iter().find(|(k, _)| k == name).unwrap_or_else(|| panic!("{name} not logged")).1).collect()
+}
+
+/// Mean of the first and of the last `n` values.
+fn ends(v: &[f64], n: usize) -> (f64, f64) {
+    (v[..n].iter().sum::<f64>() / n as f64, v[v.len() - n..].iter().sum::<f64>() / n as f64)
+}
+
 #[test]
 fn diffusion_loss_falls_for_topk_and_dynamic_width() {
     for router in ["topk", "dynamic-width"] {
         let _rng = seeded(&device(), 0);
         let cfg = TrainConfig { steps: 80, batch_size: 16, lr: 2e-3, warmup_steps: 5, ema_decay: 0.9, checkpoint_every: 0, ..Default::default() };
         let mut t = trainer(router, cfg);
-        let mut mse = vec![];
-        for _ in 0..80 {
-            let log = t.step().unwrap();
-            mse.push(log.terms.iter().find(|(k, _)| k == "mse").unwrap().1);
-        }
-        let first: f64 = mse[..5].iter().sum::<f64>() / 5.0;
-        let last: f64 = mse[70..].iter().sum::<f64>() / 10.0;
+        let (first, last) = ends(&trace(&mut t, "mse", 80), 5);
         // The zero-initialised output starts at MSE ≈ 1 (the noise variance); after 80 steps on
         // 16-px shapes the ε-MSE must be below 60% of that.
         assert!(last < 0.6 * first, "{router}: ε-MSE {first:.3} -> {last:.3}");
@@ -127,13 +131,7 @@ fn auxiliary_heads_learn_complexity_and_difficulty() {
     let mut cfg = TrainConfig { steps: 60, batch_size: 16, lr: 3e-3, ema_decay: 0.9, checkpoint_every: 0, ..Default::default() };
     cfg.loss.aux = 0.1;
     let mut t = trainer("depth-budget", cfg);
-    let mut aux = vec![];
-    for _ in 0..60 {
-        let log = t.step().unwrap();
-        aux.push(log.terms.iter().find(|(k, _)| k == "aux").expect("aux term logged").1);
-    }
-    let first: f64 = aux[..5].iter().sum::<f64>() / 5.0;
-    let last: f64 = aux[50..].iter().sum::<f64>() / 10.0;
+    let (first, last) = ends(&trace(&mut t, "aux", 60), 5);
     assert!(last < 0.5 * first, "aux loss {first:.4} -> {last:.4}");
 }
 
@@ -143,10 +141,6 @@ fn complete_model_loss_is_logged_and_trains() {
     let mut cfg = TrainConfig { steps: 40, batch_size: 16, lr: 2e-3, ema_decay: 0.9, checkpoint_every: 0, ..Default::default() };
     cfg.loss.complete = 1.0;
     let mut t = trainer("token-skip", cfg);
-    let mut complete = vec![];
-    for _ in 0..40 {
-        let log = t.step().unwrap();
-        complete.push(log.terms.iter().find(|(k, _)| k == "complete").expect("complete term logged").1);
-    }
-    assert!(complete[35..].iter().sum::<f64>() / 5.0 < 0.7 * complete[..5].iter().sum::<f64>() / 5.0, "{complete:?}");
+    let (first, last) = ends(&trace(&mut t, "complete", 40), 5);
+    assert!(last < 0.7 * first, "complete-model loss {first:.4} -> {last:.4}");
 }
