@@ -64,22 +64,27 @@ pub fn ema<M: Module>(ema: M, online: &M, decay: f64) -> M {
 /// Sums squared gradients of every parameter that has one.
 struct Norm<'a> {
     grads: &'a GradientsParams,
-    sum: f64,
+    sum: Option<Tensor<1>>,
 }
 
 impl ModuleVisitor for Norm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
-            self.sum += g.square().sum().into_scalar::<f32>() as f64;
+            let s = g.square().sum();
+            self.sum = Some(match self.sum.take() {
+                Some(acc) => acc + s,
+                None => s,
+            });
         }
     }
 }
 
-/// Global L2 norm of the gradients of `module`'s parameters.
+/// Global L2 norm of the gradients of `module`'s parameters, summed on the device and read back
+/// once per step (not once per parameter).
 pub fn grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
-    let mut n = Norm { grads, sum: 0.0 };
+    let mut n = Norm { grads, sum: None };
     module.visit(&mut n);
-    n.sum.sqrt()
+    n.sum.map_or(0.0, |s| (s.into_scalar::<f32>() as f64).sqrt())
 }
 
 /// Saves `module` to `path` as burnpack through a temporary file and a rename, so a crash

@@ -6,7 +6,7 @@ use dddit_core::dit::DiTConfig;
 use dddit_core::flops::Flops;
 use dddit_core::nn::{AttentionConfig, MlpConfig};
 use dddit_core::routing::{execute, execute_masked_reference, Granularity, Mode, PathAssignment, RoutingDecision};
-use dddit_core::testing::{device, seeded};
+use dddit_core::testing::{device, rel_err, seeded};
 use dddit_routers::common::{gumbel_sigmoid_st, probs, to_host};
 use dddit_routers::depth::DepthBudgetConfig;
 use dddit_routers::moe::{MoeMode, TopKConfig};
@@ -22,11 +22,6 @@ fn tiny(depth: usize) -> DiTConfig {
     c.num_classes = 3;
     c.depth = depth;
     c
-}
-
-fn rel(a: Tensor<3>, b: Tensor<3>) -> f32 {
-    let s = b.clone().abs().max().into_scalar::<f32>().max(1e-6);
-    (a - b).abs().max().into_scalar::<f32>() / s
 }
 
 fn run(model: &dyn dddit_routers::AnyRoutedModel, x: Tensor<4>, ts: &[f64], y: Tensor<1, Int>) -> (Vec<f32>, Vec<Flops>) {
@@ -93,7 +88,7 @@ proptest! {
         let x3 = x.reshape([units, 1, m.hidden_size]);
         let sparse = execute(x3.clone(), &d, |e, rows, _| layer.experts[e].forward(rows));
         let dense = execute_masked_reference(x3, &d, experts, |e, rows, _| layer.experts[e].forward(rows));
-        prop_assert!(rel(sparse, dense) < 1e-5);
+        prop_assert!(rel_err(sparse, dense) < 1e-5);
     }
 
     /// Dynamic width: slicing the active heads and channel groups out of the weights equals
@@ -109,10 +104,10 @@ proptest! {
         let groups: Vec<usize> = (0..4).filter(|i| group_bits >> i & 1 == 1).collect();
         let hm: Vec<f32> = (0..2).flat_map(|_| (0..4).map(|i| f32::from(head_bits >> i & 1 == 1))).collect();
         let hm = Tensor::<2>::from_data(TensorData::new(hm, [2, 4]), &dev);
-        prop_assert!(rel(attn.forward_heads(x.clone(), &heads), attn.forward_head_mask(x.clone(), hm)) < 1e-5);
+        prop_assert!(rel_err(attn.forward_heads(x.clone(), &heads), attn.forward_head_mask(x.clone(), hm)) < 1e-5);
         let cm: Vec<f32> = (0..2).flat_map(|_| (0..64).map(|c| f32::from(group_bits >> (c / 16) & 1 == 1))).collect();
         let cm = Tensor::<2>::from_data(TensorData::new(cm, [2, 64]), &dev);
-        prop_assert!(rel(mlp.forward_groups(x.clone(), &groups, 16), mlp.forward_channel_mask(x, cm)) < 1e-5);
+        prop_assert!(rel_err(mlp.forward_groups(x.clone(), &groups, 16), mlp.forward_channel_mask(x, cm)) < 1e-5);
     }
 
     /// Token skip: gathering the kept tokens through the MLP equals masking every token.
@@ -128,7 +123,7 @@ proptest! {
         let mask: Vec<f32> = keep.iter().map(|&k| f32::from(k)).collect();
         let mask = Tensor::<2>::from_data(TensorData::new(mask, [12, 1]), &dev);
         let masked = mlp.forward(x) * mask;
-        prop_assert!(rel(sparse.unsqueeze_dim::<3>(1), masked.unsqueeze_dim::<3>(1)) < 1e-5);
+        prop_assert!(rel_err(sparse.unsqueeze_dim::<3>(1), masked.unsqueeze_dim::<3>(1)) < 1e-5);
     }
 
     /// Depth budget: more budget never reports less compute, and the full budget costs exactly
