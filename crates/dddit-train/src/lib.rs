@@ -1,13 +1,14 @@
 //! # dddit-train
 //!
-//! Data sets, the training loop, losses and checkpoints of dddit (arriving with the training
-//! issue). Depends on `dddit-core` and `dddit-routers`.
+//! Data sets, the training loop, losses and checkpoints of dddit . Depends on `dddit-core` and `dddit-routers`.
 
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod data;
+pub mod run;
 pub mod trainer;
 
 pub use config::{LossWeights, Stage, StageTarget, TrainConfig};
+pub use run::{DataSection, ModelSection, RunFile, RunFileError};
 pub use trainer::{StepLog, TrainError, TrainState, Trainer};

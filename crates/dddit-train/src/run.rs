@@ -1,0 +1,145 @@
+//! The run file: one training run's model, router, data and training settings in TOML, the
+//! same file `dddit train` reads and copies into the run directory as `config.toml`, so
+//! evaluation can rebuild exactly the model that was trained.
+
+use crate::data::{DataError, Dataset, FashionMnistConfig, ShapesConfig};
+use crate::TrainConfig;
+use burn::prelude::*;
+use dddit_core::dit::DiTConfig;
+use dddit_routers::AnyRoutedModel;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why a run file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFileError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown or mistyped keys (the message gives the line).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A section is valid TOML but its settings do not work together.
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key or section at fault.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A run file, as written by users and copied into the run directory.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFile {
+    /// Device (`dddit devices`), default `flex`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// Run directory.
+    #[serde(default)]
+    pub out: Option<PathBuf>,
+    /// The DiT.
+    pub model: ModelSection,
+    /// The router and its keys (`kind` plus the router's own keys); empty means `dense`.
+    #[serde(default)]
+    pub router: toml::Table,
+    /// The data set.
+    pub data: DataSection,
+    /// Training settings.
+    #[serde(default)]
+    pub train: TrainConfig,
+}
+
+fn default_device() -> String {
+    "flex".into()
+}
+
+/// `[model]` of a run file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// DiT preset, e.g. `DiT-S/4`.
+    pub preset: String,
+    /// Predict the variance too (DiT's learn_sigma).
+    #[serde(default = "yes")]
+    pub learn_sigma: bool,
+    /// Label dropout for classifier-free guidance.
+    #[serde(default = "dropout")]
+    pub class_dropout_prob: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn dropout() -> f64 {
+    0.1
+}
+
+/// `[data]` of a run file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum DataSection {
+    /// Procedural shapes.
+    Shapes(ShapesConfig),
+    /// Fashion-MNIST from the IDX files.
+    FashionMnist(FashionMnistConfig),
+}
+
+impl DataSection {
+    /// Builds the data set.
+    pub fn init(&self) -> Result<Arc<dyn Dataset>, DataError> {
+        Ok(match self {
+            DataSection::Shapes(c) => Arc::new(c.init()?),
+            DataSection::FashionMnist(c) => Arc::new(c.init()?),
+        })
+    }
+}
+
+impl RunFile {
+    /// Parses `text`, naming `path` in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<RunFile, RunFileError> {
+        toml::from_str(text).map_err(|e| RunFileError::Parse { path: path.to_path_buf(), message: e.to_string() })
+    }
+
+    /// Reads and parses the file at `path`.
+    pub fn read(path: &Path) -> Result<RunFile, RunFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RunFileError::Io { path: path.to_path_buf(), source })?;
+        RunFile::parse(&text, path)
+    }
+
+    /// The data set, with errors naming `path` and `[data]`.
+    pub fn dataset(&self, path: &Path) -> Result<Arc<dyn Dataset>, RunFileError> {
+        self.data.init().map_err(|e| RunFileError::Invalid { path: path.to_path_buf(), key: "[data]".into(), message: e.to_string() })
+    }
+
+    /// The DiT hyper-parameters for `data` (its size, channels and classes).
+    pub fn dit_config(&self, data: &dyn Dataset, path: &Path) -> Result<DiTConfig, RunFileError> {
+        let invalid = |key: &str, message: String| RunFileError::Invalid { path: path.to_path_buf(), key: key.into(), message };
+        let mut model = DiTConfig::preset(&self.model.preset, data.size(), data.channels()).map_err(|e| invalid("model.preset", e.to_string()))?;
+        model.num_classes = data.num_classes();
+        model.learn_sigma = self.model.learn_sigma;
+        model.class_dropout_prob = self.model.class_dropout_prob;
+        model.validate().map_err(|e| invalid("[model]", format!("does not fit data of {}x{}: {e}", data.size(), data.size())))?;
+        Ok(model)
+    }
+
+    /// Builds the routed model (fresh weights) on `device`.
+    pub fn build_model(&self, model: &DiTConfig, device: &Device, path: &Path) -> Result<Box<dyn AnyRoutedModel>, RunFileError> {
+        dddit_routers::build(&self.router, model, device).map_err(|e| RunFileError::Invalid { path: path.to_path_buf(), key: "[router]".into(), message: e.to_string() })
+    }
+}
