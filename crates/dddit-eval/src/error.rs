@@ -30,6 +30,17 @@ pub enum EvalError {
         /// Where it was looked for and how to get it.
         message: String,
     },
+    /// A file is not the one expected: its checksum differs (another file, another version, or
+    /// a corrupted download).
+    #[error("{path}: {actual}, expected {expected}: not the file dddit expects (another version, or a corrupted download)")]
+    Checksum {
+        /// The file.
+        path: PathBuf,
+        /// The checksum it should have, with the algorithm (`SHA-1 a16e…`).
+        expected: String,
+        /// The checksum it has.
+        actual: String,
+    },
     /// Inputs of the wrong shape or size, or settings out of range.
     #[error("{0}")]
     Invalid(String),

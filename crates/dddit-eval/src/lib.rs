@@ -8,8 +8,21 @@
 
 #![warn(missing_docs)]
 
+pub mod adherence;
+pub mod assets;
+pub mod classifier;
+pub mod compute;
 pub mod error;
+pub mod eval;
 pub mod features;
+pub mod frechet;
+pub mod grid;
+pub mod inception;
+pub mod prdc;
+pub mod realcheck;
+pub mod run;
+pub mod sample;
+pub mod stats;
 
 pub use error::EvalError;
 pub use features::{extract_all, FeatureExtractor};

@@ -1,5 +1,8 @@
 //! `dddit`: the command-line tool of the dddit framework.
 
+mod assets_cmd;
+mod classifier_cmd;
+mod eval_cmd;
 mod flops_cmd;
 mod train_cmd;
 
@@ -27,6 +30,21 @@ enum Command {
     Flops(flops_cmd::FlopsArgs),
     /// Trains a routed DiT from a TOML run file (resumes when its run directory has a checkpoint).
     Train(train_cmd::TrainArgs),
+    /// Pretrained files (the FID Inception network): `fetch NAME [--from FILE]`, `list`, `path NAME`.
+    Assets(assets_cmd::AssetsArgs),
+    /// Draws images from a trained run (EMA weights) into a PNG grid, with the GFLOPs and time
+    /// they cost.
+    Sample(eval_cmd::SampleArgs),
+    /// Evaluates a trained run: samples, Fréchet distance / precision / recall per feature
+    /// extractor, class accuracy, adherence on shapes, GFLOPs per sample by timestep range and
+    /// measured ms per image; writes `<run>/eval.json`.
+    Eval(eval_cmd::EvalArgs),
+    /// Checks the metric pipeline on real data: held-out real images against the training
+    /// statistics (small Fréchet distance expected) and Gaussian noise (large).
+    FdCheck(eval_cmd::FdCheckArgs),
+    /// Small classifiers used as fast feature extractors: `train` one on fashion-mnist or
+    /// shapes, or `eval` the embedded weights (or a file) on the held-out split.
+    Classifier(classifier_cmd::ClassifierArgs),
     /// Lists every registered router with a one-line description and its config keys.
     Routers,
     /// Lists the devices this build can run on (`--device` values) and those it lacks.
@@ -78,6 +96,11 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Flops(args) => flops_cmd::run(args),
         Command::Train(args) => train_cmd::run(args),
+        Command::Assets(args) => assets_cmd::run(args),
+        Command::Sample(args) => eval_cmd::sample(args),
+        Command::Eval(args) => eval_cmd::eval(args),
+        Command::FdCheck(args) => eval_cmd::fd_check(args),
+        Command::Classifier(args) => classifier_cmd::run(args),
         Command::Routers => {
             for e in dddit_routers::routers() {
                 println!("{:<14} {}", e.name, e.description);

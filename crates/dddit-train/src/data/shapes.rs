@@ -112,7 +112,7 @@ impl ShapeKind {
     }
 
     /// Whether the offset `(dx, dy)` from the centre lies inside the shape of radius `r`.
-    fn contains(self, dx: f32, dy: f32, r: f32) -> bool {
+    pub fn contains(self, dx: f32, dy: f32, r: f32) -> bool {
         match self {
             ShapeKind::Circle => dx * dx + dy * dy <= r * r,
             ShapeKind::Square => dx.abs() <= 0.85 * r && dy.abs() <= 0.85 * r,

@@ -1,0 +1,60 @@
+//! Opening a training run's directory for evaluation: its `config.toml` rebuilds the model and
+//! the data set, and the checkpoint's EMA weights (what DiT evaluates) are loaded into it.
+
+use crate::EvalError;
+use burn::prelude::*;
+use dddit_core::dit::DiTConfig;
+use dddit_routers::AnyRoutedModel;
+use dddit_train::data::Dataset;
+use dddit_train::{RunFile, TrainState};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A trained run, ready to sample from.
+pub struct TrainedRun {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Its run file (`config.toml`).
+    pub file: RunFile,
+    /// The training data set.
+    pub data: Arc<dyn Dataset>,
+    /// The DiT hyper-parameters.
+    pub dit: DiTConfig,
+    /// The model with the checkpoint's EMA weights, on the evaluation device (no autodiff).
+    pub model: Box<dyn AnyRoutedModel>,
+    /// Training steps done when the checkpoint was written.
+    pub step: usize,
+}
+
+impl std::fmt::Debug for TrainedRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainedRun").field("dir", &self.dir).field("router", &self.model.router()).field("step", &self.step).finish()
+    }
+}
+
+impl TrainedRun {
+    /// Opens `dir` (which holds `config.toml` and `checkpoint/` as `dddit train` writes them)
+    /// and loads the EMA weights onto `device`.
+    pub fn open(dir: &Path, device: &Device) -> Result<TrainedRun, EvalError> {
+        let cfg = dir.join("config.toml");
+        if !cfg.exists() {
+            return Err(EvalError::format(dir, "not a run directory: no config.toml (written by `dddit train`)"));
+        }
+        let file = RunFile::read(&cfg).map_err(|e| EvalError::Invalid(e.to_string()))?;
+        let data = file.dataset(&cfg).map_err(|e| EvalError::Invalid(e.to_string()))?;
+        let dit = file.dit_config(data.as_ref(), &cfg).map_err(|e| EvalError::Invalid(e.to_string()))?;
+        let mut model = file.build_model(&dit, device, &cfg).map_err(|e| EvalError::Invalid(e.to_string()))?;
+        let mut ck = dir.join("checkpoint");
+        if !ck.exists() && dir.join("checkpoint.old").exists() {
+            ck = dir.join("checkpoint.old");
+        }
+        if !ck.exists() {
+            return Err(EvalError::format(dir, "no checkpoint/ yet: train the run first (`dddit train`)"));
+        }
+        model.load(&ck.join("ema.bpk")).map_err(|e| EvalError::format(ck.join("ema.bpk"), e))?;
+        let state_path = ck.join("state.json");
+        let text = std::fs::read(&state_path).map_err(|e| EvalError::io(&state_path, e))?;
+        let state: TrainState = serde_json::from_slice(&text).map_err(|e| EvalError::format(&state_path, e.to_string()))?;
+        Ok(TrainedRun { dir: dir.to_path_buf(), file, data, dit, model, step: state.step })
+    }
+}
