@@ -7,7 +7,7 @@
 use crate::adherence;
 use crate::classifier::{Classifier, DataSetName};
 use crate::compute::{time_sampling, ComputeAccumulator, ComputeReport};
-use crate::features::{extract_all, FeatureExtractor};
+use crate::features::{dataset_images, extract_all, map_batches, FeatureExtractor};
 use crate::frechet::FrechetReference;
 use crate::prdc::{precision_recall, PrecisionRecall};
 use crate::run::TrainedRun;
@@ -235,19 +235,12 @@ fn held_out_data(data: &DataSection) -> Result<Arc<dyn Dataset>, EvalError> {
     })
 }
 
-/// The first `n` images of `data` as one host buffer.
+/// The first `n` images of `data` as one host buffer, with their labels.
 fn real_images(data: &dyn Dataset, n: usize) -> Result<(Vec<f32>, Vec<usize>), EvalError> {
     if data.len() < n {
         return Err(EvalError::Invalid(format!("{} has {} images, fewer than the {n} asked for", data.name(), data.len())));
     }
-    let mut images = Vec::with_capacity(n * data.channels() * data.size() * data.size());
-    let mut labels = Vec::with_capacity(n);
-    for i in 0..n {
-        let s = data.get(i);
-        images.extend_from_slice(&s.image);
-        labels.push(s.label);
-    }
-    Ok((images, labels))
+    Ok(dataset_images(data, 0..n))
 }
 
 fn build_extractor(kind: FeatureKind, data: &DataSection, device: &Device) -> Result<Box<dyn FeatureExtractor>, EvalError> {
@@ -400,15 +393,7 @@ pub fn evaluate(run: &TrainedRun, config: &EvalConfig, device: &Device, device_n
 
 fn predict_all(clf: &Classifier, images: &Generated, device: &Device) -> Vec<usize> {
     let n = images.images.len() / (images.channels * images.size * images.size);
-    let mut out = Vec::with_capacity(n);
-    let step = clf.max_batch().max(1);
-    let mut i = 0;
-    while i < n {
-        let end = (i + step).min(n);
-        out.extend(clf.predict(images.tensor(i..end, device)));
-        i = end;
-    }
-    out
+    map_batches(&images.tensor(0..n, device), clf.max_batch(), |batch| clf.predict(batch))
 }
 
 fn accuracy(judge: String, predicted: &[usize], labels: &[usize], classes: usize, real: Option<f64>) -> ClassAccuracy {

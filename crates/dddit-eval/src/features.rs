@@ -22,20 +22,44 @@ pub trait FeatureExtractor {
     fn features(&self, images: Tensor<4>) -> Tensor<2>; // [n, c, h, w] -> [n, dim]
 }
 
-/// Features of many images, fed to `extractor` in batches of at most `max_batch`, returned as
-/// row-major `f32` rows on the host (`[n, dim]`).
-pub fn extract_all(extractor: &dyn FeatureExtractor, images: &Tensor<4>) -> Vec<Vec<f32>> {
+/// Runs `f` on consecutive batches of at most `step` images of `images` (`[n, c, h, w]`) and
+/// concatenates what it returns: the one batching loop of feature extraction and prediction.
+pub fn map_batches<T>(images: &Tensor<4>, step: usize, mut f: impl FnMut(Tensor<4>) -> Vec<T>) -> Vec<T> {
     let n = images.dims()[0];
-    let step = extractor.max_batch().max(1);
-    let mut rows = Vec::with_capacity(n);
+    let step = step.max(1);
+    let mut out = Vec::with_capacity(n);
     let mut start = 0;
     while start < n {
         let end = (start + step).min(n);
-        let feats = extractor.features(images.clone().slice(start..end)); // [b, dim]
-        let dim = feats.dims()[1];
-        let flat: Vec<f32> = feats.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 features");
-        rows.extend(flat.chunks(dim).map(|r| r.to_vec()));
+        out.extend(f(images.clone().slice(start..end)));
         start = end;
     }
-    rows
+    out
+}
+
+/// Features of many images, fed to `extractor` in batches of at most `max_batch`, returned as
+/// row-major `f32` rows on the host (`[n, dim]`).
+pub fn extract_all(extractor: &dyn FeatureExtractor, images: &Tensor<4>) -> Vec<Vec<f32>> {
+    map_batches(images, extractor.max_batch(), |batch| {
+        let feats = extractor.features(batch); // [b, dim]
+        let dim = feats.dims()[1];
+        let flat: Vec<f32> = feats.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 features");
+        flat.chunks(dim).map(|r| r.to_vec()).collect()
+    })
+}
+
+/// Images `range` of `data` as one host buffer (`[len, c, size, size]` row-major) with their
+/// labels.
+///
+/// # Panics
+/// If the range goes past the end of `data`.
+pub fn dataset_images(data: &dyn dddit_train::data::Dataset, range: std::ops::Range<usize>) -> (Vec<f32>, Vec<usize>) {
+    let mut images = Vec::with_capacity(range.len() * data.channels() * data.size() * data.size());
+    let mut labels = Vec::with_capacity(range.len());
+    for i in range {
+        let s = data.get(i);
+        images.extend_from_slice(&s.image);
+        labels.push(s.label);
+    }
+    (images, labels)
 }

@@ -2,7 +2,7 @@
 //! images against the training statistics must give a small Fréchet distance and high
 //! precision/recall; images of Gaussian noise a large distance and near-zero precision.
 
-use crate::features::{extract_all, FeatureExtractor};
+use crate::features::{dataset_images, extract_all, FeatureExtractor};
 use crate::frechet::FrechetReference;
 use crate::prdc::{precision_recall, PrecisionRecall};
 use crate::stats::FeatureStats;
@@ -42,12 +42,9 @@ pub struct RealCheck {
 }
 
 fn batch_of(data: &dyn Dataset, range: std::ops::Range<usize>, device: &Device) -> Tensor<4> {
-    let (c, s) = (data.channels(), data.size());
-    let mut v = Vec::with_capacity(range.len() * c * s * s);
-    for i in range.clone() {
-        v.extend_from_slice(&data.get(i).image);
-    }
-    Tensor::from_data(TensorData::new(v, [range.len(), c, s, s]), device)
+    let (c, s, n) = (data.channels(), data.size(), range.len());
+    let (images, _) = dataset_images(data, range);
+    Tensor::from_data(TensorData::new(images, [n, c, s, s]), device)
 }
 
 fn features_of(extractor: &dyn FeatureExtractor, data: &dyn Dataset, n: usize, device: &Device, progress: &mut dyn FnMut(&str), what: &str) -> Vec<Vec<f32>> {
