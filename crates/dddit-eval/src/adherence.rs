@@ -1366,7 +1366,7 @@ pub fn score_image(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dddit_train::data::{Dataset, Sample, Shapes, ShapesConfig, SplitMix64};
+    use dddit_train::data::{background, Dataset, Sample, Shapes, ShapesConfig, SplitMix64};
 
     fn shapes(size: usize, max_objects: usize, textured: bool, len: usize, seed: u64) -> Shapes {
         ShapesConfig {
@@ -1673,41 +1673,12 @@ mod tests {
         check_blurred(1.0, [0.9, 0.98]);
     }
 
-    /// A background like `Shapes::generate` draws, without objects.
+    /// A background exactly as `Shapes::generate` draws it, without objects, in [-1, 1].
     fn background_only(size: usize, textured: bool, seed: u64) -> Vec<f32> {
-        let mut rng = SplitMix64::new(seed);
-        let base = 0.10 + 0.18 * rng.next_f32();
-        let tint = [
-            rng.next_f32() * 0.04,
-            rng.next_f32() * 0.04,
-            rng.next_f32() * 0.04,
-        ];
-        let pattern = textured.then(|| (rng.below(4), 1 + rng.below(size / 8)));
-        let mut image = vec![0.0; 3 * size * size];
-        for y in 0..size {
-            for x in 0..size {
-                let bump = match pattern {
-                    None => 0.0,
-                    Some((kind, p)) => {
-                        let on = match kind {
-                            0 => (y / p) % 2 == 0,
-                            1 => (x / p) % 2 == 0,
-                            2 => ((x + y) / p) % 2 == 0,
-                            _ => (x / p + y / p) % 2 == 0,
-                        };
-                        if on {
-                            0.04
-                        } else {
-                            -0.04
-                        }
-                    }
-                };
-                for (c, t) in tint.iter().enumerate() {
-                    image[c * size * size + y * size + x] = (base + t + bump) * 2.0 - 1.0;
-                }
-            }
-        }
-        image
+        background(size, textured, &mut SplitMix64::new(seed))
+            .into_iter()
+            .map(|v| v * 2.0 - 1.0)
+            .collect()
     }
 
     #[test]

@@ -471,34 +471,8 @@ impl Shapes {
         let placed = self.layout(&mut rng);
 
         // Background, in [0, 1].
-        let base = 0.10 + 0.18 * rng.next_f32();
         let plane = size * size;
-        let mut image = vec![0.0f32; 3 * plane];
-        let tint = [rng.next_f32() * 0.04, rng.next_f32() * 0.04, rng.next_f32() * 0.04];
-        let pattern = if self.config.textured_background { Some((rng.below(4), 1 + rng.below(size / 8))) } else { None };
-        for y in 0..size {
-            for x in 0..size {
-                let bump = match pattern {
-                    None => 0.0,
-                    Some((kind, period)) => {
-                        let on = match kind {
-                            0 => (y / period) % 2 == 0,
-                            1 => (x / period) % 2 == 0,
-                            2 => ((x + y) / period) % 2 == 0,
-                            _ => (x / period + y / period) % 2 == 0,
-                        };
-                        if on {
-                            0.04
-                        } else {
-                            -0.04
-                        }
-                    }
-                };
-                for (c, t) in tint.iter().enumerate() {
-                    image[c * plane + y * size + x] = base + t + bump;
-                }
-            }
-        }
+        let mut image = background(size, self.config.textured_background, &mut rng);
 
         // Objects, large first (the later ones never overlap the earlier: cells are distinct and
         // shapes stay inside their cell).
@@ -561,6 +535,42 @@ impl Shapes {
         placed.sort_by_key(|p| p.spec.size);
         placed
     }
+}
+
+/// The background of a shapes image in [0, 1] (CHW, 3 channels): a grey level with a small
+/// colour tint and, when `textured`, low-contrast stripes or checker, drawn from `rng` in the
+/// order [`Shapes::generate`] draws them. Public so that checks of the data set (the adherence
+/// detector's tests) can render a scene without objects exactly as the data set does.
+pub fn background(size: usize, textured: bool, rng: &mut SplitMix64) -> Vec<f32> {
+    let base = 0.10 + 0.18 * rng.next_f32();
+    let plane = size * size;
+    let mut image = vec![0.0f32; 3 * plane];
+    let tint = [rng.next_f32() * 0.04, rng.next_f32() * 0.04, rng.next_f32() * 0.04];
+    let pattern = if textured { Some((rng.below(4), 1 + rng.below(size / 8))) } else { None };
+    for y in 0..size {
+        for x in 0..size {
+            let bump = match pattern {
+                None => 0.0,
+                Some((kind, period)) => {
+                    let on = match kind {
+                        0 => (y / period) % 2 == 0,
+                        1 => (x / period) % 2 == 0,
+                        2 => ((x + y) / period) % 2 == 0,
+                        _ => (x / period + y / period) % 2 == 0,
+                    };
+                    if on {
+                        0.04
+                    } else {
+                        -0.04
+                    }
+                }
+            };
+            for (c, t) in tint.iter().enumerate() {
+                image[c * plane + y * size + x] = base + t + bump;
+            }
+        }
+    }
+    image
 }
 
 impl Dataset for Shapes {
