@@ -80,23 +80,45 @@ impl Default for EvalConfig {
 }
 
 impl EvalConfig {
-    /// Checks the settings.
-    pub fn validate(&self) -> Result<(), EvalError> {
-        self.sample.validate()?;
-        let bad = |m: String| Err(EvalError::Invalid(m));
+    /// Every out-of-range setting, as (key below `[eval]`, what is wrong); empty when the
+    /// settings can run.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        let mut bad = |key: &str, msg: String| p.push((key.to_string(), msg));
         if self.samples < 2 {
-            return bad(format!("samples must be ≥ 2 (a covariance needs two), got {}", self.samples));
+            bad("samples", format!("must be ≥ 2 (a covariance needs two), got {}", self.samples));
         }
-        if self.batch_size == 0 || self.timing_batch == 0 || self.timing_batch1_runs == 0 {
-            return bad("batch_size, timing_batch and timing_batch1_runs must be ≥ 1".into());
+        for (key, v) in [("batch_size", self.batch_size), ("timing_batch", self.timing_batch), ("timing_batch1_runs", self.timing_batch1_runs)] {
+            if v == 0 {
+                bad(key, "must be ≥ 1".into());
+            }
         }
         if self.reference_samples < 2 {
-            return bad(format!("reference_samples must be ≥ 2, got {}", self.reference_samples));
+            bad("reference_samples", format!("must be ≥ 2, got {}", self.reference_samples));
         }
-        if self.pr_k == 0 || self.pr_k >= self.samples.min(self.reference_samples) {
-            return bad(format!("pr_k must be in 1..{}, got {}", self.samples.min(self.reference_samples), self.pr_k));
+        let n = self.samples.min(self.reference_samples);
+        if self.pr_k == 0 || self.pr_k >= n {
+            bad("pr_k", format!("must be in 1..{n} (below the smaller sample count), got {}", self.pr_k));
         }
-        Ok(())
+        let s = &self.sample;
+        if s.steps == 0 || s.steps > 1000 {
+            bad("sample.steps", format!("sampling steps must be in 1..=1000, got {}", s.steps));
+        }
+        if !(s.cfg_scale >= 1.0 && s.cfg_scale.is_finite()) {
+            bad("sample.cfg_scale", format!("must be ≥ 1, got {}", s.cfg_scale));
+        }
+        if !(0.0..=1.0).contains(&s.eta) {
+            bad("sample.eta", format!("must be in [0, 1], got {}", s.eta));
+        }
+        p
+    }
+
+    /// Checks the settings (the first problem, if any).
+    pub fn validate(&self) -> Result<(), EvalError> {
+        match self.problems().into_iter().next() {
+            None => Ok(()),
+            Some((key, msg)) => Err(EvalError::Invalid(format!("{key}: {msg}"))),
+        }
     }
 }
 

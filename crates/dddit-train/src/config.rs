@@ -147,6 +147,51 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Every out-of-range setting, as (key below `[train]`, what is wrong); empty when the
+    /// settings can run. Reported all at once by the experiment runner's validation.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        let mut bad = |key: &str, msg: String| p.push((key.to_string(), msg));
+        if self.batch_size == 0 {
+            bad("batch_size", "must be ≥ 1".into());
+        }
+        if self.stages.is_empty() && self.steps == 0 {
+            bad("steps", "must be ≥ 1".into());
+        }
+        for (i, s) in self.stages.iter().enumerate() {
+            if s.steps == 0 {
+                bad(&format!("stages[{i}].steps"), "must be ≥ 1".into());
+            }
+            if s.expert.is_some() && s.train != StageTarget::Experts {
+                bad(&format!("stages[{i}].expert"), "only applies with train = \"experts\"".into());
+            }
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            bad("lr", format!("must be a positive number, got {}", self.lr));
+        }
+        if !(0.0..=1.0).contains(&self.ema_decay) {
+            bad("ema_decay", format!("must be in [0, 1], got {}", self.ema_decay));
+        }
+        for (key, v) in [("grad_clip", self.grad_clip), ("weight_decay", self.weight_decay)] {
+            if !(v >= 0.0 && v.is_finite()) {
+                bad(key, format!("must be ≥ 0, got {v}"));
+            }
+        }
+        let l = &self.loss;
+        if !(0.0..=1.0).contains(&l.flops_target) {
+            bad("loss.flops_target", format!("a compute budget must be in [0, 1], got {}", l.flops_target));
+        }
+        for (key, v) in [("loss.balance", l.balance), ("loss.flops", l.flops), ("loss.aux", l.aux), ("loss.complete", l.complete)] {
+            if !(v >= 0.0 && v.is_finite()) {
+                bad(key, format!("a loss weight must be ≥ 0, got {v}"));
+            }
+        }
+        if !l.entropy.is_finite() {
+            bad("loss.entropy", format!("must be finite, got {}", l.entropy));
+        }
+        p
+    }
+
     /// The stage active at `step` (`None`: no stages, everything trains).
     pub fn stage_at(&self, step: usize) -> Option<&Stage> {
         let mut end = 0;
@@ -195,6 +240,16 @@ mod tests {
         assert_eq!(cfg.stage_at(1).unwrap().train, StageTarget::Router);
         assert!(cfg.stage_at(2).is_none());
         assert_eq!(cfg.total_steps(), 2);
+    }
+
+    #[test]
+    fn problems_name_each_bad_key() {
+        assert!(TrainConfig::default().problems().is_empty());
+        let mut c = TrainConfig { batch_size: 0, lr: -1.0, ema_decay: 1.5, ..Default::default() };
+        c.loss.flops_target = 1.2;
+        c.loss.balance = -0.1;
+        let keys: Vec<String> = c.problems().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["batch_size", "lr", "ema_decay", "loss.flops_target", "loss.balance"]);
     }
 
     #[test]

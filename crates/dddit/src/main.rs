@@ -4,6 +4,7 @@ mod assets_cmd;
 mod classifier_cmd;
 mod eval_cmd;
 mod flops_cmd;
+mod run_cmd;
 mod train_cmd;
 
 use anyhow::Result;
@@ -28,6 +29,13 @@ enum Command {
     /// Analytic GFLOPs of a DiT forward pass, per component, in the DiT paper's convention
     /// (forward only, one multiply-add = one FLOP); `--measure` also times it on a device.
     Flops(flops_cmd::FlopsArgs),
+    /// Runs an experiment: trains and evaluates every sweep point × seed of a TOML experiment
+    /// (skipping completed runs, resuming interrupted ones), then prints the comparison table.
+    Run(run_cmd::RunArgs),
+    /// Writes the comparison table (Markdown, CSV, JSON) of a results directory.
+    Table(run_cmd::TableArgs),
+    /// Writes the quality-vs-GFLOPs Pareto plot and the compute-by-timestep plot (SVG, PNG).
+    Plot(run_cmd::TableArgs),
     /// Trains a routed DiT from a TOML run file (resumes when its run directory has a checkpoint).
     Train(train_cmd::TrainArgs),
     /// Pretrained files (the FID Inception network): `fetch NAME [--from FILE]`, `list`, `path NAME`.
@@ -95,6 +103,9 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Flops(args) => flops_cmd::run(args),
+        Command::Run(args) => run_cmd::run(args),
+        Command::Table(args) => run_cmd::table(args),
+        Command::Plot(args) => run_cmd::plot(args),
         Command::Train(args) => train_cmd::run(args),
         Command::Assets(args) => assets_cmd::run(args),
         Command::Sample(args) => eval_cmd::sample(args),

@@ -1,0 +1,328 @@
+//! Running an experiment: every run (point × seed) of this shard is trained and evaluated in
+//! its own directory; completed runs are skipped, interrupted ones resume from their last
+//! checkpoint, and nothing is started when a directory holds results of other settings.
+
+use crate::error::{Location, Problem, RunnerError};
+use crate::experiment::{Experiment, Run};
+use crate::meta::{unix_now, utc, Provenance};
+use dddit_core::device::DeviceSpec;
+use dddit_eval::eval::{evaluate, write_json};
+use dddit_eval::run::TrainedRun;
+use dddit_train::Trainer;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Name of the completion marker in a run directory.
+pub const DONE: &str = "done.json";
+/// Name of the run's provenance record.
+pub const RECORD: &str = "run.json";
+/// Name of the failure record of a run that stopped with an error.
+pub const FAILED: &str = "failed.json";
+
+/// A deterministic share of the runs: run `r` (in point-major order) belongs to shard
+/// `r mod count`. `0/1` is everything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, `0..count`.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { index: 0, count: 1 }
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = RunnerError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || RunnerError::Usage(format!("--shard: expected I/N with 0 ≤ I < N (e.g. 0/4, as $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT), got `{s}`"));
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Shard {
+    /// Whether run number `r` belongs to this shard.
+    pub fn takes(&self, r: usize) -> bool {
+        r % self.count == self.index
+    }
+}
+
+/// Options of [`run_experiment`].
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Output directory (default: the experiment's `out`).
+    pub out: Option<PathBuf>,
+    /// The share of runs to do.
+    pub shard: Shard,
+    /// Device overriding the experiment's `device`.
+    pub device: Option<String>,
+}
+
+/// The provenance record `run.json` of a run directory.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Experiment name.
+    pub experiment: String,
+    /// The experiment file.
+    pub experiment_file: PathBuf,
+    /// Point name.
+    pub point: String,
+    /// Point index in the sweep.
+    pub point_index: usize,
+    /// What the sweep set at this point (key path → value).
+    pub settings: BTreeMap<String, serde_json::Value>,
+    /// The seed.
+    pub seed: u64,
+    /// Router name.
+    pub router: String,
+    /// The router's keys.
+    pub router_keys: BTreeMap<String, serde_json::Value>,
+    /// Device (backend and index).
+    pub device: String,
+    /// Code and machine.
+    pub provenance: Provenance,
+    /// When this run directory was first started (UTC).
+    pub started: String,
+    /// How many times `dddit run` started work on it (1 = never interrupted).
+    pub attempts: usize,
+}
+
+/// The completion marker `done.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DoneMarker {
+    /// When the run finished (UTC).
+    pub finished: String,
+    /// Training steps of the evaluated checkpoint.
+    pub train_step: usize,
+    /// Seconds spent training in the invocation that finished it.
+    pub train_seconds: f64,
+    /// Seconds spent evaluating.
+    pub eval_seconds: f64,
+}
+
+/// What one invocation did.
+#[derive(Clone, Debug, Default)]
+pub struct SweepOutcome {
+    /// The output directory.
+    pub out: PathBuf,
+    /// Runs in this shard.
+    pub total: usize,
+    /// Runs found complete and skipped.
+    pub skipped: usize,
+    /// Runs completed by this invocation.
+    pub completed: usize,
+    /// Runs that stopped with an error: (directory, error).
+    pub failed: Vec<(PathBuf, String)>,
+}
+
+/// The settings of a run as its directory stores them: `config.toml` (what `dddit train`
+/// reads) and `eval.toml` (what `dddit eval --config` reads).
+pub fn config_texts(run: &Run) -> (String, String) {
+    let mut file = run.resolved.run.clone();
+    file.out = None;
+    let config = toml::to_string(&file).expect("a run file serialises");
+    let eval = toml::to_string(&run.resolved.eval).expect("eval settings serialise");
+    (config, eval)
+}
+
+/// Writes `text` to `path` atomically.
+fn write_atomic(path: &Path, text: &str) -> Result<(), RunnerError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(|e| RunnerError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| RunnerError::io(path, e))
+}
+
+fn json(v: &toml::Value) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// Trains and evaluates every run of `opts.shard` in `exp`, printing progress through
+/// `progress`. Runs that fail are recorded (`failed.json`) and the sweep goes on.
+pub fn run_experiment(exp: &Experiment, opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<SweepOutcome, RunnerError> {
+    let out = opts.out.clone().unwrap_or_else(|| exp.out.clone());
+    let mut runs: Vec<Run> = exp.runs.iter().enumerate().filter(|(r, _)| opts.shard.takes(*r)).map(|(_, r)| r.clone()).collect();
+    if let Some(d) = &opts.device {
+        let spec: DeviceSpec = d.parse().map_err(|e| RunnerError::Usage(format!("--device: {e}")))?;
+        spec.device().map_err(|e| RunnerError::Usage(format!("--device: {e}")))?;
+        for r in &mut runs {
+            r.resolved.run.device = d.clone();
+        }
+    }
+    // Refuse, before anything starts, to mix results of other settings into a run directory.
+    let mut problems = Vec::new();
+    for run in &runs {
+        let dir = out.join(&run.dir_name);
+        let path = dir.join("config.toml");
+        if let Ok(old) = std::fs::read_to_string(&path) {
+            if old != config_texts(run).0 {
+                problems.push(Problem {
+                    location: Location { file: path, line: None },
+                    key: "(results)".into(),
+                    message: format!("holds a run of other settings than point `{}` now has; move it away or pass another --out", exp.points[run.point].name),
+                    points: vec![exp.points[run.point].name.clone()],
+                });
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(RunnerError::Invalid(problems));
+    }
+    std::fs::create_dir_all(&out).map_err(|e| RunnerError::io(&out, e))?;
+    let provenance = Provenance::collect(&exp.source.path);
+    let mut outcome = SweepOutcome { out: out.clone(), total: runs.len(), ..Default::default() };
+    let start = Instant::now();
+    let mut worked = 0usize;
+    for (k, run) in runs.iter().enumerate() {
+        let dir = out.join(&run.dir_name);
+        let (config, eval_text) = config_texts(run);
+        let done = dir.join(DONE);
+        let eval_same = std::fs::read_to_string(dir.join("eval.toml")).is_ok_and(|t| t == eval_text);
+        if done.exists() && eval_same {
+            outcome.skipped += 1;
+            continue;
+        }
+        let remaining = runs.len() - k;
+        let eta = if worked > 0 { format!(", ETA {}", duration(start.elapsed().as_secs_f64() / worked as f64 * remaining as f64)) } else { String::new() };
+        let resumed = if dir.join("checkpoint").exists() || dir.join("checkpoint.old").exists() { " (resuming)" } else { "" };
+        progress(&format!(
+            "[{}/{}] {}{resumed}: {} done, {} skipped, {} failed{eta}",
+            k + 1,
+            runs.len(),
+            run.dir_name,
+            outcome.completed,
+            outcome.skipped,
+            outcome.failed.len()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| RunnerError::io(&dir, e))?;
+        // New eval settings on a finished run: evaluate again, keep the training.
+        if done.exists() {
+            std::fs::remove_file(&done).map_err(|e| RunnerError::io(&done, e))?;
+        }
+        let _ = std::fs::remove_file(dir.join(FAILED));
+        write_atomic(&dir.join("config.toml"), &config)?;
+        write_atomic(&dir.join("eval.toml"), &eval_text)?;
+        write_record(exp, run, &dir, &provenance)?;
+        match train_and_eval(run, &dir, progress) {
+            Ok(marker) => {
+                write_json(&done, &marker).map_err(|e| RunnerError::io(&done, e))?;
+                outcome.completed += 1;
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                progress(&format!("{}: FAILED: {msg}", run.dir_name));
+                let f = dir.join(FAILED);
+                write_json(&f, &serde_json::json!({ "error": msg, "at": utc(unix_now()) })).map_err(|e| RunnerError::io(&f, e))?;
+                outcome.failed.push((dir.clone(), msg));
+            }
+        }
+        worked += 1;
+    }
+    progress(&format!(
+        "sweep {}: {} runs in this shard: {} completed now, {} already complete, {} failed ({})",
+        exp.name,
+        outcome.total,
+        outcome.completed,
+        outcome.skipped,
+        outcome.failed.len(),
+        duration(start.elapsed().as_secs_f64())
+    ));
+    Ok(outcome)
+}
+
+fn write_record(exp: &Experiment, run: &Run, dir: &Path, provenance: &Provenance) -> Result<(), RunnerError> {
+    let path = dir.join(RECORD);
+    let previous: Option<RunRecord> = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let point = &exp.points[run.point];
+    let router = &run.resolved.run.router;
+    let record = RunRecord {
+        experiment: exp.name.clone(),
+        experiment_file: exp.source.path.clone(),
+        point: point.name.clone(),
+        point_index: point.index,
+        settings: point.assignments.iter().map(|a| (a.key.clone(), json(&a.value))).collect(),
+        seed: run.seed,
+        router: router.get("kind").and_then(|v| v.as_str()).unwrap_or("dense").to_string(),
+        router_keys: router.iter().filter(|(k, _)| k.as_str() != "kind").map(|(k, v)| (k.clone(), json(v))).collect(),
+        device: run.resolved.run.device.clone(),
+        provenance: provenance.clone(),
+        started: previous.as_ref().map(|p| p.started.clone()).unwrap_or_else(|| utc(unix_now())),
+        attempts: previous.map(|p| p.attempts).unwrap_or(0) + 1,
+    };
+    write_json(&path, &record).map_err(|e| RunnerError::io(&path, e))
+}
+
+fn train_and_eval(run: &Run, dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<DoneMarker, RunnerError> {
+    let name = dir.display().to_string();
+    let config_path = dir.join("config.toml");
+    let file = &run.resolved.run;
+    let spec: DeviceSpec = file.device.parse().map_err(|e| RunnerError::Usage(format!("device: {e}")))?;
+    let t0 = Instant::now();
+    let train_err = |e: String| RunnerError::Train { point: name.clone(), message: e };
+    {
+        let device = spec.device().map_err(|e| train_err(e.to_string()))?.autodiff();
+        device.seed(file.train.seed);
+        let data = file.dataset(&config_path).map_err(|e| train_err(e.to_string()))?;
+        let model = file.build_model(&run.resolved.dit, &device, &config_path).map_err(|e| train_err(e.to_string()))?;
+        let mut trainer = Trainer::new(file.train.clone(), model, data, &device).map_err(|e| train_err(e.to_string()))?;
+        trainer.run(dir).map_err(|e| train_err(e.to_string()))?;
+    }
+    let train_seconds = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let eval_err = |e: String| RunnerError::Eval { point: name.clone(), message: e };
+    let device = spec.device().map_err(|e| eval_err(e.to_string()))?;
+    let trained = TrainedRun::open(dir, &device).map_err(|e| eval_err(e.to_string()))?;
+    let report = evaluate(&trained, &run.resolved.eval, &device, &spec.to_string(), &mut |m| progress(&format!("  {}: {m}", run.dir_name))).map_err(|e| eval_err(e.to_string()))?;
+    Ok(DoneMarker { finished: utc(unix_now()), train_step: report.train_step, train_seconds, eval_seconds: t1.elapsed().as_secs_f64() })
+}
+
+/// `1h02m`, `3m05s`, `12s`.
+pub fn duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s / 60 % 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn shards_parse() {
+        assert_eq!("1/4".parse::<Shard>().unwrap(), Shard { index: 1, count: 4 });
+        for bad in ["4/4", "1", "a/2", "0/0", "-1/2"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        /// The shards of one count partition the runs: each run in exactly one shard.
+        #[test]
+        fn shards_partition(count in 1usize..9, runs in 0usize..50) {
+            for r in 0..runs {
+                let owners = (0..count).filter(|&i| Shard { index: i, count }.takes(r)).count();
+                prop_assert_eq!(owners, 1);
+            }
+        }
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(duration(12.4), "12s");
+        assert_eq!(duration(185.0), "3m05s");
+        assert_eq!(duration(3720.0), "1h02m");
+    }
+}

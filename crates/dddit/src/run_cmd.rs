@@ -1,0 +1,115 @@
+//! `dddit run`, `dddit table`, `dddit plot`: sweeps from an experiment TOML and their
+//! comparison tables and plots.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use dddit_runner::{run_experiment, Experiment, RunOptions, Shard};
+use std::path::{Path, PathBuf};
+
+/// Arguments of `dddit run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The experiment file (see experiments/README.md).
+    pub experiment: PathBuf,
+    /// Results directory (default: the file's `out`, else results/<name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Run only shard I of N (0 ≤ I < N): run r belongs to shard r mod N. For Slurm arrays:
+    /// `--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT`.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Device for every run, overriding the file's `device`.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Validate the file and list the runs with their state; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Arguments of `dddit table` and `dddit plot`.
+#[derive(Args, Debug)]
+pub struct TableArgs {
+    /// A results directory written by `dddit run`.
+    pub results: PathBuf,
+    /// Where to write (default: the results directory).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs `dddit run`.
+pub fn run(a: RunArgs) -> Result<()> {
+    let exp = Experiment::open(&a.experiment)?;
+    let shard: Shard = match &a.shard {
+        Some(s) => s.parse()?,
+        None => Shard::default(),
+    };
+    let opts = RunOptions { out: a.out.clone(), shard, device: a.device.clone() };
+    let out = opts.out.clone().unwrap_or_else(|| exp.out.clone());
+    eprintln!(
+        "experiment {} ({}): {} points × {} seeds = {} runs, {} in shard {}/{}; results in {}",
+        exp.name,
+        a.experiment.display(),
+        exp.points.len(),
+        exp.seeds.len(),
+        exp.runs.len(),
+        exp.runs.iter().enumerate().filter(|(r, _)| shard.takes(*r)).count(),
+        shard.index,
+        shard.count,
+        out.display()
+    );
+    if a.dry_run {
+        for (r, run) in exp.runs.iter().enumerate().filter(|(r, _)| shard.takes(*r)) {
+            let dir = out.join(&run.dir_name);
+            let state = if dir.join(dddit_runner::runner::DONE).exists() {
+                "complete"
+            } else if dir.join("checkpoint").exists() {
+                "interrupted (will resume)"
+            } else {
+                "to do"
+            };
+            let gf = run.resolved.dit.dense_flops().gflops(dddit_core::flops::Convention::MacIsOne);
+            println!("{r:>4}  {:<40} {:<26} steps {:>6}  dense {gf:.4} GFLOPs/forward", run.dir_name, state, run.resolved.run.train.total_steps());
+        }
+        return Ok(());
+    }
+    let outcome = run_experiment(&exp, &opts, &mut |m| eprintln!("{m}"))?;
+    let table = dddit_runner::table::build(&out)?;
+    table.write(&out)?;
+    let plots = dddit_runner::plots::write(&table, &out)?;
+    println!("{}", table.markdown());
+    eprintln!("table: {0}/table.md, table.csv, table.json; plots: {1}", out.display(), plots.iter().map(|p| format!("{}.svg/.png", p.display())).collect::<Vec<_>>().join(", "));
+    if !outcome.failed.is_empty() {
+        let list: Vec<String> = outcome.failed.iter().map(|(d, e)| format!("  {}: {e}", d.display())).collect();
+        anyhow::bail!("{} run(s) failed (their directories hold failed.json; re-running retries them):\n{}", outcome.failed.len(), list.join("\n"));
+    }
+    Ok(())
+}
+
+fn table_of(results: &Path) -> Result<dddit_runner::table::Table> {
+    let t = dddit_runner::table::build(results).with_context(|| format!("reading results in {}", results.display()))?;
+    if t.rows.is_empty() {
+        anyhow::bail!("{}: no completed runs (run directories with done.json)", results.display());
+    }
+    Ok(t)
+}
+
+/// Runs `dddit table`.
+pub fn table(a: TableArgs) -> Result<()> {
+    let t = table_of(&a.results)?;
+    let out = a.out.unwrap_or(a.results);
+    t.write(&out)?;
+    println!("{}", t.markdown());
+    eprintln!("wrote {0}/table.md, {0}/table.csv, {0}/table.json", out.display());
+    Ok(())
+}
+
+/// Runs `dddit plot`.
+pub fn plot(a: TableArgs) -> Result<()> {
+    let t = table_of(&a.results)?;
+    let out = a.out.unwrap_or(a.results);
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    for p in dddit_runner::plots::write(&t, &out)? {
+        println!("{}.svg\n{}.png", p.display(), p.display());
+    }
+    Ok(())
+}
