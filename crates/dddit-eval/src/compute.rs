@@ -53,7 +53,7 @@ pub struct RangeCompute {
     pub steps: usize,
     /// GFLOPs per sample spent in these steps.
     pub gflops_per_sample: f64,
-    /// The same divided by what the dense model spends in these steps.
+    /// The same divided by what the plain dense DiT spends in these steps.
     pub gflops_ratio: f64,
     /// Mean routing statistics over the range's steps (fractions of layers, heads, MLP channels,
     /// tokens or experts that ran; which keys exist depends on the router).
@@ -91,8 +91,14 @@ pub struct ComputeReport {
     pub guided: bool,
     /// GFLOPs per generated sample over its whole trajectory.
     pub gflops_per_sample: Summary,
-    /// The dense model's GFLOPs per sample for the same trajectory (everything on).
+    /// GFLOPs per sample of the plain dense DiT of the same preset over the same trajectory:
+    /// the baseline every ratio is relative to (a mixture of four full-width experts running
+    /// one per token therefore has a ratio near 1, not ¼).
     pub dense_gflops_per_sample: f64,
+    /// GFLOPs per sample of this router's model with every path on (all experts, heads,
+    /// channels, tokens and layers), for reference.
+    #[serde(default)]
+    pub full_gflops_per_sample: f64,
     /// Mean GFLOPs per sample ÷ dense.
     pub gflops_ratio: f64,
     /// Mean GFLOPs per sample by model component.
@@ -107,6 +113,7 @@ pub struct ComputeReport {
 #[derive(Clone, Debug)]
 pub struct ComputeAccumulator {
     dense_per_forward: Flops,
+    full_per_forward: Flops,
     steps: usize,
     guided: bool,
     per_sample: Vec<Flops>,
@@ -126,7 +133,8 @@ impl ComputeAccumulator {
     /// An empty accumulator for `model` sampled with `config`.
     pub fn new(model: &dyn AnyRoutedModel, config: &SampleConfig) -> Self {
         ComputeAccumulator {
-            dense_per_forward: model.full_flops(),
+            dense_per_forward: model.config().dense_flops(),
+            full_per_forward: model.full_flops(),
             steps: config.steps,
             guided: config.guided(),
             per_sample: Vec::new(),
@@ -164,6 +172,7 @@ impl ComputeAccumulator {
         let gflops: Vec<f64> = self.per_sample.iter().map(|f| f.gflops(Convention::MacIsOne)).collect();
         let passes = if self.guided { 2 } else { 1 };
         let dense = (self.dense_per_forward * (self.steps as u64 * passes)).gflops(Convention::MacIsOne);
+        let full = (self.full_per_forward * (self.steps as u64 * passes)).gflops(Convention::MacIsOne);
         let summary = Summary::of(&gflops);
         let n = self.per_sample.len().max(1) as f64;
         let mut components = BTreeMap::new();
@@ -196,6 +205,7 @@ impl ComputeAccumulator {
             guided: self.guided,
             gflops_per_sample: summary,
             dense_gflops_per_sample: dense,
+            full_gflops_per_sample: full,
             gflops_ratio: if dense > 0.0 { summary.mean / dense } else { 0.0 },
             components,
             by_t,
@@ -254,6 +264,7 @@ mod tests {
         assert!((r.gflops_ratio - 1.0).abs() < 1e-12, "{}", r.gflops_ratio);
         let want = m.full_flops().gflops(Convention::MacIsOne) * 10.0;
         assert!((r.gflops_per_sample.mean - want).abs() < 1e-9 * want);
+        assert!((r.dense_gflops_per_sample - want).abs() < 1e-9 * want && (r.full_gflops_per_sample - want).abs() < 1e-9 * want);
         assert_eq!(r.gflops_per_sample.std, 0.0);
         // The per-range GFLOPs add up to the total, and every range is dense.
         let sum: f64 = r.by_t.iter().map(|b| b.gflops_per_sample).sum();
@@ -265,6 +276,21 @@ mod tests {
         }
         let comp: f64 = r.components.values().sum();
         assert!((comp - want).abs() < 1e-9 * want);
+    }
+
+    #[test]
+    fn ratios_are_relative_to_the_plain_dit_not_to_every_expert_on() {
+        let device = dddit_core::testing::device();
+        let m = model("kind = \"topk\"\nexperts = 4\nk = 1");
+        let cfg = SampleConfig { steps: 3, cfg_scale: 1.0, ..Default::default() };
+        let mut acc = ComputeAccumulator::new(m.as_ref(), &cfg);
+        acc.add(&sample_batch(m.as_ref(), &cfg, &[0, 1], 0, &device).unwrap());
+        let r = acc.finish(None);
+        let dit = m.config().dense_flops().gflops(Convention::MacIsOne) * 3.0;
+        assert!((r.dense_gflops_per_sample - dit).abs() < 1e-9 * dit);
+        assert!(r.full_gflops_per_sample > 2.0 * r.dense_gflops_per_sample, "{r:?}");
+        // One full-width expert per token costs what the dense MLP does, plus the router.
+        assert!(r.gflops_ratio > 0.99 && r.gflops_ratio < 1.1, "{}", r.gflops_ratio);
     }
 
     #[test]

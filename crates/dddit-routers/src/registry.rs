@@ -95,7 +95,8 @@ pub trait AnyRoutedModel: Send + std::fmt::Debug {
     fn param_ids(&self, select: &dyn Fn(&str) -> bool) -> Vec<ParamId>;
     /// One optimiser step on `loss` (which must come from this model's autodiff forward):
     /// backward, then `optim` updates the parameters in `only` (all when `None`) with learning
-    /// rate `lr`. Returns the global gradient L2 norm of the updated parameters before clipping.
+    /// rate `lr`. Returns the global gradient L2 norm of the updated parameters before clipping;
+    /// when it is not finite, nothing is updated.
     fn optimize(&mut self, loss: Tensor<1>, optim: &mut ModuleOptimizer, lr: f64, only: Option<&[ParamId]>) -> f64;
     /// Exponential moving average `self = decay·self + (1 − decay)·online`, parameter by
     /// parameter. Panics if `online` is not the same router type.
@@ -148,7 +149,12 @@ impl<S: RoutedStack> AnyRoutedModel for Named<S> {
             None => GradientsParams::from_grads(grads, &self.model),
         };
         let norm = crate::train_hooks::grad_norm(&self.model, &grads);
-        self.model = optim.step(lr, self.model.clone(), grads);
+        // A non-finite gradient is never applied: one NaN would poison every weight and the
+        // optimiser's moments. The caller sees the NaN norm and decides (the trainer skips the
+        // step and stops after several in a row).
+        if norm.is_finite() {
+            self.model = optim.step(lr, self.model.clone(), grads);
+        }
         norm
     }
     fn ema_from(&mut self, online: &dyn AnyRoutedModel, decay: f64) {

@@ -162,9 +162,9 @@ fn settings_text(e: &EvalReport) -> String {
     let s = &e.settings;
     let c = &e.compute;
     format!(
-        "{} samples per run, {:?} sampler with {} steps{}, reference {} real images; GFLOPs in the DiT convention (one multiply-add = one FLOP), summed over the trajectory; timing on {}",
+        "{} samples per run, {} sampler with {} steps{}, reference {} real images; GFLOPs in the DiT convention (one multiply-add = one FLOP), summed over the trajectory; timing on {}",
         s.samples,
-        s.sample.sampler,
+        format!("{:?}", s.sample.sampler).to_lowercase(),
         c.steps,
         if c.guided { format!(", CFG scale {}", s.sample.cfg_scale) } else { String::new() },
         s.reference_samples,
@@ -247,8 +247,10 @@ impl Table {
         s.push_str(&format!("## {}\n\n", self.experiment));
         s.push_str(&format!("{}. Mean ± sample std over seeds (n = seeds per row).\n\n", self.settings));
         let extractors: Vec<&FeatureRow> = self.rows.first().map(|r| r.features.iter().collect()).unwrap_or_default();
-        let judges: Vec<String> = self.rows.first().map(|r| r.class_accuracy.keys().cloned().collect()).unwrap_or_default();
         let adherence = self.rows.iter().any(|r| r.adherence.is_some());
+        // The detector's class accuracy is the adherence column; it is not repeated.
+        let judges: Vec<String> =
+            self.rows.first().map(|r| r.class_accuracy.keys().filter(|j| !(adherence && j.as_str() == "shapes-detector")).cloned().collect()).unwrap_or_default();
         let batch = self.rows.iter().find_map(|r| r.timing_batch);
         let mut head = vec!["point".to_string(), "router (keys)".into(), "n".into(), "GFLOPs/sample".into(), "vs dense".into(), "ms/img b1".into(), format!("ms/img b{}", batch.map(|b| b.to_string()).unwrap_or_default())];
         for f in &extractors {
@@ -260,7 +262,7 @@ impl Table {
             head.push(format!("class acc [{j}]"));
         }
         if adherence {
-            head.push("label object found".into());
+            head.push("adherence: label object found [shapes-detector]".into());
         }
         if let Some(r) = self.rows.first() {
             for t in &r.by_t {

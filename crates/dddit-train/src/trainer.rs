@@ -49,6 +49,9 @@ pub struct StepLog {
     pub grad_norm: f64,
     /// Mean GFLOPs per sample of the forward (DiT convention).
     pub gflops: f64,
+    /// The gradient was not finite, so neither the weights nor the EMA were updated.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
 }
 
 /// What a checkpoint holds besides the weights.
@@ -77,7 +80,14 @@ pub struct Trainer {
     device: Device,
     /// Test hook: poison the loss at this step to exercise the NaN stop.
     pub inject_nan_at: Option<usize>,
+    /// Test hook: make the gradient (not the loss) NaN at these steps.
+    pub inject_nan_grad_at: Vec<usize>,
+    /// Steps in a row whose gradient was not finite (and were skipped).
+    skipped_in_a_row: usize,
 }
+
+/// Consecutive steps with a non-finite gradient after which a run stops.
+pub const MAX_SKIPPED_IN_A_ROW: usize = 5;
 
 impl Trainer {
     /// A new run of `model` (built on `device.autodiff()`) on `data`.
@@ -93,7 +103,7 @@ impl Trainer {
             adam = adam.with_grad_clipping(Some(GradientClippingConfig::Norm(config.grad_clip as f32)));
         }
         let ema = model.to_device(device);
-        Ok(Trainer { optim: adam.init(), diffusion, batcher, order, step: 0, device: device.clone(), inject_nan_at: None, ema, model, config })
+        Ok(Trainer { optim: adam.init(), diffusion, batcher, order, step: 0, device: device.clone(), inject_nan_at: None, inject_nan_grad_at: Vec::new(), skipped_in_a_row: 0, ema, model, config })
     }
 
     /// One optimiser step.
@@ -148,6 +158,10 @@ impl Trainer {
         if self.inject_nan_at == Some(step) {
             loss = loss * f64::NAN;
         }
+        if self.inject_nan_grad_at.contains(&step) {
+            // sqrt at 0: the value stays finite, its derivative is inf · 0 = NaN.
+            loss = loss.clone() + (loss * 0.0).sqrt();
+        }
         let values: Vec<(String, f64)> = terms.iter().map(|(k, v)| (k.clone(), v.clone().into_scalar::<f32>() as f64)).collect();
         let total = loss.clone().into_scalar::<f32>() as f64;
         if !total.is_finite() || values.iter().any(|(_, v)| !v.is_finite()) {
@@ -161,9 +175,20 @@ impl Trainer {
         };
         let lr = cfg.lr_at(step);
         let grad_norm = self.model.optimize(loss, &mut self.optim, lr, only.as_deref());
-        self.ema.ema_from(self.model.as_ref(), cfg.ema_decay);
+        let skipped = !grad_norm.is_finite();
+        if skipped {
+            // A finite loss with a non-finite gradient: the update was not applied. Rare
+            // isolated cases are skipped (and logged); several in a row stop the run.
+            self.skipped_in_a_row += 1;
+            if self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW {
+                return Err(TrainError::NonFinite { step, terms: format!("gradient norm = {grad_norm} for {} steps in a row (loss {total})", self.skipped_in_a_row) });
+            }
+        } else {
+            self.skipped_in_a_row = 0;
+            self.ema.ema_from(self.model.as_ref(), cfg.ema_decay);
+        }
         self.step += 1;
-        Ok(StepLog { step, loss: total, terms: values, lr, grad_norm, gflops })
+        Ok(StepLog { step, loss: total, terms: values, lr, grad_norm, gflops, skipped })
     }
 
     /// Writes model, EMA, optimiser state and position under `dir/checkpoint`, atomically: a new

@@ -126,6 +126,34 @@ fn nan_stops_cleanly_and_keeps_the_last_good_checkpoint() {
 }
 
 #[test]
+fn a_non_finite_gradient_is_skipped_and_several_in_a_row_stop_the_run() {
+    let _rng = seeded(&device(), 0);
+    let cfg = TrainConfig { steps: 20, batch_size: 4, lr: 1e-3, ..Default::default() };
+    let mut t = trainer("dense", cfg.clone());
+    t.inject_nan_grad_at = vec![2];
+    for _ in 0..2 {
+        t.step().unwrap();
+    }
+    let before = probe(t.model.as_ref());
+    let ema_before = probe(t.ema.as_ref());
+    let log = t.step().unwrap();
+    // The loss was finite, the gradient was not: nothing was updated, the step is logged as skipped.
+    assert!(log.loss.is_finite() && !log.grad_norm.is_finite() && log.skipped, "{log:?}");
+    assert_eq!(probe(t.model.as_ref()), before);
+    assert_eq!(probe(t.ema.as_ref()), ema_before);
+    let next = t.step().unwrap();
+    assert!(!next.skipped && next.grad_norm.is_finite());
+    assert!(probe(t.model.as_ref()).iter().all(|v| v.is_finite()));
+    assert_ne!(probe(t.model.as_ref()), before, "training goes on after a skipped step");
+    // Several in a row stop the run with the reason.
+    let mut t = trainer("dense", cfg);
+    t.inject_nan_grad_at = (0..20).collect();
+    let err = (0..20).find_map(|_| t.step().err()).expect("repeated NaN gradients must stop the run");
+    assert!(matches!(err, TrainError::NonFinite { step, .. } if step == dddit_train::trainer::MAX_SKIPPED_IN_A_ROW - 1), "{err}");
+    assert!(err.to_string().contains("in a row"), "{err}");
+}
+
+#[test]
 fn auxiliary_heads_learn_complexity_and_difficulty() {
     let _rng = seeded(&device(), 0);
     let mut cfg = TrainConfig { steps: 60, batch_size: 16, lr: 3e-3, ema_decay: 0.9, checkpoint_every: 0, ..Default::default() };

@@ -138,8 +138,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Presets { image_size, channels } => {
             println!("{:<10} {:>6} {:>6} {:>6} {:>7} {:>10} {:>10}", "preset", "depth", "hidden", "heads", "tokens", "params(M)", "GFLOPs");
+            let mut skipped = Vec::new();
             for name in DiTConfig::preset_names() {
-                let cfg = DiTConfig::preset(&name, image_size, channels)?;
+                let Ok(cfg) = DiTConfig::preset(&name, image_size, channels) else {
+                    skipped.push(name);
+                    continue;
+                };
                 let gf = cfg.dense_flops().gflops(dddit_core::flops::Convention::MacIsOne);
                 println!(
                     "{:<10} {:>6} {:>6} {:>6} {:>7} {:>10.2} {:>10.3}",
@@ -147,6 +151,9 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             println!("(GFLOPs: forward pass, one multiply-add = one FLOP, as in the DiT paper)");
+            if !skipped.is_empty() {
+                println!("(not shown: {}: their patch does not divide {image_size})", skipped.join(", "));
+            }
             Ok(())
         }
         Command::CheckWeights { path, model, image_size, channels, num_classes, device } => {
