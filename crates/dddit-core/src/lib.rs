@@ -8,10 +8,13 @@
 //!   decision and the executor that skips what a router skips;
 //! - [`diffusion`]: the Gaussian diffusion DiT trains and samples with;
 //! - [`flops`]: analytic FLOPs in the DiT convention (one multiply-add = one FLOP);
-//! - [`device`]: run-time backend selection.
+//! - [`device`]: run-time backend selection;
+//! - [`assets`]: the pretrained files dddit fetches from pinned PyPI wheels (FID Inception,
+//!   the MiniLM text encoder) and where they are kept.
 
 #![warn(missing_docs)]
 
+pub mod assets;
 pub mod device;
 pub mod diffusion;
 pub mod dit;

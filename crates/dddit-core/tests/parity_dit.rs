@@ -25,6 +25,7 @@ fn tiny_config() -> DiTConfig {
         num_classes: 5,
         class_dropout_prob: 0.1,
         learn_sigma: true,
+        text_dim: 0,
     }
 }
 
@@ -41,6 +42,7 @@ fn tiny2_config() -> DiTConfig {
         num_classes: 3,
         class_dropout_prob: 0.1,
         learn_sigma: false,
+        text_dim: 0,
     }
 }
 

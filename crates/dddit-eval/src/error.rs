@@ -58,6 +58,19 @@ pub enum EvalError {
     Train(#[from] dddit_train::TrainError),
 }
 
+impl From<dddit_core::assets::AssetError> for EvalError {
+    fn from(e: dddit_core::assets::AssetError) -> Self {
+        use dddit_core::assets::AssetError as A;
+        match e {
+            A::Io { path, source } => EvalError::Io { path, source },
+            A::Format { path, message } => EvalError::Format { path, message },
+            A::MissingAsset { name, message } => EvalError::MissingAsset { name, message },
+            A::Checksum { path, expected, actual } => EvalError::Checksum { path, expected, actual },
+            e @ (A::Unknown { .. } | A::NoAssetsDir { .. }) => EvalError::Invalid(e.to_string()),
+        }
+    }
+}
+
 impl EvalError {
     /// An [`EvalError::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -11,7 +11,7 @@ use crate::features::{dataset_images, extract_all, map_batches, FeatureExtractor
 use crate::frechet::FrechetReference;
 use crate::prdc::{precision_recall, PrecisionRecall};
 use crate::run::TrainedRun;
-use crate::sample::{balanced_labels, sample_batch, SampleConfig};
+use crate::sample::{balanced_labels, sample_batch, sample_batch_with, SampleConfig};
 use crate::stats::{FeatureStats, StatsCache, StatsKey};
 use crate::EvalError;
 use burn::prelude::*;
@@ -198,8 +198,12 @@ pub struct EvalReport {
     pub features: Vec<FeatureMetrics>,
     /// Class accuracy by each available judge.
     pub class_accuracy: Vec<ClassAccuracy>,
-    /// Adherence on `shapes` (absent for other data).
+    /// Adherence on `shapes` of class-conditional samples (absent for other data).
     pub adherence: Option<ShapesAdherence>,
+    /// Caption-conditioned runs: detector-checked adherence to every object of the caption and
+    /// the compute each sample spent against its caption's object count.
+    #[serde(default)]
+    pub captions: Option<crate::captions::CaptionReport>,
     /// Compute per sample, by timestep range, and measured time.
     pub compute: ComputeReport,
     /// Wall time of the whole evaluation, seconds.
@@ -250,10 +254,10 @@ fn reference_data(data: &DataSection, n: usize) -> Result<Arc<dyn Dataset>, Eval
 }
 
 /// Held-out real images the judges are scored on (Fashion-MNIST test; shapes of another seed).
-fn held_out_data(data: &DataSection) -> Result<Arc<dyn Dataset>, EvalError> {
+fn held_out_data(data: &DataSection, n: usize) -> Result<Arc<dyn Dataset>, EvalError> {
     Ok(match data {
         DataSection::FashionMnist(c) => Arc::new(FashionMnistConfig { split: Split::Test, ..c.clone() }.init()?),
-        DataSection::Shapes(c) => Arc::new(ShapesConfig { len: c.len.max(1000), ..c.clone() }.with_seed(c.seed.wrapping_add(0x7e57)).init()?),
+        DataSection::Shapes(c) => Arc::new(ShapesConfig { len: c.len.max(1000).max(n), ..c.clone() }.with_seed(c.seed.wrapping_add(0x7e57)).init()?),
     })
 }
 
@@ -285,13 +289,49 @@ pub fn evaluate(run: &TrainedRun, config: &EvalConfig, device: &Device, device_n
     let (channels, size) = (run.dit.in_channels, run.dit.input_height);
     let classes = run.dit.num_classes;
 
-    // 1. Samples, with the compute each one cost.
-    let labels = balanced_labels(config.samples, classes);
+    // 1. Samples, with the compute each one cost. A caption-conditioned run samples the
+    //    captions of held-out scenes (their labels are kept for the class accuracy).
+    let scenes = match run.text_encoder {
+        None => None,
+        Some(_) => {
+            let data = held_out_data(&run.file.data, config.samples)?;
+            if data.len() < config.samples {
+                return Err(EvalError::Invalid(format!("{} has {} captions, fewer than the {} samples asked for", data.name(), data.len(), config.samples)));
+            }
+            let mut sc = crate::captions::Scenes::default();
+            for i in 0..config.samples {
+                let s = data.get(i);
+                sc.captions.push(s.caption);
+                sc.labels.push(s.label);
+                sc.objects.push(s.objects);
+            }
+            Some(sc)
+        }
+    };
+    let mut captions = match run.text_encoder {
+        Some(kind) => Some(dddit_train::captions::Captions::new(kind, device).map_err(|e| EvalError::Invalid(e.to_string()))?.0),
+        None => None,
+    };
+    let labels = match &scenes {
+        Some(sc) => sc.labels.clone(),
+        None => balanced_labels(config.samples, classes),
+    };
     let mut acc = ComputeAccumulator::new(model, &config.sample);
     let mut gen = Generated { images: Vec::with_capacity(config.samples * channels * size * size), labels: labels.clone(), channels, size };
+    let mut per_sample_gflops = Vec::with_capacity(config.samples);
     let sampling = Instant::now();
     for (i, chunk) in labels.chunks(config.batch_size).enumerate() {
-        let s = sample_batch(model, &config.sample, chunk, i as u64, device)?;
+        let s = match (&mut captions, &scenes) {
+            (Some(c), Some(sc)) => {
+                let range = i * config.batch_size..i * config.batch_size + chunk.len();
+                let text = c.embed(&sc.captions[range], &[], device).map_err(|e| EvalError::Invalid(e.to_string()))?;
+                sample_batch_with(model, &config.sample, &vec![classes; chunk.len()], Some(&text), i as u64, device)?
+            }
+            _ => sample_batch(model, &config.sample, chunk, i as u64, device)?,
+        };
+        for j in 0..chunk.len() {
+            per_sample_gflops.push(s.trace.iter().map(|st| st.flops[j].total() as f64).sum::<f64>() / 1e9);
+        }
         acc.add(&s);
         gen.images.extend(s.images.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| EvalError::Invalid(format!("{e:?}")))?);
         let done = ((i + 1) * config.batch_size).min(config.samples);
@@ -336,7 +376,7 @@ pub fn evaluate(run: &TrainedRun, config: &EvalConfig, device: &Device, device_n
 
     // 3. Class accuracy (the classifier) and, on shapes, the detector.
     let mut class_accuracy = Vec::new();
-    let held_out = held_out_data(&run.file.data)?;
+    let held_out = held_out_data(&run.file.data, config.samples)?;
     if let Some(name) = classifier_data(&run.file.data) {
         let clf = Classifier::pretrained(name, device)?;
         let judge = clf.name();
@@ -349,7 +389,18 @@ pub fn evaluate(run: &TrainedRun, config: &EvalConfig, device: &Device, device_n
         class_accuracy.push(accuracy(judge, &predicted, &gen.labels, classes, Some(real_acc)));
     }
     let mut adherence_report = None;
-    if let DataSection::Shapes(shapes) = &run.file.data {
+    let mut caption_report = None;
+    let dense_per_sample = dddit_core::flops::Flops::gflops(&(run.dit.dense_flops() * (config.sample.steps as u64 * if config.sample.guided() { 2 } else { 1 })), dddit_core::flops::Convention::MacIsOne);
+    if let (Some(sc), Some(kind)) = (&scenes, run.text_encoder) {
+        let ratio: Vec<f64> = per_sample_gflops.iter().map(|g| g / dense_per_sample).collect();
+        let detections = if matches!(run.file.data, DataSection::Shapes(_)) {
+            let per = channels * size * size;
+            Some((0..config.samples).map(|i| adherence::detect(&gen.images[i * per..(i + 1) * per], size)).collect::<Result<Vec<_>, _>>()?)
+        } else {
+            None
+        };
+        caption_report = Some(crate::captions::caption_report(&kind.to_string(), sc, &ratio, detections.as_deref()));
+    } else if let DataSection::Shapes(shapes) = &run.file.data {
         let max_objects = shapes.max_objects;
         let per = channels * size * size;
         let mut right = 0usize;
@@ -405,6 +456,7 @@ pub fn evaluate(run: &TrainedRun, config: &EvalConfig, device: &Device, device_n
         features,
         class_accuracy,
         adherence: adherence_report,
+        captions: caption_report,
         compute: acc.finish(timing),
         seconds: start.elapsed().as_secs_f64(),
         dddit_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -469,6 +521,13 @@ pub fn summary(report: &EvalReport) -> String {
     }
     if let Some(a) = &report.adherence {
         lines.push(format!("  shapes: {:.2} objects per sample (real {:.2}), label object right {:.3}", a.mean_objects, a.real_mean_objects, a.label_accuracy));
+    }
+    if let Some(cr) = &report.captions {
+        let f = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into());
+        lines.push(format!(
+            "  captions ({}): exact match {}, object recall {}, kind {}, colour {}, cell {}; compute vs object count r = {}",
+            cr.encoder, f(cr.exact_match), f(cr.object_recall), f(cr.kind_accuracy), f(cr.colour_accuracy), f(cr.cell_accuracy), f(cr.compute_vs_objects)
+        ));
     }
     lines.push(format!(
         "  {:.4} GFLOPs per sample over the trajectory ({:.3} of dense {:.4}; DiT convention)",

@@ -10,6 +10,7 @@
 
 pub mod adherence;
 pub mod assets;
+pub mod captions;
 pub mod classifier;
 pub mod compute;
 pub mod error;

@@ -24,6 +24,8 @@ pub struct TrainedRun {
     pub model: Box<dyn AnyRoutedModel>,
     /// Training steps done when the checkpoint was written.
     pub step: usize,
+    /// The caption encoder the run was trained with (`None`: class-conditional).
+    pub text_encoder: Option<dddit_train::captions::TextEncoderKind>,
 }
 
 impl std::fmt::Debug for TrainedRun {
@@ -55,6 +57,7 @@ impl TrainedRun {
         let state_path = ck.join("state.json");
         let text = std::fs::read(&state_path).map_err(|e| EvalError::io(&state_path, e))?;
         let state: TrainState = serde_json::from_slice(&text).map_err(|e| EvalError::format(&state_path, e.to_string()))?;
-        Ok(TrainedRun { dir: dir.to_path_buf(), file, data, dit, model, step: state.step })
+        let text_encoder = if file.model.caption { Some(state.text_encoder.unwrap_or(file.model.text_encoder)) } else { None };
+        Ok(TrainedRun { dir: dir.to_path_buf(), file, data, dit, model, step: state.step, text_encoder })
     }
 }

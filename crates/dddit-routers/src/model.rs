@@ -18,6 +18,9 @@ pub struct RoutedDiT<S: Module + RoutedStack> {
     /// edge density) and generation difficulty (t / T). Computed only when a forward is given
     /// targets, so inference never pays for them.
     pub aux_heads: burn::nn::Linear,
+    /// Caption projection `text_dim → D` added to `c` when the model is caption-conditioned
+    /// (`text_dim > 0`). A zero text row (no caption) maps to the bias: the learned null caption.
+    pub caption: Option<burn::nn::Linear>,
 }
 
 /// Result of a routed forward pass.
@@ -38,7 +41,8 @@ pub struct RoutedForward {
 pub struct ForwardOptions<'a> {
     /// Timesteps on the host (one per sample); they must equal `t`.
     pub timesteps: &'a [f64],
-    /// Pooled text embedding, `[batch, text_dim]`.
+    /// Pooled text embedding, `[batch, text_dim]`; a zero row means "no caption". A
+    /// caption-conditioned model adds its projection to `c`; text-aware routers read it.
     pub text: Option<&'a Tensor<2>>,
     /// Training (soft decisions, label dropout) or inference.
     pub mode: Mode,
@@ -60,7 +64,8 @@ impl<S: RoutedStack> RoutedDiT<S> {
         let mut backbone = stem.init(device);
         backbone.config = config.clone();
         let aux_heads = dddit_core::nn::linear(config.hidden_size, 3, dddit_core::nn::LinearInit::Normal(0.02), device);
-        RoutedDiT { backbone, stack, aux_heads }
+        let caption = (config.text_dim > 0).then(|| dddit_core::nn::linear(config.text_dim, config.hidden_size, dddit_core::nn::LinearInit::Normal(0.02), device));
+        RoutedDiT { backbone, stack, aux_heads, caption }
     }
 
     /// The DiT hyper-parameters.
@@ -71,7 +76,13 @@ impl<S: RoutedStack> RoutedDiT<S> {
     /// Forward pass with routing.
     pub fn forward(&self, x: Tensor<4>, t: Tensor<1>, y: Tensor<1, Int>, opts: &ForwardOptions) -> RoutedForward {
         let train = opts.mode == Mode::Train;
-        let e = self.backbone.embed(x.clone(), t, y, train, opts.force_drop.clone());
+        let mut e = self.backbone.embed(x.clone(), t, y, train, opts.force_drop.clone());
+        if let Some(proj) = &self.caption {
+            let b = x.dims()[0];
+            // [batch, text_dim]; without text every sample is uncaptioned (the null caption).
+            let text = opts.text.cloned().unwrap_or_else(|| Tensor::zeros([b, self.config().text_dim], &x.device()));
+            e.c = e.c + proj.forward(text); // [batch, D]
+        }
         let input = StackInput { c: &e.c, t_emb: &e.t_emb, timesteps: opts.timesteps, text: opts.text, x_t: &x, mode: opts.mode, full: opts.full };
         let s = self.stack.forward(e.tokens, &input);
         let mut stem = self.config().stem_flops();

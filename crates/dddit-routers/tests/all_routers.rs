@@ -210,3 +210,33 @@ fn full_mode_runs_the_complete_model() {
         assert!(run(false).flops.iter().all(|f| f.total() <= m.dense_flops().total() + 100_000), "{src}");
     }
 }
+
+/// A caption-conditioned model (`text_dim > 0`) adds its caption projection to `c`: a zero
+/// caption row is the same as no text (the null caption), a real one changes the output, and
+/// the projection is counted in the FLOPs.
+#[test]
+fn caption_conditioning_projects_the_text_into_c() {
+    let dev = device();
+    let mut cfg = tiny();
+    cfg.text_dim = 6;
+    for kind in ["dense", "topk"] {
+        let m = build(&table(&format!("kind = \"{kind}\"")), &cfg, &dev).unwrap();
+        let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
+        let t = Tensor::<1>::from_floats([10.0, 900.0], &dev);
+        let y = Tensor::<1, Int>::from_ints([3, 3], &dev); // the null label
+        let ts = [10.0, 900.0];
+        // The output is zero at initialisation (adaLN-Zero); the auxiliary heads read `c`.
+        let targets = Tensor::<2>::ones([2, 2], &dev);
+        let run = |text: Option<&Tensor<2>>| {
+            let opts = ForwardOptions { timesteps: &ts, text, mode: Mode::Eval, force_drop: None, complexity: Some(targets.clone()), full: false };
+            m.forward(x.clone(), t.clone(), y.clone(), &opts)
+        };
+        let aux = |r: &dddit_routers::RoutedForward| r.aux_losses.iter().find(|a| a.name == "aux").expect("aux loss").value.clone().into_scalar::<f32>();
+        let none = run(None);
+        let zeros = Tensor::<2>::zeros([2, 6], &dev);
+        let caption = Tensor::<2>::random([2, 6], Distribution::Normal(0.0, 3.0), &dev);
+        assert_eq!(aux(&none), aux(&run(Some(&zeros))), "{kind}: a zero caption is no caption");
+        assert_ne!(aux(&none), aux(&run(Some(&caption))), "{kind}: the caption must reach c");
+        assert_eq!(none.flops[0].cond_embed, 6 * cfg.hidden_size as u64, "{kind}: the projection's MACs");
+    }
+}

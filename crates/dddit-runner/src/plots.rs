@@ -57,5 +57,24 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
         chart.save(&stem).map_err(|e| plot_err(&stem, e))?;
         written.push(stem);
     }
+    if table.rows.iter().any(|r| r.captions.is_some()) {
+        let mut chart = Chart::new(format!("{}: compute by caption complexity", table.experiment), "objects in the caption", "GFLOPs relative to dense");
+        chart.note = Some(format!("mean over {} seed(s) of each sample's trajectory GFLOPs / dense DiT", seeds));
+        chart.series = table
+            .rows
+            .iter()
+            .filter_map(|r| r.captions.as_ref().map(|c| (r, c)))
+            .map(|(r, c)| Series {
+                name: r.point.clone(),
+                points: c.by_objects.iter().map(|(k, g, _, _)| Point { x: *k as f64, y: g.mean, y_err: (g.n > 1).then_some(g.std), x_err: None, label: None }).collect(),
+                line: true,
+                markers: true,
+                color: None,
+            })
+            .collect();
+        let stem = dir.join("compute-by-objects");
+        chart.save(&stem).map_err(|e| plot_err(&stem, e))?;
+        written.push(stem);
+    }
     Ok(written)
 }

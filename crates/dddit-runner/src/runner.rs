@@ -273,7 +273,14 @@ fn train_and_eval(run: &Run, dir: &Path, progress: &mut dyn FnMut(&str)) -> Resu
         device.seed(file.train.seed);
         let data = file.dataset(&config_path).map_err(|e| train_err(e.to_string()))?;
         let model = file.build_model(&run.resolved.dit, &device, &config_path).map_err(|e| train_err(e.to_string()))?;
+        let captions = file.captions(None, &spec.device().map_err(|e| train_err(e.to_string()))?, &config_path).map_err(|e| train_err(e.to_string()))?;
         let mut trainer = Trainer::new(file.train.clone(), model, data, &device).map_err(|e| train_err(e.to_string()))?;
+        if let Some((captions, notice)) = captions {
+            if let Some(n) = notice {
+                progress(&n);
+            }
+            trainer.captions = Some(captions);
+        }
         trainer.run(dir).map_err(|e| train_err(e.to_string()))?;
     }
     let train_seconds = t0.elapsed().as_secs_f64();

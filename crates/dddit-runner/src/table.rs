@@ -64,6 +64,21 @@ pub struct RangeRow {
     pub routing: BTreeMap<String, Stat>,
 }
 
+/// Caption-conditioned runs: adherence and compute against the caption's object count.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaptionRow {
+    /// The caption encoder.
+    pub encoder: String,
+    /// Fraction of samples matching their caption exactly (shapes detector).
+    pub exact_match: Option<Stat>,
+    /// Mean object recall.
+    pub object_recall: Option<Stat>,
+    /// Pearson r between object count and per-sample compute.
+    pub compute_vs_objects: Option<Stat>,
+    /// Per object count: (objects, GFLOPs ratio, exact match, object recall).
+    pub by_objects: Vec<(usize, Stat, Stat, Stat)>,
+}
+
 /// One point of the experiment, over its seeds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Row {
@@ -101,6 +116,9 @@ pub struct Row {
     pub adherence: Option<Stat>,
     /// Compute by timestep range.
     pub by_t: Vec<RangeRow>,
+    /// Caption-conditioned runs only.
+    #[serde(default)]
+    pub captions: Option<CaptionRow>,
 }
 
 /// The whole table.
@@ -233,6 +251,23 @@ fn row(runs: &[&Done]) -> Row {
         class_accuracy,
         adherence: stat(&|d: &Done| d.eval.adherence.as_ref().map(|a| a.label_accuracy)),
         by_t,
+        captions: first.eval.captions.as_ref().map(|c| CaptionRow {
+            encoder: c.encoder.clone(),
+            exact_match: stat(&|d: &Done| d.eval.captions.as_ref().and_then(|c| c.exact_match)),
+            object_recall: stat(&|d: &Done| d.eval.captions.as_ref().and_then(|c| c.object_recall)),
+            compute_vs_objects: stat(&|d: &Done| d.eval.captions.as_ref().and_then(|c| c.compute_vs_objects)),
+            by_objects: c
+                .by_objects
+                .iter()
+                .map(|r| {
+                    let k = r.objects;
+                    let pick = |f: &dyn Fn(&dddit_eval::captions::ObjectCountRow) -> f64| {
+                        stat(&|d: &Done| d.eval.captions.as_ref().and_then(|c| c.by_objects.iter().find(|x| x.objects == k)).map(f)).unwrap_or(Stat { mean: f64::NAN, std: 0.0, n: 0 })
+                    };
+                    (k, pick(&|x| x.gflops_ratio), pick(&|x| x.exact_match), pick(&|x| x.object_recall))
+                })
+                .collect(),
+        }),
     }
 }
 
@@ -296,6 +331,23 @@ impl Table {
             for t in &r.by_t {
                 let stats: Vec<String> = t.routing.iter().map(|(k, v)| format!("{k} {}", v.show(3))).collect();
                 s.push_str(&format!("| {} | [{}, {}) | {} |\n", r.point, t.t_lo, t.t_hi, if stats.is_empty() { "–".into() } else { stats.join(", ") }));
+            }
+        }
+        if self.rows.iter().any(|r| r.captions.is_some()) {
+            s.push_str("\n### Captions\n\nSamples drawn for held-out captions; the shapes detector checks every object of the caption. r: Pearson correlation between a caption's object count and the GFLOPs its sample spent.\n\n| point | encoder | exact match | object recall | r(objects, GFLOPs) | GFLOPs ratio / exact match / object recall by object count |\n|---|---|---|---|---|---|\n");
+            for r in &self.rows {
+                if let Some(c) = &r.captions {
+                    let by: Vec<String> = c.by_objects.iter().map(|(k, g, e, o)| format!("{k}: {:.3} / {:.2} / {:.2}", g.mean, e.mean, o.mean)).collect();
+                    s.push_str(&format!(
+                        "| {} | {} | {} | {} | {} | {} |\n",
+                        r.point,
+                        c.encoder,
+                        opt(&c.exact_match, 3),
+                        opt(&c.object_recall, 3),
+                        opt(&c.compute_vs_objects, 3),
+                        by.join("; ")
+                    ));
+                }
             }
         }
         if !self.incomplete.is_empty() {

@@ -102,6 +102,12 @@ fn model(run: &RunFile, data: &dyn Dataset, problems: &mut Vec<KeyProblem>) -> O
     if !(0.0..=1.0).contains(&run.model.class_dropout_prob) {
         problems.push(("model.class_dropout_prob".into(), format!("must be in [0, 1], got {}", run.model.class_dropout_prob)));
     }
+    if run.model.caption {
+        dit.text_dim = dddit_train::captions::CAPTION_DIM;
+        if run.model.class_dropout_prob <= 0.0 {
+            problems.push(("model.class_dropout_prob".into(), "caption conditioning needs caption dropout > 0 (the null caption of classifier-free guidance)".into()));
+        }
+    }
     if let Err(e) = dit.validate() {
         let key = match &run.data {
             DataSection::Shapes(_) => "data.size",

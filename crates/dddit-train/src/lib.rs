@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+pub mod captions;
 pub mod config;
 pub mod data;
 pub mod run;

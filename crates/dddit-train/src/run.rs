@@ -77,9 +77,17 @@ pub struct ModelSection {
     /// Predict the variance too (DiT's learn_sigma).
     #[serde(default = "yes")]
     pub learn_sigma: bool,
-    /// Label dropout for classifier-free guidance.
+    /// Label dropout for classifier-free guidance (with `caption`: caption dropout).
     #[serde(default = "dropout")]
     pub class_dropout_prob: f64,
+    /// Condition on each image's caption (its pooled embedding projected into `c`) instead of
+    /// its class label.
+    #[serde(default)]
+    pub caption: bool,
+    /// Caption encoder: `minilm` (pretrained; falls back to `hashed` with a notice when its
+    /// weights are not installed) or `hashed`.
+    #[serde(default)]
+    pub text_encoder: crate::captions::TextEncoderKind,
 }
 
 fn yes() -> bool {
@@ -134,8 +142,28 @@ impl RunFile {
         model.num_classes = data.num_classes();
         model.learn_sigma = self.model.learn_sigma;
         model.class_dropout_prob = self.model.class_dropout_prob;
+        if self.model.caption {
+            if self.model.class_dropout_prob <= 0.0 {
+                return Err(invalid("model.class_dropout_prob", "caption conditioning needs caption dropout > 0 (the null caption of classifier-free guidance)".into()));
+            }
+            model.text_dim = crate::captions::CAPTION_DIM;
+        }
         model.validate().map_err(|e| invalid("[model]", format!("does not fit data of {}x{}: {e}", data.size(), data.size())))?;
         Ok(model)
+    }
+
+    /// The caption embeddings of a caption-conditioned run (`None` for a class-conditional
+    /// one) on `device`, which must not be an autodiff device: the encoder is frozen. `kind`
+    /// overrides the file's encoder (a checkpoint records the one it was trained with). The
+    /// second value is the notice to show when MiniLM fell back to the hashed encoder.
+    pub fn captions(&self, kind: Option<crate::captions::TextEncoderKind>, device: &Device, path: &Path) -> Result<Option<(crate::captions::Captions, Option<String>)>, RunFileError> {
+        if !self.model.caption {
+            return Ok(None);
+        }
+        let kind = kind.unwrap_or(self.model.text_encoder);
+        crate::captions::Captions::new(kind, device)
+            .map(Some)
+            .map_err(|e| RunFileError::Invalid { path: path.to_path_buf(), key: "model.text_encoder".into(), message: e.to_string() })
     }
 
     /// Builds the routed model (fresh weights) on `device`.

@@ -61,6 +61,10 @@ pub struct TrainState {
     pub step: usize,
     /// Position in the data order.
     pub position: Position,
+    /// The caption encoder a caption-conditioned run was trained with (sampling must use the
+    /// same one; it can differ from the run file's when MiniLM fell back to `hashed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_encoder: Option<crate::captions::TextEncoderKind>,
 }
 
 /// A training run over a routed model.
@@ -84,6 +88,8 @@ pub struct Trainer {
     pub inject_nan_grad_at: Vec<usize>,
     /// Steps in a row whose gradient was not finite (and were skipped).
     skipped_in_a_row: usize,
+    /// Caption embeddings of a caption-conditioned model (`None`: class-conditional).
+    pub captions: Option<crate::captions::Captions>,
 }
 
 /// Consecutive steps with a non-finite gradient after which a run stops.
@@ -103,7 +109,7 @@ impl Trainer {
             adam = adam.with_grad_clipping(Some(GradientClippingConfig::Norm(config.grad_clip as f32)));
         }
         let ema = model.to_device(device);
-        Ok(Trainer { optim: adam.init(), diffusion, batcher, order, step: 0, device: device.clone(), inject_nan_at: None, inject_nan_grad_at: Vec::new(), skipped_in_a_row: 0, ema, model, config })
+        Ok(Trainer { optim: adam.init(), diffusion, batcher, order, step: 0, device: device.clone(), inject_nan_at: None, inject_nan_grad_at: Vec::new(), skipped_in_a_row: 0, captions: None, ema, model, config })
     }
 
     /// One optimiser step.
@@ -117,13 +123,25 @@ impl Trainer {
         let mut rng = SplitMix64::from_parts(&[cfg.seed, step as u64, 0x7135]);
         let t: Vec<usize> = (0..b).map(|_| rng.below(self.diffusion.len())).collect();
         self.device.seed(rng.next_u64());
+        // Caption-conditioned: the label is always the null label, the caption carries the
+        // condition, and it is dropped (zero row) with the label-dropout probability for CFG.
+        let (y, text) = match &mut self.captions {
+            None => (data.y.clone(), None),
+            Some(captions) => {
+                let p = self.model.config().class_dropout_prob;
+                let drop: Vec<bool> = (0..b).map(|_| ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p).collect();
+                let text = captions.embed(&data.captions, &drop, &self.device).map_err(|e| TrainError::Config(e.to_string()))?;
+                let null = self.model.config().num_classes as i64;
+                (Tensor::<1, Int>::from_data(TensorData::new(vec![null; b], [b]), &self.device), Some(text))
+            }
+        };
         let x0 = data.x.clone();
         let noise = Tensor::<4>::random(x0.shape(), Distribution::Normal(0.0, 1.0), &self.device);
         let x_t = self.diffusion.q_sample(x0.clone(), &t, noise.clone());
         let ts = self.diffusion.model_t(&t);
         let complexity = (cfg.loss.aux != 0.0).then(|| data.complexity.clone());
-        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Train, force_drop: None, complexity, full: false };
-        let out = self.model.forward(x_t.clone(), self.diffusion.model_t_tensor(&t, &self.device), data.y.clone(), &opts);
+        let opts = ForwardOptions { timesteps: &ts, text: text.as_ref(), mode: Mode::Train, force_drop: None, complexity, full: false };
+        let out = self.model.forward(x_t.clone(), self.diffusion.model_t_tensor(&t, &self.device), y.clone(), &opts);
         let gflops = out.flops.iter().map(|f| f.total() as f64).sum::<f64>() / b as f64 / 1e9;
         let dl = self.diffusion.training_losses(out.out, x0.clone(), x_t.clone(), &t, noise.clone());
         let mut terms: Vec<(String, Tensor<1>)> = vec![("diffusion".into(), dl.loss.mean()), ("mse".into(), dl.mse.mean().detach())];
@@ -133,8 +151,8 @@ impl Trainer {
         let mut loss = terms[0].1.clone();
         let w = &cfg.loss;
         if w.complete != 0.0 {
-            let full = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Train, force_drop: None, complexity: None, full: true };
-            let out = self.model.forward(x_t.clone(), self.diffusion.model_t_tensor(&t, &self.device), data.y, &full);
+            let full = ForwardOptions { timesteps: &ts, text: text.as_ref(), mode: Mode::Train, force_drop: None, complexity: None, full: true };
+            let out = self.model.forward(x_t.clone(), self.diffusion.model_t_tensor(&t, &self.device), y, &full);
             let c = self.diffusion.training_losses(out.out, x0.clone(), x_t.clone(), &t, noise.clone()).loss.mean();
             loss = loss + c.clone() * w.complete;
             terms.push(("complete".into(), c.detach()));
@@ -205,7 +223,7 @@ impl Trainer {
         self.ema.save(&tmp.join("ema.bpk")).map_err(TrainError::Io)?;
         let p = tmp.join("optim.bpk");
         self.optim.save(&p).map_err(|e| TrainError::Io(format!("{}: {e:?}", p.display())))?;
-        let state = TrainState { step: self.step, position: self.order.position() };
+        let state = TrainState { step: self.step, position: self.order.position(), text_encoder: self.captions.as_ref().map(|c| c.kind()) };
         std::fs::write(tmp.join("state.json"), serde_json::to_vec_pretty(&state).expect("serialisable")).map_err(|e| io(e, &tmp))?;
         let old = dir.join("checkpoint.old");
         if final_dir.exists() {
@@ -235,6 +253,14 @@ impl Trainer {
         let p = ck.join("state.json");
         let text = std::fs::read(&p).map_err(|e| TrainError::Io(format!("{}: {e}", p.display())))?;
         let state: TrainState = serde_json::from_slice(&text).map_err(|e| TrainError::Io(format!("{}: {e}", p.display())))?;
+        if let (Some(trained), Some(now)) = (state.text_encoder, self.captions.as_ref().map(|c| c.kind())) {
+            if trained != now {
+                return Err(TrainError::Config(format!(
+                    "{} was trained with `{trained}` caption embeddings but `{now}` is in use now; set [model] text_encoder = \"{trained}\" to continue it",
+                    p.display()
+                )));
+            }
+        }
         self.order.set_position(state.position).map_err(|e| TrainError::Io(e.to_string()))?;
         self.step = state.step;
         Ok(())

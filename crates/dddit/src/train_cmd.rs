@@ -33,7 +33,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let device = spec.device()?.autodiff();
     device.seed(file.train.seed);
     let routed = file.build_model(&model, &device, &a.config)?;
-    let Some(out) = a.out.or(file.out) else { bail!("{}: no run directory: give `out = \"...\"` or --out", a.config.display()) };
+    let Some(out) = a.out.or(file.out.clone()) else { bail!("{}: no run directory: give `out = \"...\"` or --out", a.config.display()) };
     let has_checkpoint = out.join("checkpoint").exists() || out.join("checkpoint.old").exists();
     if has_checkpoint && !a.resume {
         bail!("{} already holds a checkpoint: pass --resume to continue that run, or choose another --out", out.display());
@@ -52,7 +52,15 @@ pub fn run(a: TrainArgs) -> Result<()> {
         data.name(),
         data.len()
     );
+    let captions = file.captions(None, &spec.device()?, &a.config)?;
     let mut trainer = Trainer::new(file.train, routed, data, &device)?;
+    if let Some((captions, notice)) = captions {
+        if let Some(n) = notice {
+            eprintln!("{n}");
+        }
+        eprintln!("conditioning on captions ({} embeddings)", captions.kind());
+        trainer.captions = Some(captions);
+    }
     trainer.run(&out)?;
     eprintln!("done: {} steps; metrics in {}, checkpoint in {}", trainer.step, out.join("metrics.jsonl").display(), out.join("checkpoint").display());
     Ok(())

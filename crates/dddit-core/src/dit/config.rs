@@ -33,6 +33,11 @@ pub struct DiTConfig {
     pub class_dropout_prob: f64,
     /// Predict the variance as well (output channels doubled).
     pub learn_sigma: bool,
+    /// Size of a pooled caption embedding projected into the conditioning `c` (0 = no caption
+    /// conditioning; all-MiniLM-L6-v2 gives 384). An all-zero row means "no caption" and
+    /// maps to the projection's learned bias, the null caption of classifier-free guidance.
+    #[serde(default)]
+    pub text_dim: usize,
 }
 
 impl DiTConfig {
@@ -70,6 +75,7 @@ impl DiTConfig {
             num_classes: 1000,
             class_dropout_prob: 0.1,
             learn_sigma: true,
+            text_dim: 0,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -149,8 +155,10 @@ impl DiTConfig {
     /// the final layer.
     pub fn stem_flops(&self) -> Flops {
         let (n, d, p) = (self.num_tokens(), self.hidden_size, self.patch_size);
+        let caption = Flops { cond_embed: (self.text_dim * d) as u64, ..Flops::default() };
         cost::patch_embed(n, self.in_channels, p, d)
             + cost::timestep_embed(TIMESTEP_FREQ_DIM, d)
+            + caption
             + cost::final_layer(n, d, p, self.out_channels())
     }
 

