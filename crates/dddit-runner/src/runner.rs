@@ -135,8 +135,8 @@ pub fn config_texts(run: &Run) -> (String, String) {
     (config, eval)
 }
 
-/// Writes `text` to `path` atomically.
-fn write_atomic(path: &Path, text: &str) -> Result<(), RunnerError> {
+/// Writes `text` to `path` atomically (a temporary file beside it, then a rename).
+pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), RunnerError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).map_err(|e| RunnerError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| RunnerError::io(path, e))

@@ -89,34 +89,17 @@ impl Checker {
 }
 
 fn model(run: &RunFile, data: &dyn Dataset, problems: &mut Vec<KeyProblem>) -> Option<DiTConfig> {
-    let mut dit = match DiTConfig::preset(&run.model.preset, data.size(), data.channels()) {
-        Ok(d) => d,
+    match run.dit_config(data, std::path::Path::new("")) {
+        Ok(dit) => Some(dit),
+        Err(dddit_train::RunFileError::Invalid { key, message, .. }) => {
+            problems.push((key, message));
+            None
+        }
         Err(e) => {
-            problems.push(("model.preset".into(), e.to_string()));
-            return None;
-        }
-    };
-    dit.num_classes = data.num_classes();
-    dit.learn_sigma = run.model.learn_sigma;
-    dit.class_dropout_prob = run.model.class_dropout_prob;
-    if !(0.0..=1.0).contains(&run.model.class_dropout_prob) {
-        problems.push(("model.class_dropout_prob".into(), format!("must be in [0, 1], got {}", run.model.class_dropout_prob)));
-    }
-    if run.model.caption {
-        dit.text_dim = dddit_train::captions::CAPTION_DIM;
-        if run.model.class_dropout_prob <= 0.0 {
-            problems.push(("model.class_dropout_prob".into(), "caption conditioning needs caption dropout > 0 (the null caption of classifier-free guidance)".into()));
+            problems.push(("model".into(), e.to_string()));
+            None
         }
     }
-    if let Err(e) = dit.validate() {
-        let key = match &run.data {
-            DataSection::Shapes(_) => "data.size",
-            DataSection::FashionMnist(_) => "model.preset",
-        };
-        problems.push((key.into(), format!("{} does not fit {}×{} images: {e}", run.model.preset, data.size(), data.size())));
-        return None;
-    }
-    Some(dit)
 }
 
 fn router(table: &toml::Table, dit: &DiTConfig, problems: &mut Vec<KeyProblem>) {

@@ -135,20 +135,31 @@ impl RunFile {
         self.data.init().map_err(|e| RunFileError::Invalid { path: path.to_path_buf(), key: "[data]".into(), message: e.to_string() })
     }
 
-    /// The DiT hyper-parameters for `data` (its size, channels and classes).
+    /// The DiT hyper-parameters for `data` (its size, channels and classes). The error names
+    /// the key at fault: `model.preset`, `model.class_dropout_prob`, or `data.size` when a
+    /// shapes size is not divisible by the patch (Fashion-MNIST's 28 is fixed: `model.preset`).
     pub fn dit_config(&self, data: &dyn Dataset, path: &Path) -> Result<DiTConfig, RunFileError> {
         let invalid = |key: &str, message: String| RunFileError::Invalid { path: path.to_path_buf(), key: key.into(), message };
         let mut model = DiTConfig::preset(&self.model.preset, data.size(), data.channels()).map_err(|e| invalid("model.preset", e.to_string()))?;
         model.num_classes = data.num_classes();
         model.learn_sigma = self.model.learn_sigma;
         model.class_dropout_prob = self.model.class_dropout_prob;
+        if !(0.0..=1.0).contains(&self.model.class_dropout_prob) {
+            return Err(invalid("model.class_dropout_prob", format!("must be in [0, 1], got {}", self.model.class_dropout_prob)));
+        }
         if self.model.caption {
             if self.model.class_dropout_prob <= 0.0 {
                 return Err(invalid("model.class_dropout_prob", "caption conditioning needs caption dropout > 0 (the null caption of classifier-free guidance)".into()));
             }
             model.text_dim = crate::captions::CAPTION_DIM;
         }
-        model.validate().map_err(|e| invalid("[model]", format!("does not fit data of {}x{}: {e}", data.size(), data.size())))?;
+        model.validate().map_err(|e| {
+            let key = match self.data {
+                DataSection::Shapes(_) => "data.size",
+                DataSection::FashionMnist(_) => "model.preset",
+            };
+            invalid(key, format!("{} does not fit {}×{} images: {e}", self.model.preset, data.size(), data.size()))
+        })?;
         Ok(model)
     }
 
