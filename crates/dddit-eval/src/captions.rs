@@ -34,6 +34,21 @@ pub struct ObjectCountRow {
     pub object_recall: f64,
 }
 
+/// Adherence of the samples that spent the same compute (for a budget router: one budget level).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BudgetRow {
+    /// GFLOPs of the trajectory relative to the dense DiT, rounded to 0.01 (the level).
+    pub gflops_ratio: f64,
+    /// Samples at this level.
+    pub samples: usize,
+    /// Mean number of objects in their captions.
+    pub mean_objects: f64,
+    /// Fraction matching their caption exactly (`NaN` without annotations).
+    pub exact_match: f64,
+    /// Mean object recall (`NaN` without annotations).
+    pub object_recall: f64,
+}
+
 /// What `eval.json` reports about a caption-conditioned run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CaptionReport {
@@ -61,6 +76,9 @@ pub struct CaptionReport {
     pub compute_vs_objects: Option<f64>,
     /// The same by object count.
     pub by_objects: Vec<ObjectCountRow>,
+    /// Adherence at each compute level (budget), lowest first.
+    #[serde(default)]
+    pub by_budget: Vec<BudgetRow>,
 }
 
 /// Pearson correlation of `x` and `y` (`None` when either is constant or there are < 2 pairs).
@@ -107,7 +125,23 @@ pub fn caption_report(encoder: &str, scenes: &Scenes, ratio: &[f64], detections:
         };
         by_objects.push(ObjectCountRow { objects: k, samples: idx.len(), gflops_ratio: m, gflops_ratio_std: sd, exact_match: exact, object_recall: recall });
     }
+    let mut levels: Vec<i64> = ratio.iter().map(|r| (r * 100.0).round() as i64).collect();
+    levels.sort_unstable();
+    levels.dedup();
+    let by_budget = levels
+        .into_iter()
+        .map(|level| {
+            let idx: Vec<usize> = (0..n).filter(|&i| (ratio[i] * 100.0).round() as i64 == level).collect();
+            let m = idx.len() as f64;
+            let (exact, recall) = match &adh {
+                Some(a) => (idx.iter().filter(|&&i| a[i].exact_match).count() as f64 / m, idx.iter().map(|&i| a[i].object_recall).sum::<f64>() / m),
+                None => (f64::NAN, f64::NAN),
+            };
+            BudgetRow { gflops_ratio: level as f64 / 100.0, samples: idx.len(), mean_objects: idx.iter().map(|&i| counts[i]).sum::<f64>() / m, exact_match: exact, object_recall: recall }
+        })
+        .collect();
     CaptionReport {
+        by_budget,
         encoder: encoder.to_string(),
         samples: n,
         exact_match: mean(&|a| f64::from(u8::from(a.exact_match))),
@@ -125,6 +159,20 @@ pub fn caption_report(encoder: &str, scenes: &Scenes, ratio: &[f64], detections:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn samples_are_grouped_by_compute_level() {
+        use dddit_train::data::{Dataset, ShapesConfig};
+        let one = ShapesConfig::new(16, 1).init().unwrap().get(0).objects[0];
+        let obj = |n: usize| vec![one; n];
+        let scenes = Scenes { captions: vec![String::new(); 4], labels: vec![0; 4], objects: vec![obj(1), obj(1), obj(3), obj(3)] };
+        let r = caption_report("hashed", &scenes, &[0.5, 0.501, 1.0, 1.0], None);
+        assert_eq!(r.by_budget.len(), 2);
+        assert_eq!((r.by_budget[0].gflops_ratio, r.by_budget[0].samples, r.by_budget[0].mean_objects), (0.5, 2, 1.0));
+        assert_eq!((r.by_budget[1].gflops_ratio, r.by_budget[1].samples, r.by_budget[1].mean_objects), (1.0, 2, 3.0));
+        assert!((r.compute_vs_objects.unwrap() - 1.0).abs() < 1e-3);
+        assert_eq!(r.by_objects.iter().map(|b| b.samples).collect::<Vec<_>>(), [2, 2]);
+    }
 
     #[test]
     fn pearson_of_known_series() {

@@ -77,6 +77,9 @@ pub struct CaptionRow {
     pub compute_vs_objects: Option<Stat>,
     /// Per object count: (objects, GFLOPs ratio, exact match, object recall).
     pub by_objects: Vec<(usize, Stat, Stat, Stat)>,
+    /// Per compute level of the first seed: (GFLOPs ratio, samples, mean objects, exact match, object recall).
+    #[serde(default)]
+    pub by_budget: Vec<(f64, usize, f64, f64, f64)>,
 }
 
 /// One point of the experiment, over its seeds.
@@ -267,6 +270,7 @@ fn row(runs: &[&Done]) -> Row {
                     (k, pick(&|x| x.gflops_ratio), pick(&|x| x.exact_match), pick(&|x| x.object_recall))
                 })
                 .collect(),
+            by_budget: c.by_budget.iter().map(|b| (b.gflops_ratio, b.samples, b.mean_objects, b.exact_match, b.object_recall)).collect(),
         }),
     }
 }
@@ -349,6 +353,12 @@ impl Table {
                     ));
                 }
             }
+            s.push_str("\nAdherence at each compute level (first seed; a budget router's levels are its budgets):\n\n| point | GFLOPs ratio | samples | mean objects | exact match | object recall |\n|---|---|---|---|---|---|\n");
+            for r in &self.rows {
+                for (g, n, m, e, o) in r.captions.iter().flat_map(|c| c.by_budget.iter()) {
+                    s.push_str(&format!("| {} | {g:.2} | {n} | {m:.2} | {e:.3} | {o:.3} |\n", r.point));
+                }
+            }
         }
         if !self.incomplete.is_empty() {
             s.push_str(&format!("\nIncomplete runs (not in the table): {}\n", self.incomplete.join(", ")));
@@ -416,10 +426,7 @@ impl Table {
         std::fs::create_dir_all(dir).map_err(|e| RunnerError::io(dir, e))?;
         let json = serde_json::to_string_pretty(self).map_err(|e| RunnerError::io(dir.join("table.json"), e))?;
         for (name, text) in [("table.md", self.markdown()), ("table.csv", self.csv()), ("table.json", json)] {
-            let path = dir.join(name);
-            let tmp = dir.join(format!(".{name}.tmp"));
-            std::fs::write(&tmp, text).map_err(|e| RunnerError::io(&tmp, e))?;
-            std::fs::rename(&tmp, &path).map_err(|e| RunnerError::io(&path, e))?;
+            crate::runner::write_atomic(&dir.join(name), &text)?;
         }
         Ok(())
     }
