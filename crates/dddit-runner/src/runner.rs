@@ -135,6 +135,23 @@ pub fn config_texts(run: &Run) -> (String, String) {
     (config, eval)
 }
 
+/// Whether a stored `config.toml` holds the same settings as `new` (this version's text of a
+/// run file). Texts are compared after reading the stored one with the current schema, so a
+/// directory written before a key with a default was added still counts as the same run.
+pub fn same_run_file(stored: &str, new: &str) -> bool {
+    stored == new
+        || dddit_train::RunFile::parse(stored, Path::new("config.toml")).ok().and_then(|mut f| {
+            f.out = None;
+            toml::to_string(&f).ok()
+        }).as_deref()
+            == Some(new)
+}
+
+/// Whether a stored `eval.toml` holds the settings `eval` (read with the current schema).
+fn same_eval(stored: &str, eval: &dddit_eval::eval::EvalConfig) -> bool {
+    toml::from_str::<dddit_eval::eval::EvalConfig>(stored).is_ok_and(|e| &e == eval)
+}
+
 /// Writes `text` to `path` atomically (a temporary file beside it, then a rename).
 pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), RunnerError> {
     let tmp = path.with_extension("tmp");
@@ -164,7 +181,7 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions, progress: &mut dyn Fn
         let dir = out.join(&run.dir_name);
         let path = dir.join("config.toml");
         if let Ok(old) = std::fs::read_to_string(&path) {
-            if old != config_texts(run).0 {
+            if !same_run_file(&old, &config_texts(run).0) {
                 problems.push(Problem {
                     location: Location { file: path, line: None },
                     key: "(results)".into(),
@@ -186,7 +203,7 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions, progress: &mut dyn Fn
         let dir = out.join(&run.dir_name);
         let (config, eval_text) = config_texts(run);
         let done = dir.join(DONE);
-        let eval_same = std::fs::read_to_string(dir.join("eval.toml")).is_ok_and(|t| t == eval_text);
+        let eval_same = std::fs::read_to_string(dir.join("eval.toml")).is_ok_and(|t| same_eval(&t, &run.resolved.eval));
         if done.exists() && eval_same {
             outcome.skipped += 1;
             continue;
@@ -324,6 +341,23 @@ mod tests {
                 prop_assert_eq!(owners, 1);
             }
         }
+    }
+
+    #[test]
+    fn a_stored_run_file_without_a_later_defaulted_key_is_the_same_run() {
+        let new = "device = \"flex\"\n\n[model]\npreset = \"DiT-N/4\"\n\n[data]\nkind = \"shapes\"\n";
+        let file = dddit_train::RunFile::parse(new, Path::new("x")).unwrap();
+        let current = toml::to_string(&file).unwrap();
+        // What an older dddit wrote: the same settings without the keys added since.
+        let mut older: toml::Table = toml::from_str(&current).unwrap();
+        older["model"].as_table_mut().unwrap().remove("caption");
+        older["model"].as_table_mut().unwrap().remove("text_encoder");
+        let older = toml::to_string(&older).unwrap();
+        assert_ne!(older, current);
+        assert!(same_run_file(&older, &current));
+        // Other settings are still other settings.
+        assert!(!same_run_file(&current.replace("DiT-N/4", "DiT-N/2"), &current));
+        assert!(!same_run_file("not toml [", &current));
     }
 
     #[test]
