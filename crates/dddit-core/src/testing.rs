@@ -28,3 +28,14 @@ pub fn seeded(device: &Device, seed: u64) -> std::sync::MutexGuard<'static, ()> 
     device.seed(seed);
     guard
 }
+
+/// CPU time this process has used so far (user + system), in seconds, from `/proc/self/stat`
+/// (Linux); `None` elsewhere. Benchmarks print it beside wall time: it is less sensitive to
+/// other processes on a shared machine.
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ
+}

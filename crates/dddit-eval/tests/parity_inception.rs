@@ -268,16 +268,6 @@ fn missing_asset_says_how_to_fetch_it() {
     ));
 }
 
-/// CPU time this process has used so far (user + system), in seconds, from `/proc/self/stat`
-/// (Linux); `None` elsewhere.
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0) // USER_HZ
-}
-
 /// Speed of the burn forward (preprocessing + network) at batch 16, real weights:
 /// `cargo test --release -p dddit-eval --test parity_inception -- --ignored --nocapture`.
 /// Prints wall-clock and CPU time per image (the second is less sensitive to other processes
@@ -294,13 +284,13 @@ fn bench_batch_16() {
         &dev,
     );
     let run = || {
-        let (t, c) = (std::time::Instant::now(), cpu_seconds());
+        let (t, c) = (std::time::Instant::now(), dddit_core::testing::cpu_seconds());
         let f = model.features(x.clone());
         assert_eq!(f.dims(), [16, FEATURE_DIM]);
         let _ = f.into_data(); // wait for the result
         (
             t.elapsed().as_secs_f64(),
-            c.zip(cpu_seconds()).map(|(a, b)| b - a),
+            c.zip(dddit_core::testing::cpu_seconds()).map(|(a, b)| b - a),
         )
     };
     let (warm, _) = run();

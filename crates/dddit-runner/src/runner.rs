@@ -154,9 +154,7 @@ fn same_eval(stored: &str, eval: &dddit_eval::eval::EvalConfig) -> bool {
 
 /// Writes `text` to `path` atomically (a temporary file beside it, then a rename).
 pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), RunnerError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(|e| RunnerError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| RunnerError::io(path, e))
+    dddit_core::assets::write_atomic(path, text.as_bytes()).map_err(|e| RunnerError::io(path, e))
 }
 
 fn json(v: &toml::Value) -> serde_json::Value {

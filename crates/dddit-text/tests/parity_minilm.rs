@@ -219,16 +219,6 @@ fn missing_asset_says_how_to_fetch_it() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// CPU time this process has used so far (user + system), in seconds, from `/proc/self/stat`
-/// (Linux); `None` elsewhere.
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0) // USER_HZ
-}
-
 /// Encode speed for a batch of 64 captions (shapes- and Fashion-MNIST-like, 8–18 tokens):
 /// `cargo test --release -p dddit-text --test parity_minilm -- --ignored --nocapture`.
 #[test]
@@ -266,10 +256,10 @@ fn bench_batch_64() {
         .collect();
     let refs: Vec<&str> = captions.iter().map(String::as_str).collect();
     let run = || {
-        let (t, c) = (std::time::Instant::now(), cpu_seconds());
+        let (t, c) = (std::time::Instant::now(), dddit_core::testing::cpu_seconds());
         let e = enc.encode(&refs).unwrap();
         let _ = e.pooled.into_data(); // wait for the result
-        (t.elapsed().as_secs_f64(), c.zip(cpu_seconds()).map(|(a, b)| b - a))
+        (t.elapsed().as_secs_f64(), c.zip(dddit_core::testing::cpu_seconds()).map(|(a, b)| b - a))
     };
     let (warm, _) = run();
     let runs: Vec<(f64, Option<f64>)> = (0..5).map(|_| run()).collect();
