@@ -21,6 +21,7 @@ pub mod dit;
 pub mod error;
 pub mod flops;
 pub mod nn;
+pub mod precision;
 pub mod routing;
 pub mod testing;
 

@@ -23,6 +23,7 @@ pub mod prdc;
 pub mod realcheck;
 pub mod run;
 pub mod sample;
+pub mod speed;
 pub mod stats;
 
 pub use error::EvalError;

@@ -9,13 +9,12 @@
 // forwards to the system allocator.
 #![allow(unsafe_code)]
 
-use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use dddit_core::dit::DiTConfig;
 use dddit_core::routing::Mode;
-use dddit_routers::registry::{parse, Named};
-use dddit_routers::{AnyRoutedModel, ForwardOptions, RoutedDiT, RouterConfig};
+use dddit_routers::{AnyRoutedModel, ForwardOptions};
+use dddit_routers::fixtures::{cases, Case};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -45,73 +44,6 @@ static GLOBAL: Counting = Counting;
 
 fn env(k: &str, d: &str) -> String {
     std::env::var(k).unwrap_or_else(|_| d.to_string())
-}
-
-/// Builds a router from its TOML keys, then lets `tweak` set weights a benchmark needs (e.g.
-/// gate biases that switch half the heads off, as a trained router would).
-fn make<C: RouterConfig>(src: &str, m: &DiTConfig, dev: &Device, tweak: impl FnOnce(&mut C::Stack, &Device)) -> Box<dyn AnyRoutedModel> {
-    let cfg: C = parse(&src.parse().expect("toml")).expect("config");
-    let mut stack = cfg.init(m, dev);
-    tweak(&mut stack, dev);
-    Box::new(Named { name: C::NAME, model: RoutedDiT::new(m, stack, dev) })
-}
-
-fn alternating(n: usize, first_on: bool, dev: &Device) -> Param<Tensor<1>> {
-    let v: Vec<f32> = (0..n).map(|i| if (i % 2 == 0) == first_on { 5.0 } else { -5.0 }).collect();
-    Param::from_tensor(Tensor::from_data(TensorData::new(v, [n]), dev))
-}
-
-struct Case {
-    label: String,
-    model: Box<dyn AnyRoutedModel>,
-    /// Timesteps of the calls that make one measurement (a 2-step trajectory for step-cache).
-    steps: Vec<f64>,
-}
-
-fn cases(m: &DiTConfig, dev: &Device) -> Vec<Case> {
-    use dddit_routers::{cache::StepCacheConfig, content::ContentAwareConfig, dense::DenseConfig, depth::DepthBudgetConfig, moe::{ExpertChoiceConfig, SoftMoeConfig, TopKConfig}, text::TextBudgetConfig, tgate::TimestepGateConfig, tokens::TokenSkipConfig, width::DynamicWidthConfig};
-    let t = vec![500.0];
-    let c = |label: &str, model, steps: &Vec<f64>| Case { label: label.to_string(), model, steps: steps.clone() };
-    vec![
-        c("dense", make::<DenseConfig>("", m, dev, |_, _| {}), &t),
-        c("soft-moe (E=2)", make::<SoftMoeConfig>("experts = 2", m, dev, |_, _| {}), &t),
-        c("topk (E=4, k=1, token)", make::<TopKConfig>("experts = 4\nk = 1", m, dev, |_, _| {}), &t),
-        c("topk (E=4, k=1, expert 1/2 width)", make::<TopKConfig>(&format!("experts = 4\nk = 1\nexpert_hidden = {}", m.mlp_hidden() / 2), m, dev, |_, _| {}), &t),
-        c("expert-choice (E=4, cap 1)", make::<ExpertChoiceConfig>("experts = 4", m, dev, |_, _| {}), &t),
-        c("depth-budget (0.5)", make::<DepthBudgetConfig>("budget = 0.5", m, dev, |_, _| {}), &t),
-        c("timestep-gate (progressive, t=500: base)", make::<TimestepGateConfig>("policy = \"progressive\"", m, dev, |_, _| {}), &t),
-        c("timestep-gate (progressive, t=200: light)", make::<TimestepGateConfig>("policy = \"progressive\"", m, dev, |_, _| {}), &vec![200.0]),
-        c(
-            "dynamic-width (1/2 heads, 2/4 groups)",
-            make::<DynamicWidthConfig>("", m, dev, |s, d| {
-                for l in &mut s.layers {
-                    l.head_router.bias = Some(alternating(m.num_heads, true, d));
-                    l.group_router.bias = Some(alternating(4, false, d));
-                }
-            }),
-            &t,
-        ),
-        c(
-            "token-skip (~1/2 tokens)",
-            make::<TokenSkipConfig>("", m, dev, |s, d| {
-                for l in &mut s.layers {
-                    l.router.fc2.bias = Some(Param::from_tensor(Tensor::zeros([1], d)));
-                    l.router.fc2.weight = Param::from_tensor(Tensor::random(l.router.fc2.weight.shape(), Distribution::Normal(0.0, 1.0), d));
-                }
-            }),
-            &t,
-        ),
-        c(
-            "text-budget (1/2 blocks, no text: c head)",
-            make::<TextBudgetConfig>("", m, dev, |s, d| {
-                s.head_c.bias = Some(Param::from_tensor(Tensor::zeros([1], d)));
-                s.head_c.weight = Param::from_tensor(Tensor::zeros(s.head_c.weight.shape(), d));
-            }),
-            &t,
-        ),
-        c("content-aware (frequency)", make::<ContentAwareConfig>("", m, dev, |_, _| {}), &t),
-        c("step-cache (fixed, every 2nd step)", make::<StepCacheConfig>("", m, dev, |_, _| {}), &vec![600.0, 500.0]),
-    ]
 }
 
 /// One measurement: milliseconds per call (over all `steps` calls) and mean GFLOPs per sample
@@ -179,7 +111,7 @@ fn main() {
     m.num_classes = 10;
     let dev = dddit_core::testing::device();
     let _guard = dddit_core::testing::seeded(&dev, 0);
-    let all = cases(&m, &dev);
+    let all = cases(&m, &dev, None);
     println!("# Router benchmark\n");
     println!("{name} on {size}x{size}x1 ({} tokens), device flex, forward in inference mode (median of timed passes, taken round-robin over the routers after a warm-up round), {} threads available.", m.num_tokens(), std::thread::available_parallelism().map_or(1, |n| n.get()));
     println!("GFLOPs: DiT convention (1 multiply-add = 1 FLOP) per sample per forward, as reported by the forward itself. Speed-up = dense time / router time; target for topk, depth-budget, dynamic-width, token-skip: speed-up ≥ 0.8 x (dense GFLOPs / router GFLOPs) at batch 64.\n");
@@ -205,7 +137,7 @@ fn main() {
     println!("| router | peak MiB | vs dense |");
     println!("|---|---|---|");
     let mut dense_mib = 0.0;
-    for case in cases(&m, &dev.clone().autodiff()) {
+    for case in cases(&m, &dev.clone().autodiff(), None) {
         let mib = peak_training_mib(case.model.as_ref(), &m, batch);
         if case.label == "dense" {
             dense_mib = mib;

@@ -17,6 +17,7 @@ pub mod content;
 pub mod dense;
 pub mod depth;
 pub mod depthrun;
+pub mod fixtures;
 pub mod moe;
 pub mod tgate;
 pub mod train_hooks;

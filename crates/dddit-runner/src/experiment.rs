@@ -8,7 +8,7 @@ use crate::validate::{Checker, Resolved};
 use std::path::{Path, PathBuf};
 
 /// Top-level keys of an experiment file.
-pub const TOP_KEYS: &[&str] = &["name", "description", "include", "device", "seeds", "out", "model", "router", "data", "train", "eval", "sweep"];
+pub const TOP_KEYS: &[&str] = &["name", "description", "include", "device", "precision", "seeds", "out", "model", "router", "data", "train", "eval", "sweep"];
 
 /// One point of the sweep: the base settings with the sweep's assignments applied.
 #[derive(Clone, Debug)]
@@ -113,7 +113,7 @@ impl Experiment {
 
         // The base settings every point starts from.
         let mut base = toml::Table::new();
-        for key in ["device", "model", "router", "data", "train", "eval"] {
+        for key in ["device", "precision", "model", "router", "data", "train", "eval"] {
             if let Some(v) = source.table.get(key) {
                 base.insert(key.into(), v.clone());
             }

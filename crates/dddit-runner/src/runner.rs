@@ -66,6 +66,8 @@ pub struct RunOptions {
     pub shard: Shard,
     /// Device overriding the experiment's `device`.
     pub device: Option<String>,
+    /// Precision overriding the experiment's `precision`.
+    pub precision: Option<dddit_core::precision::Precision>,
 }
 
 /// The provenance record `run.json` of a run directory.
@@ -171,6 +173,11 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions, progress: &mut dyn Fn
         spec.device().map_err(|e| RunnerError::Usage(format!("--device: {e}")))?;
         for r in &mut runs {
             r.resolved.run.device = d.clone();
+        }
+    }
+    if let Some(p) = opts.precision {
+        for r in &mut runs {
+            r.resolved.run.precision = p;
         }
     }
     // Refuse, before anything starts, to mix results of other settings into a run directory.
@@ -280,15 +287,15 @@ fn train_and_eval(run: &Run, dir: &Path, progress: &mut dyn FnMut(&str)) -> Resu
     let name = dir.display().to_string();
     let config_path = dir.join("config.toml");
     let file = &run.resolved.run;
-    let spec: DeviceSpec = file.device.parse().map_err(|e| RunnerError::Usage(format!("device: {e}")))?;
     let t0 = Instant::now();
     let train_err = |e: String| RunnerError::Train { point: name.clone(), message: e };
+    let (spec, plain) = file.device(None, &config_path).map_err(|e| train_err(e.to_string()))?;
     {
-        let device = spec.device().map_err(|e| train_err(e.to_string()))?.autodiff();
+        let device = plain.clone().autodiff();
         device.seed(file.train.seed);
         let data = file.dataset(&config_path).map_err(|e| train_err(e.to_string()))?;
         let model = file.build_model(&run.resolved.dit, &device, &config_path).map_err(|e| train_err(e.to_string()))?;
-        let captions = file.captions(None, &spec.device().map_err(|e| train_err(e.to_string()))?, &config_path).map_err(|e| train_err(e.to_string()))?;
+        let captions = file.captions(None, &plain, &config_path).map_err(|e| train_err(e.to_string()))?;
         let mut trainer = Trainer::new(file.train.clone(), model, data, &device).map_err(|e| train_err(e.to_string()))?;
         if let Some((captions, notice)) = captions {
             if let Some(n) = notice {
@@ -301,7 +308,7 @@ fn train_and_eval(run: &Run, dir: &Path, progress: &mut dyn FnMut(&str)) -> Resu
     let train_seconds = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let eval_err = |e: String| RunnerError::Eval { point: name.clone(), message: e };
-    let device = spec.device().map_err(|e| eval_err(e.to_string()))?;
+    let device = plain;
     let trained = TrainedRun::open(dir, &device).map_err(|e| eval_err(e.to_string()))?;
     let report = evaluate(&trained, &run.resolved.eval, &device, &spec.to_string(), &mut |m| progress(&format!("  {}: {m}", run.dir_name))).map_err(|e| eval_err(e.to_string()))?;
     Ok(DoneMarker { finished: utc(unix_now()), train_step: report.train_step, train_seconds, eval_seconds: t1.elapsed().as_secs_f64() })

@@ -42,7 +42,7 @@ pub struct Assignment {
 /// Keys a sweep may not set (seeds are their own axis: top-level `seeds`).
 const RESERVED: &[&str] = &["train.seed", "eval.sample.seed"];
 /// Sections a sweep key may start with.
-const SECTIONS: &[&str] = &["device", "model", "router", "data", "train", "eval"];
+const SECTIONS: &[&str] = &["device", "precision", "model", "router", "data", "train", "eval"];
 
 /// Reads the axes of `source`'s `[sweep]` table, reporting every malformed entry.
 pub fn axes(source: &Source, problems: &mut Vec<Problem>) -> Vec<Axis> {

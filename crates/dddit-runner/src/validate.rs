@@ -57,6 +57,8 @@ impl Checker {
         if let Some(run) = &run {
             if let Err(e) = run.device.parse::<DeviceSpec>().map_err(|e| e.to_string()).and_then(|s| s.device().map(|_| ()).map_err(|e| e.to_string())) {
                 problems.push(("device".into(), e));
+            } else if run.precision == dddit_core::precision::Precision::Tf32 && !matches!(run.device.parse::<DeviceSpec>(), Ok(DeviceSpec::TchCuda(_))) {
+                problems.push(("precision".into(), format!("tf32 needs a CUDA device (tch-cuda:N), not {}; use f32 (or pass --device tch-cuda:0)", run.device)));
             }
             match self.data(&run.data) {
                 Err(e) => {

@@ -49,6 +49,11 @@ pub struct RunFile {
     /// Device (`dddit devices`), default `flex`.
     #[serde(default = "default_device")]
     pub device: String,
+    /// Numeric precision: `f32` (default), `tf32` (CUDA matmuls on TF32 tensor cores) or `bf16`
+    /// (every float tensor bfloat16; for inference and benchmarks, see
+    /// `dddit_core::precision`).
+    #[serde(default)]
+    pub precision: dddit_core::precision::Precision,
     /// Run directory.
     #[serde(default)]
     pub out: Option<PathBuf>,
@@ -175,6 +180,16 @@ impl RunFile {
         crate::captions::Captions::new(kind, device)
             .map(Some)
             .map_err(|e| RunFileError::Invalid { path: path.to_path_buf(), key: "model.text_encoder".into(), message: e.to_string() })
+    }
+
+    /// The device this run file names (or `override_device`, e.g. `--device`), set up for its
+    /// `precision`; train on `device.autodiff()` of it.
+    pub fn device(&self, override_device: Option<&str>, path: &Path) -> Result<(dddit_core::device::DeviceSpec, Device), RunFileError> {
+        let bad = |key: &str, e: dddit_core::error::CoreError| RunFileError::Invalid { path: path.to_path_buf(), key: key.into(), message: e.to_string() };
+        let spec: dddit_core::device::DeviceSpec = override_device.unwrap_or(&self.device).parse().map_err(|e| bad("device", e))?;
+        let mut device = spec.device().map_err(|e| bad("device", e))?;
+        self.precision.apply(spec, &mut device).map_err(|e| bad("precision", e))?;
+        Ok((spec, device))
     }
 
     /// Builds the routed model (fresh weights) on `device`.

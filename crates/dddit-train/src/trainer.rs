@@ -203,7 +203,7 @@ impl Trainer {
             }
         } else {
             self.skipped_in_a_row = 0;
-            self.ema.ema_from(self.model.as_ref(), cfg.ema_decay);
+            self.ema.ema_from(self.model.as_ref(), cfg.ema_decay_at(step));
         }
         self.step += 1;
         Ok(StepLog { step, loss: total, terms: values, lr, grad_norm, gflops, skipped })

@@ -101,13 +101,8 @@ pub struct EvalArgs {
 }
 
 fn device_of(run_dir: &std::path::Path, flag: &Option<String>) -> Result<(DeviceSpec, burn::prelude::Device)> {
-    let name = match flag {
-        Some(d) => d.clone(),
-        None => dddit_train::RunFile::read(&run_dir.join("config.toml"))?.device,
-    };
-    let spec: DeviceSpec = name.parse()?;
-    let device = spec.device()?;
-    Ok((spec, device))
+    let path = run_dir.join("config.toml");
+    Ok(dddit_train::RunFile::read(&path)?.device(flag.as_deref(), &path)?)
 }
 
 /// Runs `dddit sample`.

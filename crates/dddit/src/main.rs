@@ -1,6 +1,7 @@
 //! `dddit`: the command-line tool of the dddit framework.
 
 mod assets_cmd;
+mod bench_cmd;
 mod classifier_cmd;
 mod eval_cmd;
 mod flops_cmd;
@@ -29,6 +30,9 @@ enum Command {
     /// Analytic GFLOPs of a DiT forward pass, per component, in the DiT paper's convention
     /// (forward only, one multiply-add = one FLOP); `--measure` also times it on a device.
     Flops(flops_cmd::FlopsArgs),
+    /// Times training steps, sampling and routed forwards of a DiT on one device (JSON for the
+    /// benchmark scripts in `bench/`).
+    Bench(bench_cmd::BenchArgs),
     /// Runs an experiment: trains and evaluates every sweep point × seed of a TOML experiment
     /// (skipping completed runs, resuming interrupted ones), then prints the comparison table.
     Run(run_cmd::RunArgs),
@@ -103,6 +107,7 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Flops(args) => flops_cmd::run(args),
+        Command::Bench(args) => bench_cmd::run(args),
         Command::Run(args) => run_cmd::run(args),
         Command::Table(args) => run_cmd::table(args),
         Command::Plot(args) => run_cmd::plot(args),

@@ -21,6 +21,9 @@ pub struct RunArgs {
     /// Device for every run, overriding the file's `device`.
     #[arg(long)]
     pub device: Option<String>,
+    /// Precision for every run (`f32`, `tf32`, `bf16`), overriding the file's `precision`.
+    #[arg(long)]
+    pub precision: Option<dddit_core::precision::Precision>,
     /// Validate the file and list the runs with their state; run nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -43,7 +46,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         Some(s) => s.parse()?,
         None => Shard::default(),
     };
-    let opts = RunOptions { out: a.out.clone(), shard, device: a.device.clone() };
+    let opts = RunOptions { out: a.out.clone(), shard, device: a.device.clone(), precision: a.precision };
     let out = opts.out.clone().unwrap_or_else(|| exp.out.clone());
     eprintln!(
         "experiment {} ({}): {} points × {} seeds = {} runs, {} in shard {}/{}; results in {}",

@@ -2,7 +2,6 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use dddit_core::device::DeviceSpec;
 use dddit_train::{RunFile, Trainer};
 use std::path::PathBuf;
 
@@ -29,8 +28,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let file = RunFile::parse(&text, &a.config)?;
     let data = file.dataset(&a.config)?;
     let model = file.dit_config(data.as_ref(), &a.config)?;
-    let spec: DeviceSpec = a.device.as_deref().unwrap_or(&file.device).parse()?;
-    let device = spec.device()?.autodiff();
+    let (spec, plain) = file.device(a.device.as_deref(), &a.config)?;
+    let device = plain.clone().autodiff();
     device.seed(file.train.seed);
     let routed = file.build_model(&model, &device, &a.config)?;
     let Some(out) = a.out.or(file.out.clone()) else { bail!("{}: no run directory: give `out = \"...\"` or --out", a.config.display()) };
@@ -52,7 +51,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         data.name(),
         data.len()
     );
-    let captions = file.captions(None, &spec.device()?, &a.config)?;
+    let captions = file.captions(None, &plain, &a.config)?;
     let mut trainer = Trainer::new(file.train, routed, data, &device)?;
     if let Some((captions, notice)) = captions {
         if let Some(n) = notice {

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds an x86-64 `dddit` with LibTorch-CUDA on a CPU-only machine (no GPU, no CUDA toolkit),
+# for a GPU machine that has PyTorch 2.11 (CUDA 13) installed.
+#
+#   scripts/build-gpu.sh [OUT]          # OUT defaults to dist/dddit-gpu
+#
+# 1. Downloads the PyPI wheel torch==2.11.0 (the cu130 build, ~530 MB; pip's cache or
+#    $TORCH_WHEEL_DIR are reused) and unpacks only torch/include, torch/lib and torch/share into
+#    $LIBTORCH_DIR (default .libtorch-cu130, git-ignored).
+# 2. Builds with `--features tch` against it. tch 0.22 (burn 0.22's LibTorch binding) is written
+#    for 2.9.0; its C++ wrapper compiles against 2.11's headers, hence
+#    LIBTORCH_BYPASS_VERSION_CHECK=1. The target directory is $CARGO_TARGET_DIR (default
+#    target-gpu, kept apart from the CPU build so neither rebuilds the other).
+# 3. Strips the binary (~35 MB; LibTorch itself is not inside: it is linked dynamically).
+#
+# On the GPU machine, run it with the PyTorch installation's libraries on the path:
+#   LD_LIBRARY_PATH=$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))')/lib \
+#     ./dddit-gpu devices            # lists tch-cuda:N
+#   ... ./dddit-gpu run experiments/gpu/seed-6-1.toml --device tch-cuda:0 --precision tf32
+set -euo pipefail
+out=${1:-dist/dddit-gpu}
+version=2.11.0
+lt=${LIBTORCH_DIR:-.libtorch-cu130}
+wheels=${TORCH_WHEEL_DIR:-$lt/wheels}
+mkdir -p "$lt" "$wheels" "$(dirname "$out")"
+lt=$(cd "$lt" && pwd)
+if [ ! -f "$lt/torch/lib/libtorch_cuda.so" ]; then
+  ls "$wheels"/torch-$version-*.whl >/dev/null 2>&1 ||
+    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 -d "$wheels" "torch==$version"
+  python3 - "$wheels" "$lt" "$version" <<'PY'
+import glob, os, sys, zipfile
+wheels, dest, version = sys.argv[1:]
+(wheel,) = glob.glob(os.path.join(wheels, f"torch-{version}-*.whl"))
+with zipfile.ZipFile(wheel) as z:
+    names = [n for n in z.namelist() if n.startswith(("torch/include/", "torch/lib/", "torch/share/"))]
+    z.extractall(dest, names)
+print(f"unpacked LibTorch {version} (CUDA) from {os.path.basename(wheel)} into {dest}/torch")
+PY
+fi
+export LIBTORCH="$lt/torch" LIBTORCH_BYPASS_VERSION_CHECK=1
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target-gpu}
+cargo build --release --locked -p dddit --features tch
+strip -o "$out" "$CARGO_TARGET_DIR/release/dddit"
+ls -la "$out"
+echo "built $out against LibTorch $version (CUDA); run it with LD_LIBRARY_PATH set to PyTorch 2.11's torch/lib"
