@@ -1,6 +1,9 @@
 """results/bench/cpu.md from the output directory of bench/cpu/run.sh.
 
-    python3 bench/cpu/report.py OUTDIR > results/bench/cpu.md
+    python3 bench/cpu/report.py OUTDIR [BEFORE_OUTDIR] > results/bench/cpu.md
+
+With BEFORE_OUTDIR (an earlier run of the same script), a before/after table of dddit's times
+is added.
 
 dddit numbers are criterion's median estimates (target/criterion/<group>/<router>/new/
 estimates.json, copied to OUTDIR/criterion); PyTorch's are the medians in OUTDIR/torch.json.
@@ -49,6 +52,19 @@ def main():
             print(f"| {dev} | {r} | {f(tr, '.0f')} | {f(1e3 / tr if tr else None, '.3f')} | {f(t_train / tr if tr else None, '.2f')} | {f(sa, '.0f')} | {f(B * 1e3 / sa if sa else None, '.1f')} | {f(t_sample / sa if sa else None, '.2f')} |")
     print("\n`vs PyTorch` is PyTorch's dense time over dddit's (1.00 = as fast; the dynamic-width rows are")
     print("compared with dense PyTorch, so at sampling they include the router's saving).")
+    if len(sys.argv) > 2:
+        before = sys.argv[2]
+        tb = json.load(open(os.path.join(before, "torch.json")))
+        print(f"\n## Before and after (`{before}` → `{out}`)\n")
+        print(f"PyTorch in the two runs: training {tb['train']['time']['median_ms']:.0f} → {t_train:.0f} ms, sampling {tb['sample']['time']['median_ms']:.0f} → {t_sample:.0f} ms.\n")
+        print("| backend | router | train ms before | after | speed-up | sampling ms before | after | speed-up |")
+        print("|---|---|---|---|---|---|---|---|")
+        for dev in ("flex", "ndarray", "tch-cpu"):
+            for r in ("dense", "dynamic-width"):
+                v = [crit(d, g, dev, r) for g in ("train", "sample") for d in (before, out)]
+                if None in v:
+                    continue
+                print(f"| {dev} | {r} | {v[0]:.0f} | {v[1]:.0f} | {v[0] / v[1]:.2f}× | {v[2]:.0f} | {v[3]:.0f} | {v[2] / v[3]:.2f}× |")
 
 
 if __name__ == "__main__":

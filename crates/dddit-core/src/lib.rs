@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alloc;
 pub mod assets;
 pub mod device;
 pub mod diffusion;

@@ -26,6 +26,7 @@ fn devices() -> Vec<DeviceSpec> {
 }
 
 fn speed(c: &mut Criterion) {
+    dddit_core::alloc::keep_freed_memory();
     let name = env("DDDIT_BENCH_MODEL", "DiT-S/4");
     let batch: usize = env("DDDIT_BENCH_BATCH", "32").parse().expect("DDDIT_BENCH_BATCH");
     let steps: usize = env("DDDIT_BENCH_SAMPLE_STEPS", "5").parse().expect("DDDIT_BENCH_SAMPLE_STEPS");

@@ -180,6 +180,10 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions, progress: &mut dyn Fn
             r.resolved.run.precision = p;
         }
     }
+    // After the overrides: TF32 exists only on CUDA (fail before any run starts).
+    if let Some(r) = runs.iter().find(|r| r.resolved.run.precision == dddit_core::precision::Precision::Tf32 && !matches!(r.resolved.run.device.parse::<DeviceSpec>(), Ok(DeviceSpec::TchCuda(_)))) {
+        return Err(RunnerError::Usage(format!("precision tf32 needs a CUDA device (tch-cuda:N), not {}; pass --precision f32 or --device tch-cuda:0", r.resolved.run.device)));
+    }
     // Refuse, before anything starts, to mix results of other settings into a run directory.
     let mut problems = Vec::new();
     for run in &runs {

@@ -207,3 +207,14 @@ fn sweeps_expand_to_named_points_and_seeds() {
     assert_eq!(r.resolved.run.train.loss.flops_target, 0.75);
     assert_eq!(exp.runs[0].resolved.run.router.get("kind").and_then(|v| v.as_str()), Some("dense"));
 }
+
+#[test]
+fn precision_values_and_tf32_off_cuda() {
+    let dir = TempDir::new("precision");
+    let (p, found) = problems(&dir, &GOOD.replace("seeds = [0]", "seeds = [0]\nprecision = \"tf32\""));
+    has(&p, &found, 3, "precision", "needs a CUDA device");
+    let (p, found) = problems(&dir, &GOOD.replace("seeds = [0]", "seeds = [0]\nprecision = \"fp8\""));
+    has(&p, &found, 3, "precision", "unknown variant");
+    let exp = Experiment::open(&dir.write("exp.toml", &GOOD.replace("seeds = [0]", "seeds = [0]\nprecision = \"bf16\""))).unwrap();
+    assert_eq!(exp.runs[0].resolved.run.precision, dddit_core::precision::Precision::Bf16);
+}

@@ -94,6 +94,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    dddit_core::alloc::keep_freed_memory();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
