@@ -8,6 +8,9 @@
 //! Env: `DDDIT_BENCH_DEVICES` (comma list, default every compiled-in CPU backend),
 //! `DDDIT_BENCH_MODEL` (DiT-S/4), `DDDIT_BENCH_BATCH` (32), `DDDIT_BENCH_SAMPLE_STEPS` (5).
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use burn::prelude::*;
 use criterion::{criterion_group, criterion_main, Criterion};
 use dddit_core::device::DeviceSpec;

@@ -15,8 +15,8 @@
 use crate::sample::{balanced_labels, sample_batch, SampleConfig, SamplerKind};
 use crate::EvalError;
 use burn::prelude::*;
-use dddit_core::routing::Mode;
-use dddit_routers::{AnyRoutedModel, ForwardOptions};
+use dddit_routers::AnyRoutedModel;
+pub use dddit_routers::fixtures::forward_once;
 use dddit_train::data::{Complexity, Dataset, Sample, SplitMix64};
 use dddit_train::{TrainConfig, Trainer};
 use serde::Serialize;
@@ -134,23 +134,6 @@ pub fn sample_once(model: &dyn AnyRoutedModel, config: &SampleConfig, batch: usi
     let labels = balanced_labels(batch, model.config().num_classes);
     let s = sample_batch(model, config, &labels, 0, device)?;
     Ok(s.trace.iter().map(|st| st.flops.iter().map(|f| f.total() as f64).sum::<f64>()).sum::<f64>() / batch as f64 / 1e9)
-}
-
-/// One inference forward of `x` at each timestep of `steps`; returns the mean GFLOPs per sample
-/// per call (as the forward reports them). The output is read back, so the call is complete.
-pub fn forward_once(model: &dyn AnyRoutedModel, x: &Tensor<4>, steps: &[f64]) -> f64 {
-    let dev = x.device();
-    let b = x.dims()[0];
-    let y = Tensor::<1, Int>::zeros([b], &dev);
-    let mut gf = 0.0;
-    for &t in steps {
-        let ts = vec![t; b];
-        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
-        let out = model.forward(x.clone(), Tensor::full([b], t, &dev), y.clone(), &opts);
-        let _ = out.out.slice([0..1, 0..1, 0..1, 0..1]).into_data();
-        gf += out.flops.iter().map(|f| f.total() as f64).sum::<f64>() / b as f64 / 1e9;
-    }
-    gf / steps.len().max(1) as f64
 }
 
 #[cfg(test)]

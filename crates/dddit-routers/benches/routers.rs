@@ -14,10 +14,9 @@ use burn::tensor::Distribution;
 use dddit_core::dit::DiTConfig;
 use dddit_core::routing::Mode;
 use dddit_routers::{AnyRoutedModel, ForwardOptions};
-use dddit_routers::fixtures::{cases, Case};
+use dddit_routers::fixtures::{cases, time_round_robin, Case};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 /// Counts live and peak heap bytes.
 struct Counting;
@@ -46,37 +45,10 @@ fn env(k: &str, d: &str) -> String {
     std::env::var(k).unwrap_or_else(|_| d.to_string())
 }
 
-/// One measurement: milliseconds per call (over all `steps` calls) and mean GFLOPs per sample
-/// per call.
-fn once(case: &Case, x: &Tensor<4>) -> (f64, f64) {
-    let dev = x.device();
-    let b = x.dims()[0];
-    let y = Tensor::<1, Int>::zeros([b], &dev);
-    let start = Instant::now();
-    let mut gf = 0.0;
-    for &t in &case.steps {
-        let ts = vec![t; b];
-        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
-        let out = case.model.forward(x.clone(), Tensor::full([b], t, &dev), y.clone(), &opts);
-        let _ = out.out.sum().into_scalar::<f32>();
-        gf += out.flops.iter().map(|f| f.total() as f64).sum::<f64>() / b as f64 / 1e9;
-    }
-    let n = case.steps.len() as f64;
-    (start.elapsed().as_secs_f64() * 1e3 / n, gf / n)
-}
-
-/// Median ms per call of every case, measured round-robin (one pass of each case per round, after
-/// a warm-up round) so that drift of the machine spreads evenly over all of them.
+/// Median ms per call and GFLOPs per sample of every case, one warm-up round, then `reps` rounds.
 fn time_all(cases: &[Case], x: &Tensor<4>, reps: usize) -> Vec<(f64, f64)> {
-    let gf: Vec<f64> = cases.iter().map(|c| once(c, x).1).collect();
-    let mut ms: Vec<Vec<f64>> = vec![Vec::with_capacity(reps); cases.len()];
-    for _ in 0..reps {
-        for (i, c) in cases.iter().enumerate() {
-            ms[i].push(once(c, x).0);
-        }
-    }
-    ms.into_iter()
-        .zip(gf)
+    time_round_robin(cases, x, 1, reps)
+        .into_iter()
         .map(|(mut v, g)| {
             v.sort_by(f64::total_cmp);
             (v[v.len() / 2], g)

@@ -88,6 +88,45 @@ pub fn cases(m: &DiTConfig, dev: &Device, only: Option<&[&str]>) -> Vec<Case> {
     out
 }
 
+/// One inference forward of `x` at each timestep of `steps`; returns the mean GFLOPs per sample
+/// per call (as the forward reports them). The output is read back, so the call is complete.
+pub fn forward_once(model: &dyn AnyRoutedModel, x: &Tensor<4>, steps: &[f64]) -> f64 {
+    let dev = x.device();
+    let b = x.dims()[0];
+    let y = Tensor::<1, Int>::zeros([b], &dev);
+    let mut gf = 0.0;
+    for &t in steps {
+        let ts = vec![t; b];
+        let opts = crate::ForwardOptions { timesteps: &ts, text: None, mode: dddit_core::routing::Mode::Eval, force_drop: None, complexity: None, full: false };
+        let out = model.forward(x.clone(), Tensor::full([b], t, &dev), y.clone(), &opts);
+        let _ = out.out.slice([0..1, 0..1, 0..1, 0..1]).into_data();
+        gf += out.flops.iter().map(|f| f.total() as f64).sum::<f64>() / b as f64 / 1e9;
+    }
+    gf / steps.len().max(1) as f64
+}
+
+/// Times every case's [`forward_once`] round-robin (one call of each case per round), so that
+/// drift of the machine spreads evenly over all of them: `warmup` untimed rounds (at least one,
+/// which also gives the GFLOPs), then `reps` timed ones. Returns, per case, the milliseconds per
+/// call of each timed round and the GFLOPs per sample per call.
+pub fn time_round_robin(cases: &[Case], x: &Tensor<4>, warmup: usize, reps: usize) -> Vec<(Vec<f64>, f64)> {
+    let gf: Vec<f64> = cases.iter().map(|c| forward_once(c.model.as_ref(), x, &c.steps)).collect();
+    for _ in 1..warmup {
+        for c in cases {
+            forward_once(c.model.as_ref(), x, &c.steps);
+        }
+    }
+    let mut ms = vec![Vec::with_capacity(reps); cases.len()];
+    for _ in 0..reps.max(1) {
+        for (i, c) in cases.iter().enumerate() {
+            let start = std::time::Instant::now();
+            forward_once(c.model.as_ref(), x, &c.steps);
+            ms[i].push(start.elapsed().as_secs_f64() * 1e3 / c.steps.len().max(1) as f64);
+        }
+    }
+    ms.into_iter().zip(gf).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,8 +10,8 @@ use dddit_core::device::DeviceSpec;
 use dddit_core::dit::DiTConfig;
 use dddit_core::flops::Convention;
 use dddit_core::precision::Precision;
-use dddit_eval::speed::{bench_trainer, ddim, forward_once, sample_once, time_reps, train_step, Timing};
-use dddit_routers::fixtures::cases;
+use dddit_eval::speed::{bench_trainer, ddim, sample_once, time_reps, train_step, Timing};
+use dddit_routers::fixtures::{cases, time_round_robin};
 use serde_json::json;
 
 /// Arguments of `dddit bench`.
@@ -116,22 +116,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let all = cases(&m, &device, Some(&names));
         for &b in &batches {
             let x = Tensor::<4>::random([b, m.in_channels, m.input_height, m.input_width], Distribution::Normal(0.0, 1.0), &device);
-            // Round-robin over the routers so that drift of the machine spreads over all of them.
-            let gf: Vec<f64> = all.iter().map(|c| forward_once(c.model.as_ref(), &x, &c.steps)).collect();
-            for _ in 1..a.warmup {
-                for c in &all {
-                    forward_once(c.model.as_ref(), &x, &c.steps);
-                }
-            }
-            let mut ms = vec![Vec::new(); all.len()];
-            for _ in 0..a.reps.max(1) {
-                for (i, c) in all.iter().enumerate() {
-                    let start = std::time::Instant::now();
-                    forward_once(c.model.as_ref(), &x, &c.steps);
-                    ms[i].push(start.elapsed().as_secs_f64() * 1e3 / c.steps.len() as f64);
-                }
-            }
-            let times: Vec<Timing> = ms.into_iter().map(Timing::from_ms).collect();
+            let (times, gf): (Vec<Timing>, Vec<f64>) = time_round_robin(&all, &x, a.warmup.max(1), a.reps).into_iter().map(|(ms, g)| (Timing::from_ms(ms), g)).unzip();
             let (dense_ms, dense_gf) = (times[0].median_ms, gf[0]);
             for ((c, t), g) in all.iter().zip(&times).zip(&gf) {
                 let (ratio, speed) = (dense_gf / g, dense_ms / t.median_ms);
