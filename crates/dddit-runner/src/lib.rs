@@ -2,13 +2,15 @@
 //! router, data, training, evaluation, device), `[sweep]` axes over any key path and `seeds`;
 //! [`Experiment::open`] validates all of it at once, naming file, line and key of every
 //! problem; [`run_experiment`] trains and evaluates each run in its own directory, resumably
-//! and in shards; [`table`] and [`plots`] turn a results directory into a comparison table
+//! and in shards, copying completed runs of equal settings from other results directories
+//! (`--reuse`); [`table`] and [`plots`] turn a results directory into a comparison table
 //! and plots.
 
 pub mod error;
 pub mod experiment;
 pub mod meta;
 pub mod plots;
+pub mod reuse;
 pub mod runner;
 pub mod source;
 pub mod sweep;

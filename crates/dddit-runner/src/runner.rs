@@ -68,6 +68,11 @@ pub struct RunOptions {
     pub device: Option<String>,
     /// Precision overriding the experiment's `precision`.
     pub precision: Option<dddit_core::precision::Precision>,
+    /// Results directories whose completed runs of equal settings are copied instead of
+    /// trained again (see [`crate::reuse`]).
+    pub reuse: Vec<PathBuf>,
+    /// Train nothing: complete what `reuse` provides and leave the other runs to do.
+    pub no_train: bool,
 }
 
 /// The provenance record `run.json` of a run directory.
@@ -97,6 +102,10 @@ pub struct RunRecord {
     pub started: String,
     /// How many times `dddit run` started work on it (1 = never interrupted).
     pub attempts: usize,
+    /// The run directory this one was copied from (`--reuse`); the provenance, device and
+    /// times above are that run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<PathBuf>,
 }
 
 /// The completion marker `done.json`.
@@ -123,6 +132,10 @@ pub struct SweepOutcome {
     pub skipped: usize,
     /// Runs completed by this invocation.
     pub completed: usize,
+    /// Runs copied from a `--reuse` directory by this invocation.
+    pub reused: usize,
+    /// Runs left to do because of `no_train`.
+    pub not_trained: usize,
     /// Runs that stopped with an error: (directory, error).
     pub failed: Vec<(PathBuf, String)>,
 }
@@ -150,7 +163,7 @@ pub fn same_run_file(stored: &str, new: &str) -> bool {
 }
 
 /// Whether a stored `eval.toml` holds the settings `eval` (read with the current schema).
-fn same_eval(stored: &str, eval: &dddit_eval::eval::EvalConfig) -> bool {
+pub(crate) fn same_eval(stored: &str, eval: &dddit_eval::eval::EvalConfig) -> bool {
     toml::from_str::<dddit_eval::eval::EvalConfig>(stored).is_ok_and(|e| &e == eval)
 }
 
@@ -203,6 +216,7 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions, progress: &mut dyn Fn
     if !problems.is_empty() {
         return Err(RunnerError::Invalid(problems));
     }
+    crate::reuse::check_dirs(&opts.reuse)?;
     std::fs::create_dir_all(&out).map_err(|e| RunnerError::io(&out, e))?;
     let provenance = Provenance::collect(&exp.source.path);
     let mut outcome = SweepOutcome { out: out.clone(), total: runs.len(), ..Default::default() };
@@ -215,6 +229,19 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions, progress: &mut dyn Fn
         let eval_same = std::fs::read_to_string(dir.join("eval.toml")).is_ok_and(|t| same_eval(&t, &run.resolved.eval));
         if done.exists() && eval_same {
             outcome.skipped += 1;
+            continue;
+        }
+        if let Some(from) = crate::reuse::find(&opts.reuse, &config, &run.resolved.eval, &dir) {
+            let source = crate::reuse::source_record(&from)?;
+            crate::reuse::copy_run(&from, &dir)?;
+            write_record(exp, run, &dir, &provenance, Some((&from, source)))?;
+            progress(&format!("[{}/{}] {}: reused {} (complete, same settings)", k + 1, runs.len(), run.dir_name, from.display()));
+            outcome.reused += 1;
+            continue;
+        }
+        if opts.no_train {
+            progress(&format!("[{}/{}] {}: not complete and nothing to reuse; left to do (--no-train)", k + 1, runs.len(), run.dir_name));
+            outcome.not_trained += 1;
             continue;
         }
         let remaining = runs.len() - k;
@@ -237,7 +264,7 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions, progress: &mut dyn Fn
         let _ = std::fs::remove_file(dir.join(FAILED));
         write_atomic(&dir.join("config.toml"), &config)?;
         write_atomic(&dir.join("eval.toml"), &eval_text)?;
-        write_record(exp, run, &dir, &provenance)?;
+        write_record(exp, run, &dir, &provenance, None)?;
         match train_and_eval(run, &dir, progress) {
             Ok(marker) => {
                 write_json(&done, &marker).map_err(|e| RunnerError::io(&done, e))?;
@@ -254,18 +281,22 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions, progress: &mut dyn Fn
         worked += 1;
     }
     progress(&format!(
-        "sweep {}: {} runs in this shard: {} completed now, {} already complete, {} failed ({})",
+        "sweep {}: {} runs in this shard: {} completed now, {} already complete, {} reused, {} failed{} ({})",
         exp.name,
         outcome.total,
         outcome.completed,
         outcome.skipped,
+        outcome.reused,
         outcome.failed.len(),
+        if opts.no_train { format!(", {} left to do (--no-train)", outcome.not_trained) } else { String::new() },
         duration(start.elapsed().as_secs_f64())
     ));
     Ok(outcome)
 }
 
-fn write_record(exp: &Experiment, run: &Run, dir: &Path, provenance: &Provenance) -> Result<(), RunnerError> {
+/// Writes `run.json`. A reused run (`source`: its origin and record) keeps the provenance,
+/// device and times of the run that trained it, under this experiment's names.
+fn write_record(exp: &Experiment, run: &Run, dir: &Path, provenance: &Provenance, source: Option<(&Path, RunRecord)>) -> Result<(), RunnerError> {
     let path = dir.join(RECORD);
     let previous: Option<RunRecord> = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let point = &exp.points[run.point];
@@ -283,6 +314,11 @@ fn write_record(exp: &Experiment, run: &Run, dir: &Path, provenance: &Provenance
         provenance: provenance.clone(),
         started: previous.as_ref().map(|p| p.started.clone()).unwrap_or_else(|| utc(unix_now())),
         attempts: previous.map(|p| p.attempts).unwrap_or(0) + 1,
+        reused_from: None,
+    };
+    let record = match source {
+        Some((from, s)) => RunRecord { device: s.device, provenance: s.provenance, started: s.started, attempts: s.attempts, reused_from: Some(from.to_path_buf()), ..record },
+        None => record,
     };
     write_json(&path, &record).map_err(|e| RunnerError::io(&path, e))
 }

@@ -24,6 +24,15 @@ pub struct RunArgs {
     /// Precision for every run (`f32`, `tf32`, `bf16`), overriding the file's `precision`.
     #[arg(long)]
     pub precision: Option<dddit_core::precision::Precision>,
+    /// A results directory whose completed runs are copied, instead of trained again, where
+    /// their settings (config.toml and eval.toml, seed included) equal a run's here; may be
+    /// given several times. Experiments that share a baseline train it once.
+    #[arg(long, value_name = "DIR")]
+    pub reuse: Vec<PathBuf>,
+    /// Train nothing: copy what --reuse finds, leave the other runs to do, and write the table
+    /// of what is complete (an experiment's table from runs trained by another).
+    #[arg(long)]
+    pub no_train: bool,
     /// Validate the file and list the runs with their state; run nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -46,7 +55,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         Some(s) => s.parse()?,
         None => Shard::default(),
     };
-    let opts = RunOptions { out: a.out.clone(), shard, device: a.device.clone(), precision: a.precision };
+    let opts = RunOptions { out: a.out.clone(), shard, device: a.device.clone(), precision: a.precision, reuse: a.reuse.clone(), no_train: a.no_train };
     let out = opts.out.clone().unwrap_or_else(|| exp.out.clone());
     eprintln!(
         "experiment {} ({}): {} points × {} seeds = {} runs, {} in shard {}/{}; results in {}",
@@ -63,12 +72,15 @@ pub fn run(a: RunArgs) -> Result<()> {
     if a.dry_run {
         for (r, run) in exp.runs.iter().enumerate().filter(|(r, _)| shard.takes(*r)) {
             let dir = out.join(&run.dir_name);
+            let (config, _) = dddit_runner::runner::config_texts(run);
             let state = if dir.join(dddit_runner::runner::DONE).exists() {
-                "complete"
+                "complete".to_string()
+            } else if let Some(from) = dddit_runner::reuse::find(&a.reuse, &config, &run.resolved.eval, &dir) {
+                format!("reuse {}", from.display())
             } else if dir.join("checkpoint").exists() {
-                "interrupted (will resume)"
+                "interrupted (will resume)".to_string()
             } else {
-                "to do"
+                "to do".to_string()
             };
             let gf = run.resolved.dit.dense_flops().gflops(dddit_core::flops::Convention::MacIsOne);
             println!("{r:>4}  {:<40} {:<26} steps {:>6}  dense {gf:.4} GFLOPs/forward", run.dir_name, state, run.resolved.run.train.total_steps());

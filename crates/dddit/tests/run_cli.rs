@@ -169,3 +169,61 @@ fn an_invalid_experiment_runs_nothing() {
     assert!(!out.exists(), "an invalid experiment created {}", out.display());
     std::fs::remove_dir_all(&root).ok();
 }
+
+#[test]
+fn reuse_copies_completed_runs_of_equal_settings_instead_of_training_them() {
+    let root = std::env::temp_dir().join(format!("dddit-run-cli-reuse-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let short = EXPERIMENT.replace("steps = 120", "steps = 8");
+    let (a, b) = (root.join("a.toml"), root.join("b.toml"));
+    // A trains dense only; B is another experiment (other name) with dense and topk.
+    std::fs::write(&a, short.replace(", { kind = \"topk\", experts = 2, k = 1 }, { kind = \"timestep-gate\", policy = \"progressive\" }", "")).unwrap();
+    std::fs::write(&b, short.replace("name = \"tiny\"", "name = \"tiny-b\"").replace(", { kind = \"timestep-gate\", policy = \"progressive\" }", "")).unwrap();
+    let (out_a, out_b) = (root.join("ra"), root.join("rb"));
+    let o = dddit().arg("run").arg(&a).arg("--out").arg(&out_a).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // The dry run says what will be copied and what trained.
+    let o = dddit().args(["run", "--dry-run"]).arg(&b).arg("--out").arg(&out_b).arg("--reuse").arg(&out_a).output().unwrap();
+    let listing = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && listing.lines().count() == 2, "{listing}");
+    assert!(listing.lines().any(|l| l.contains("dense-seed0") && l.contains("reuse") && l.contains("ra")), "{listing}");
+    assert!(listing.lines().any(|l| l.contains("topk") && l.contains("to do")), "{listing}");
+
+    // --no-train copies and trains nothing; the next invocation trains only what is missing.
+    let o = dddit().arg("run").arg(&b).arg("--out").arg(&out_b).arg("--reuse").arg(&out_a).arg("--no-train").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("0 completed now, 0 already complete, 1 reused, 0 failed, 1 left to do (--no-train)"), "{err}");
+    assert!(!out_b.join("topk-experts=2-k=1-seed0").exists());
+    let o = dddit().arg("run").arg(&b).arg("--out").arg(&out_b).arg("--reuse").arg(&out_a).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("1 completed now, 1 already complete, 0 reused"), "{err}");
+    let (from, to) = (out_a.join("dense-seed0"), out_b.join("dense-seed0"));
+    for f in ["metrics.jsonl", "eval.json", "done.json", "samples.png", "checkpoint/state.json"] {
+        assert_eq!(std::fs::read(from.join(f)).unwrap(), std::fs::read(to.join(f)).unwrap(), "{f} differs from the reused run's");
+    }
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(to.join("run.json")).unwrap()).unwrap();
+    let source: serde_json::Value = serde_json::from_slice(&std::fs::read(from.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["experiment"], "tiny-b");
+    assert_eq!(record["provenance"], source["provenance"]);
+    assert_eq!(record["started"], source["started"]);
+    assert!(record["reused_from"].as_str().unwrap().ends_with("dense-seed0"), "{record}");
+    let topk: serde_json::Value = serde_json::from_slice(&std::fs::read(out_b.join("topk-experts=2-k=1-seed0/run.json")).unwrap()).unwrap();
+    assert!(topk.get("reused_from").is_none(), "{topk}");
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("| dense") && table.contains("| topk"), "{table}");
+
+    // Other settings are never reused; a missing --reuse directory is refused up front.
+    std::fs::write(&b, std::fs::read_to_string(&b).unwrap().replace("lr = 1e-3", "lr = 2e-3")).unwrap();
+    let o = dddit().args(["run", "--dry-run"]).arg(&b).arg("--out").arg(root.join("rc")).arg("--reuse").arg(&out_a).output().unwrap();
+    let listing = String::from_utf8_lossy(&o.stdout);
+    assert!(!listing.contains("reuse") && listing.matches("to do").count() == 2, "{listing}");
+    let o = dddit().arg("run").arg(&b).arg("--out").arg(root.join("rc")).arg("--reuse").arg(root.join("missing")).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--reuse") && err.contains("missing"), "{err}");
+    assert!(!root.join("rc").exists());
+    std::fs::remove_dir_all(&root).ok();
+}
