@@ -13,7 +13,9 @@
 # machine. `start` detaches the shards (setsid), so they outlive the call that started them and
 # a later call can wait for them. With SCIENCE_MPS=1 (default) the CUDA MPS daemon is started
 # first, so the runs sharing a card execute their kernels concurrently instead of
-# time-slicing; if MPS does not come up, the runs start without it.
+# time-slicing; if MPS does not come up, the runs start without it. With SCIENCE_REUSE=DIR
+# (e.g. the committed results/gpu/all-runs of an earlier machine) completed runs of equal
+# settings are copied from DIR (`dddit run --reuse`) instead of trained again.
 set -uo pipefail
 cmd=$1; shift
 py=${PYTHON:-/opt/torch/.venv/bin/python}
@@ -58,10 +60,12 @@ start)
   gpus=$(nvidia-smi -L | wc -l)
   n=$((gpus * per))
   echo "$(date +%T) $exp: $gpus GPUs x $per runs each, $n shards"
-  "$stage/dddit-gpu" run "$exp" --out "$runs" --device tch-cuda:0 --dry-run 2>&1 | tail -3
+  reuse=(); [ -n "${SCIENCE_REUSE:-}" ] && reuse=(--reuse "$SCIENCE_REUSE")
+  "$stage/dddit-gpu" run "$exp" --out "$runs" --device tch-cuda:0 --dry-run "${reuse[@]}" > "$runs/.logs/plan.txt" 2>&1
+  echo "$(grep -c ' to do ' "$runs/.logs/plan.txt") runs to train, $(grep -c ' reuse ' "$runs/.logs/plan.txt") to copy, $(grep -c ' complete ' "$runs/.logs/plan.txt") complete"
   : > "$runs/.logs/pids"
   for i in $(seq 0 $((n - 1))); do
-    CUDA_VISIBLE_DEVICES=$((i % gpus)) setsid nohup "$stage/dddit-gpu" run "$exp" --out "$runs" --device tch-cuda:0 --shard "$i/$n" \
+    CUDA_VISIBLE_DEVICES=$((i % gpus)) setsid nohup "$stage/dddit-gpu" run "$exp" --out "$runs" --device tch-cuda:0 --shard "$i/$n" "${reuse[@]}" \
       > "$runs/.logs/shard-$i.log" 2>&1 < /dev/null &
     echo $! >> "$runs/.logs/pids"
   done
