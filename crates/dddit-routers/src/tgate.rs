@@ -1,7 +1,17 @@
 //! `timestep-gate` (seed §3.1–3.2): per layer a heavy, a base and a light block (MLP width 4D,
-//! 2D, 1D); a gate on `c` mixes them softly in training and picks one per sample at inference,
-//! or the training-free progressive schedule picks by noise level (t/T > 0.8 heavy, > 0.4 base,
-//! else light). Only the chosen block runs at inference.
+//! 2D, 1D), one of which runs per sample at inference, chosen by
+//! - `learned`: a gate on `c`, mixing the three softly in training and taking the argmax at
+//!   inference (the seed's §3.1 as written). Training and inference differ: a gate that stays
+//!   near uniform leaves no block trained to denoise alone (results/gpu/README.md §2);
+//! - `learned-hard`: the same gate, but one block per sample in training too, drawn from the
+//!   gate's probabilities (Gumbel-max), with a straight-through weight p / sg(p) (1 in value) so
+//!   the gate still gets a gradient; inference takes the argmax. Training runs what inference
+//!   runs, and costs only the chosen blocks;
+//! - `progressive`: the training-free schedule by noise level (t/T > 0.8 heavy, > 0.4 base,
+//!   else light).
+//!
+//! The learned gates report `flops_ratio`, the expected cost Σ p_i · cost_i over the heavy
+//! block's, so that `train.loss.flops` pulls them to a budget.
 
 use crate::common::{entropy, group_by, probs, to_host, GateMlp};
 use crate::moe::mean_losses;
@@ -10,7 +20,7 @@ use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::Flops;
-use dddit_core::routing::{execute, ComputePath, Granularity, Mode, PathAssignment, RoutingDecision};
+use dddit_core::routing::{execute, AuxLoss, ComputePath, Granularity, Mode, PathAssignment, RoutingDecision};
 use serde::Deserialize;
 
 /// How the block of each layer is chosen.
@@ -19,6 +29,9 @@ use serde::Deserialize;
 pub enum GatePolicy {
     /// A learned gate on c: soft mixture in training, argmax at inference.
     Learned,
+    /// A learned gate on c: one sampled block per sample in training (straight-through),
+    /// argmax at inference.
+    LearnedHard,
     /// Seed §3.2: by t/T, heavy above 0.8, base above 0.4, light below (training-free).
     Progressive,
 }
@@ -55,7 +68,7 @@ pub struct GateLayer {
 pub struct GateStack {
     /// Layers.
     pub layers: Vec<GateLayer>,
-    /// 0 learned, 1 progressive.
+    /// 0 learned, 1 progressive, 2 learned-hard.
     pub policy: usize,
     /// Diffusion steps T.
     pub num_timesteps: usize,
@@ -68,7 +81,7 @@ impl RouterConfig for TimestepGateConfig {
 
     fn keys() -> &'static [KeyDoc] {
         &[
-            KeyDoc { key: "policy", ty: "\"learned\" | \"progressive\"", default: "\"learned\"", doc: "learned gate or the seed's training-free schedule" },
+            KeyDoc { key: "policy", ty: "\"learned\" | \"learned-hard\" | \"progressive\"", default: "\"learned\"", doc: "learned gate (soft in training), learned gate with one sampled block in training (straight-through), or the seed's training-free schedule" },
             KeyDoc { key: "num_timesteps", ty: "integer", default: "1000", doc: "T for the progressive thresholds" },
             KeyDoc { key: "router_hidden", ty: "integer", default: "0", doc: "gate MLP width (0 = hidden size)" },
         ]
@@ -100,6 +113,7 @@ impl RouterConfig for TimestepGateConfig {
             policy: match self.policy {
                 GatePolicy::Learned => 0,
                 GatePolicy::Progressive => 1,
+                GatePolicy::LearnedHard => 2,
             },
             num_timesteps: self.num_timesteps,
         }
@@ -125,43 +139,77 @@ impl RoutedStack for GateStack {
         let [b, n, _] = h.dims();
         let mut flops = vec![Flops::default(); b];
         let mut aux = vec![];
+        let mut expected: Option<Tensor<1>> = None;
         let mut chosen_cost = 0.0;
+        let heavy_block = self.layers.first().map_or(1.0, |l| l.blocks[0].flops(n).total() as f64).max(1.0);
         for layer in &self.layers {
             let paths: Vec<&dyn ComputePath> = layer.blocks.iter().map(|x| x as &dyn ComputePath).collect();
             let c = input.c;
+            // Straight-through weights of the chosen block per sample, `[b]` (learned-hard, training).
+            let mut st: Option<Tensor<1>> = None;
             let d = if self.policy == 1 {
                 let choice: Vec<usize> = input.timesteps.iter().map(|&t| self.progressive(t)).collect();
                 one_path_per_sample(&choice)
             } else {
-                let logits = layer.gate.forward(c.clone());
+                let logits = layer.gate.forward(c.clone()); // [b, 3]
                 aux.push(entropy(logits.clone()));
                 for f in flops.iter_mut() {
                     f.router += layer.gate.macs_per_row();
                 }
-                let p = probs(logits);
-                if input.mode == Mode::Train {
-                    RoutingDecision::mixture(Granularity::Sample, p)
-                } else {
-                    let ph = to_host(p.clone());
-                    let choice: Vec<usize> = (0..b)
-                        .map(|s| (0..3).max_by(|&i, &j| ph[s * 3 + i].total_cmp(&ph[s * 3 + j]).then(j.cmp(&i))).unwrap())
-                        .collect();
-                    one_path_per_sample(&choice)
+                let p = probs(logits); // [b, 3]
+                let costs: Vec<f32> = layer.blocks.iter().map(|x| (x.flops(n).total() as f64 / heavy_block) as f32).collect();
+                let cost = p.clone().matmul(Tensor::<1>::from_floats(costs.as_slice(), &p.device()).reshape([3, 1])).reshape([b]); // [b]
+                expected = Some(match expected {
+                    Some(e) => e + cost,
+                    None => cost,
+                });
+                match (input.mode, self.policy) {
+                    (Mode::Train, 0) => RoutingDecision::mixture(Granularity::Sample, p),
+                    (Mode::Train, _) => {
+                        // Gumbel-max: a draw from p, so every block is tried in proportion to it.
+                        let u = Tensor::<2>::random([b, 3], burn::tensor::Distribution::Uniform(1e-6, 1.0 - 1e-6), &p.device());
+                        let choice = argmax_rows(&to_host(p.clone().log() - u.log().neg().log()), b);
+                        let idx = Tensor::<2, Int>::from_ints(burn::tensor::TensorData::new(choice.iter().map(|&i| i as i64).collect::<Vec<_>>(), [b, 1]), &p.device());
+                        let chosen = p.gather(1, idx).reshape([b]); // [b]
+                        st = Some(chosen.clone() / chosen.detach());
+                        one_path_per_sample(&choice)
+                    }
+                    _ => one_path_per_sample(&argmax_rows(&to_host(p), b)),
                 }
             };
             for (f, s) in flops.iter_mut().zip(d.per_sample_flops(&paths, b, n)) {
                 *f += s;
                 chosen_cost += s.total() as f64;
             }
-            h = execute(h, &d, |p, rows, idx| layer.blocks[p].forward(rows, c.clone().select(0, idx.clone())));
+            h = execute(h, &d, |p, rows, idx| {
+                let out = layer.blocks[p].forward(rows.clone(), c.clone().select(0, idx.clone()));
+                match &st {
+                    // rows + (block(rows) − rows) · w: the block's output in value, with ∂/∂w
+                    // the residual's effect on the loss.
+                    Some(w) => {
+                        let [m, t, dim] = rows.dims();
+                        rows.clone() + (out - rows) * w.clone().select(0, idx.clone()).reshape([m, 1, 1]).expand([m, t, dim])
+                    }
+                    None => out,
+                }
+            });
         }
         let heavy: f64 = self.layers.iter().map(|l| l.blocks[0].flops(n).total() as f64).sum::<f64>() * b as f64;
-        StackOutput { h, flops, aux_losses: mean_losses(aux), stats: [("block_cost".to_string(), chosen_cost / heavy.max(1.0)), ("layers".to_string(), 1.0)].into() }
+        let mut aux_losses = mean_losses(aux);
+        if let Some(e) = expected {
+            aux_losses.push(AuxLoss { name: "flops_ratio".into(), value: e.mean().reshape([1]) / self.layers.len().max(1) as f64 });
+        }
+        StackOutput { h, flops, aux_losses, stats: [("block_cost".to_string(), chosen_cost / heavy.max(1.0)), ("layers".to_string(), 1.0)].into() }
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {
         self.layers.iter().map(|l| l.blocks[0].flops(tokens) + Flops { router: l.gate.macs_per_row(), ..Default::default() }).sum()
     }
+}
+
+/// The index of the largest of each row of a row-major `[rows, 3]` host copy (ties: the first).
+fn argmax_rows(v: &[f32], rows: usize) -> Vec<usize> {
+    (0..rows).map(|s| (0..3).max_by(|&i, &j| v[s * 3 + i].total_cmp(&v[s * 3 + j]).then(j.cmp(&i))).unwrap()).collect()
 }
 
 /// Sample `s` runs path `choice[s]`: the batch grouped by path.
@@ -171,3 +219,97 @@ fn one_path_per_sample(choice: &[usize]) -> RoutingDecision {
 }
 
 crate::register_router!(TimestepGateConfig);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::to_host;
+    use burn::tensor::Distribution;
+    use dddit_core::testing::{device, seeded};
+
+    fn model() -> DiTConfig {
+        let mut m = DiTConfig::preset("DiT-N/4", 8, 1).unwrap();
+        m.depth = 2;
+        m
+    }
+
+    fn run(stack: &GateStack, h: &Tensor<3>, c: &Tensor<2>, mode: Mode) -> StackOutput {
+        let ts = [100.0, 500.0, 900.0, 999.0];
+        let x = Tensor::<4>::zeros([4, 1, 8, 8], &h.device());
+        stack.forward(h.clone(), &StackInput { c, t_emb: c, timesteps: &ts, text: None, x_t: &x, mode, full: false })
+    }
+
+    /// Makes every layer's gate choose `path` with probability 1 − 1e-4 (not saturated, so
+    /// that its gradient is not rounded to zero).
+    fn decisive(stack: &mut GateStack, path: usize) {
+        for l in &mut stack.layers {
+            let dev = l.gate.fc2.weight.device();
+            l.gate.fc2.weight = burn::module::Param::from_tensor(l.gate.fc2.weight.val().zeros_like().require_grad());
+            let mut bias = [0.0f32; 3];
+            bias[path] = 10.0;
+            l.gate.fc2.bias = Some(burn::module::Param::from_tensor(Tensor::<1>::from_floats(bias, &dev).require_grad()));
+        }
+    }
+
+    #[test]
+    fn learned_hard_trains_what_inference_runs_and_its_gate_learns() {
+        let dev = device().autodiff();
+        let _g = seeded(&dev, 3);
+        let m = model();
+        let mut stack = TimestepGateConfig { policy: GatePolicy::LearnedHard, ..Default::default() }.init(&m, &dev);
+        // DiT zero-initialises adaLN, so a fresh block adds nothing and no gradient can reach
+        // the gate through it; give the blocks a residual, as training does.
+        for l in &mut stack.layers {
+            for blk in &mut l.blocks {
+                let w = blk.ada_ln_modulation.weight.val();
+                blk.ada_ln_modulation.weight = burn::module::Param::from_tensor(Tensor::random(w.dims(), Distribution::Normal(0.0, 0.05), &dev).require_grad());
+            }
+        }
+        let h = Tensor::<3>::random([4, m.num_tokens(), m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
+        let c = Tensor::<2>::random([4, m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
+        for path in 0..3 {
+            decisive(&mut stack, path);
+            let (train, eval) = (run(&stack, &h, &c, Mode::Train), run(&stack, &h, &c, Mode::Eval));
+            // One block per sample in training too: the same output and cost as inference.
+            let (a, b) = (to_host(train.h.clone()), to_host(eval.h));
+            let err = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            assert!(err < 1e-4, "path {path}: train and inference differ by {err}");
+            assert_eq!(train.flops, eval.flops, "path {path}");
+            let cost = train.stats["block_cost"];
+            let want = stack.layers[0].blocks[path].flops(m.num_tokens()).total() as f64 / stack.layers[0].blocks[0].flops(m.num_tokens()).total() as f64;
+            assert!((cost - want).abs() < 1e-9, "path {path}: block cost {cost}, want {want}");
+            let ratio = train.aux_losses.iter().find(|a| a.name == "flops_ratio").expect("flops_ratio").value.clone();
+            assert!((to_host(ratio.clone())[0] as f64 - want).abs() < 1e-3, "expected cost of a decisive gate");
+            // The straight-through weight gives the gate a gradient from the denoising side too.
+            let grads = train.h.square().mean().backward();
+            let g = stack.layers[0].gate.fc2.bias.as_ref().unwrap().grad(&grads).expect("gate bias has a gradient");
+            assert!(g.abs().sum().into_scalar::<f32>() > 0.0, "path {path}: the gate got no gradient");
+        }
+    }
+
+    #[test]
+    fn learned_hard_samples_every_block_from_an_undecided_gate() {
+        let dev = device().autodiff();
+        let _g = seeded(&dev, 4);
+        let m = model();
+        let mut stack = TimestepGateConfig { policy: GatePolicy::LearnedHard, ..Default::default() }.init(&m, &dev);
+        for l in &mut stack.layers {
+            l.gate.fc2.weight = burn::module::Param::from_tensor(l.gate.fc2.weight.val().zeros_like());
+            l.gate.fc2.bias = Some(burn::module::Param::from_tensor(l.gate.fc2.bias.as_ref().unwrap().val().zeros_like()));
+        }
+        let h = Tensor::<3>::random([4, m.num_tokens(), m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
+        let c = Tensor::<2>::random([4, m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
+        let costs: Vec<u64> = (0..3).map(|p| stack.layers[0].blocks[p].flops(m.num_tokens()).total() + stack.layers[1].blocks[p].flops(m.num_tokens()).total()).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            let out = run(&stack, &h, &c, Mode::Train);
+            for f in &out.flops {
+                seen.insert(f.total() - 2 * stack.layers[0].gate.macs_per_row());
+            }
+        }
+        // Uniform gate, 2 layers, 80 draws: both layers on the same block happens for each block.
+        for (p, cost) in costs.iter().enumerate() {
+            assert!(seen.contains(cost), "block {p} never ran in both layers: {seen:?}");
+        }
+    }
+}
