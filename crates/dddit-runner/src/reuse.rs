@@ -48,14 +48,15 @@ pub fn source_record(from: &Path) -> Result<RunRecord, RunnerError> {
 }
 
 /// Copies the run directory `from` to `to` through a temporary directory beside `to` and a
-/// rename, so that `to` is never seen half-copied; an incomplete run already at `to` is
-/// replaced.
-pub fn copy_run(from: &Path, to: &Path) -> Result<(), RunnerError> {
+/// rename, so that `to` is never seen half-copied; `finish` runs on the temporary copy before
+/// the rename (it rewrites `run.json`). An incomplete run already at `to` is replaced.
+pub fn copy_run(from: &Path, to: &Path, finish: impl FnOnce(&Path) -> Result<(), RunnerError>) -> Result<(), RunnerError> {
     let parent = to.parent().unwrap_or(Path::new("."));
     let name = to.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = parent.join(format!(".{name}.reuse.{}.tmp", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     copy_tree(from, &tmp)?;
+    finish(&tmp)?;
     if to.exists() {
         let old = parent.join(format!(".{name}.replaced.{}.tmp", std::process::id()));
         let _ = std::fs::remove_dir_all(&old);
@@ -117,8 +118,14 @@ mod tests {
         let to = root.join("b/x-seed0");
         std::fs::create_dir_all(&to).unwrap();
         std::fs::write(to.join("stale.txt"), "old").unwrap();
-        copy_run(&a, &to).unwrap();
+        copy_run(&a, &to, |tmp| {
+            std::fs::write(tmp.join(RECORD), "rewritten").unwrap();
+            Ok(())
+        })
+        .unwrap();
         assert!(to.join(DONE).exists() && !to.join("stale.txt").exists());
+        assert_eq!(std::fs::read_to_string(to.join(RECORD)).unwrap(), "rewritten");
+        assert_eq!(std::fs::read_to_string(a.join(RECORD)).unwrap(), "{}", "the source is untouched");
         assert_eq!(std::fs::read(to.join("checkpoint/model.bin")).unwrap(), [1, 2, 3]);
         let leftovers: Vec<_> = std::fs::read_dir(root.join("b")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers.len(), 1, "{leftovers:?}");

@@ -233,8 +233,7 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions, progress: &mut dyn Fn
         }
         if let Some(from) = crate::reuse::find(&opts.reuse, &config, &run.resolved.eval, &dir) {
             let source = crate::reuse::source_record(&from)?;
-            crate::reuse::copy_run(&from, &dir)?;
-            write_record(exp, run, &dir, &provenance, Some((&from, source)))?;
+            crate::reuse::copy_run(&from, &dir, |tmp| write_record(exp, run, tmp, &provenance, Some((&from, source))))?;
             progress(&format!("[{}/{}] {}: reused {} (complete, same settings)", k + 1, runs.len(), run.dir_name, from.display()));
             outcome.reused += 1;
             continue;
