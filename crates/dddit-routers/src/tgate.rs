@@ -10,8 +10,10 @@
 //! - `progressive`: the training-free schedule by noise level (t/T > 0.8 heavy, > 0.4 base,
 //!   else light).
 //!
-//! The learned gates report `flops_ratio`, the expected cost Σ p_i · cost_i over the heavy
-//! block's, so that `train.loss.flops` pulls them to a budget.
+//! `learned-hard` reports `flops_ratio`, the expected cost Σ p_i · cost_i over the heavy block's,
+//! so that `train.loss.flops` pulls it to a budget. `learned` does not: with that pull its soft
+//! mixture trained with NaN gradients on the CPU quickstart settings (from step 590 to 1,030
+//! on, `experiments/tgate-entropy.toml`), so it is kept as it was when its GPU results were made.
 
 use crate::common::{entropy, group_by, probs, to_host, GateMlp};
 use crate::moe::mean_losses;
@@ -157,12 +159,14 @@ impl RoutedStack for GateStack {
                     f.router += layer.gate.macs_per_row();
                 }
                 let p = probs(logits); // [b, 3]
-                let costs: Vec<f32> = layer.blocks.iter().map(|x| (x.flops(n).total() as f64 / heavy_block) as f32).collect();
-                let cost = p.clone().matmul(Tensor::<1>::from_floats(costs.as_slice(), &p.device()).reshape([3, 1])).reshape([b]); // [b]
-                expected = Some(match expected {
-                    Some(e) => e + cost,
-                    None => cost,
-                });
+                if self.policy == 2 {
+                    let costs: Vec<f32> = layer.blocks.iter().map(|x| (x.flops(n).total() as f64 / heavy_block) as f32).collect();
+                    let cost = p.clone().matmul(Tensor::<1>::from_floats(costs.as_slice(), &p.device()).reshape([3, 1])).reshape([b]); // [b]
+                    expected = Some(match expected {
+                        Some(e) => e + cost,
+                        None => cost,
+                    });
+                }
                 match (input.mode, self.policy) {
                     (Mode::Train, 0) => RoutingDecision::mixture(Granularity::Sample, p),
                     (Mode::Train, _) => {
