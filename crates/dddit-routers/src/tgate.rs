@@ -11,9 +11,9 @@
 //!   else light).
 //!
 //! `learned-hard` reports `flops_ratio`, the expected cost Σ p_i · cost_i over the heavy block's,
-//! so that `train.loss.flops` pulls it to a budget. `learned` does not: with that pull its soft
-//! mixture trained with NaN gradients on the CPU quickstart settings (from step 590 to 1,030
-//! on, `experiments/tgate-entropy.toml`), so it is kept as it was when its GPU results were made.
+//! so that `train.loss.flops` pulls it to a budget. `learned` does not, as when its GPU results
+//! were made. (A budget term for it was tried and withdrawn after its runs hit NaN gradients;
+//! their cause turned out to be GELU's backward, fixed since, not the budget term.)
 
 use crate::common::{entropy, group_by, probs, to_host, GateMlp};
 use crate::moe::mean_losses;
