@@ -10,12 +10,12 @@
 //! - `progressive`: the training-free schedule by noise level (t/T > 0.8 heavy, > 0.4 base,
 //!   else light).
 //!
-//! `learned-hard` reports `flops_ratio`, the expected cost Σ p_i · cost_i over the heavy block's,
-//! so that `train.loss.flops` pulls it to a budget. `learned` does not, as when its GPU results
+//! `learned-hard` reports `flops_ratio` in training, the expected cost Σ p_i · cost_i over the
+//! heavy block's, so that `train.loss.flops` pulls it to a budget. `learned` does not, as when its GPU results
 //! were made. (A budget term for it was tried and withdrawn after its runs hit NaN gradients;
 //! their cause turned out to be GELU's backward, fixed since, not the budget term.)
 
-use crate::common::{entropy, group_by, probs, to_host, GateMlp};
+use crate::common::{add_ratio, entropy, group_by, probs, to_host, GateMlp};
 use crate::moe::mean_losses;
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
@@ -143,7 +143,6 @@ impl RoutedStack for GateStack {
         let mut aux = vec![];
         let mut expected: Option<Tensor<1>> = None;
         let mut chosen_cost = 0.0;
-        let heavy_block = self.layers.first().map_or(1.0, |l| l.blocks[0].flops(n).total() as f64).max(1.0);
         for layer in &self.layers {
             let paths: Vec<&dyn ComputePath> = layer.blocks.iter().map(|x| x as &dyn ComputePath).collect();
             let c = input.c;
@@ -159,17 +158,14 @@ impl RoutedStack for GateStack {
                     f.router += layer.gate.macs_per_row();
                 }
                 let p = probs(logits); // [b, 3]
-                if self.policy == 2 {
-                    let costs: Vec<f32> = layer.blocks.iter().map(|x| (x.flops(n).total() as f64 / heavy_block) as f32).collect();
-                    let cost = p.clone().matmul(Tensor::<1>::from_floats(costs.as_slice(), &p.device()).reshape([3, 1])).reshape([b]); // [b]
-                    expected = Some(match expected {
-                        Some(e) => e + cost,
-                        None => cost,
-                    });
-                }
                 match (input.mode, self.policy) {
                     (Mode::Train, 0) => RoutingDecision::mixture(Granularity::Sample, p),
                     (Mode::Train, _) => {
+                        // The expected cost Σ p_i · cost_i / cost_heavy, differentiable, for the FLOPs loss.
+                        let heavy = layer.blocks[0].flops(n).total().max(1) as f64;
+                        let costs: Vec<f32> = layer.blocks.iter().map(|x| (x.flops(n).total() as f64 / heavy) as f32).collect();
+                        let cost = p.clone().matmul(Tensor::<1>::from_floats(costs.as_slice(), &p.device()).reshape([3, 1])).reshape([b]); // [b]
+                        expected = Some(add_ratio(expected, cost));
                         // Gumbel-max: a draw from p, so every block is tried in proportion to it.
                         let u = Tensor::<2>::random([b, 3], burn::tensor::Distribution::Uniform(1e-6, 1.0 - 1e-6), &p.device());
                         let choice = argmax_rows(&to_host(p.clone().log() - u.log().neg().log()), b);
@@ -243,24 +239,38 @@ mod tests {
         stack.forward(h.clone(), &StackInput { c, t_emb: c, timesteps: &ts, text: None, x_t: &x, mode, full: false })
     }
 
-    /// Makes every layer's gate choose `path` with probability 1 − 1e-4 (not saturated, so
-    /// that its gradient is not rounded to zero).
-    fn decisive(stack: &mut GateStack, path: usize) {
+    /// A `learned-hard` stack on the 2-layer model, with hidden tokens `h` and conditioning `c`
+    /// for 4 samples.
+    fn setup(dev: &Device) -> (DiTConfig, GateStack, Tensor<3>, Tensor<2>) {
+        let m = model();
+        let stack = TimestepGateConfig { policy: GatePolicy::LearnedHard, ..Default::default() }.init(&m, dev);
+        let h = Tensor::<3>::random([4, m.num_tokens(), m.hidden_size], Distribution::Normal(0.0, 1.0), dev);
+        let c = Tensor::<2>::random([4, m.hidden_size], Distribution::Normal(0.0, 1.0), dev);
+        (m, stack, h, c)
+    }
+
+    /// Makes every layer's gate ignore `c` and output the logits `bias`.
+    fn fixed_gate(stack: &mut GateStack, bias: [f32; 3]) {
         for l in &mut stack.layers {
             let dev = l.gate.fc2.weight.device();
             l.gate.fc2.weight = burn::module::Param::from_tensor(l.gate.fc2.weight.val().zeros_like().require_grad());
-            let mut bias = [0.0f32; 3];
-            bias[path] = 10.0;
             l.gate.fc2.bias = Some(burn::module::Param::from_tensor(Tensor::<1>::from_floats(bias, &dev).require_grad()));
         }
+    }
+
+    /// Makes every layer's gate choose `path` with probability 1 − 1e-4 (not saturated, so
+    /// that its gradient is not rounded to zero).
+    fn decisive(stack: &mut GateStack, path: usize) {
+        let mut bias = [0.0f32; 3];
+        bias[path] = 10.0;
+        fixed_gate(stack, bias);
     }
 
     #[test]
     fn learned_hard_trains_what_inference_runs_and_its_gate_learns() {
         let dev = device().autodiff();
         let _g = seeded(&dev, 3);
-        let m = model();
-        let mut stack = TimestepGateConfig { policy: GatePolicy::LearnedHard, ..Default::default() }.init(&m, &dev);
+        let (m, mut stack, h, c) = setup(&dev);
         // DiT zero-initialises adaLN, so a fresh block adds nothing and no gradient can reach
         // the gate through it; give the blocks a residual, as training does.
         for l in &mut stack.layers {
@@ -269,8 +279,6 @@ mod tests {
                 blk.ada_ln_modulation.weight = burn::module::Param::from_tensor(Tensor::random(w.dims(), Distribution::Normal(0.0, 0.05), &dev).require_grad());
             }
         }
-        let h = Tensor::<3>::random([4, m.num_tokens(), m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
-        let c = Tensor::<2>::random([4, m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
         for path in 0..3 {
             decisive(&mut stack, path);
             let (train, eval) = (run(&stack, &h, &c, Mode::Train), run(&stack, &h, &c, Mode::Eval));
@@ -295,14 +303,8 @@ mod tests {
     fn learned_hard_samples_every_block_from_an_undecided_gate() {
         let dev = device().autodiff();
         let _g = seeded(&dev, 4);
-        let m = model();
-        let mut stack = TimestepGateConfig { policy: GatePolicy::LearnedHard, ..Default::default() }.init(&m, &dev);
-        for l in &mut stack.layers {
-            l.gate.fc2.weight = burn::module::Param::from_tensor(l.gate.fc2.weight.val().zeros_like());
-            l.gate.fc2.bias = Some(burn::module::Param::from_tensor(l.gate.fc2.bias.as_ref().unwrap().val().zeros_like()));
-        }
-        let h = Tensor::<3>::random([4, m.num_tokens(), m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
-        let c = Tensor::<2>::random([4, m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
+        let (m, mut stack, h, c) = setup(&dev);
+        fixed_gate(&mut stack, [0.0; 3]);
         let costs: Vec<u64> = (0..3).map(|p| stack.layers[0].blocks[p].flops(m.num_tokens()).total() + stack.layers[1].blocks[p].flops(m.num_tokens()).total()).collect();
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..20 {
