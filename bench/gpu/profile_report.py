@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Turns bench/gpu/profile.sh's output into results/gpu/profile.md.
 
-    python3 bench/gpu/profile_report.py OUTDIR > results/gpu/profile.md
+    python3 bench/gpu/profile_report.py OUTDIR [JOB=PLAIN_JSON ...] > results/gpu/profile.md
 
-Each job was profiled with 1 and 3 timed repetitions; the difference divided by 2 is one
-repetition's kernels, without set-up and warm-up. Kernels are grouped by what they do, from
+One repetition's kernels, without set-up and warm-up: where a job was profiled with 1 and 3
+timed repetitions (NAME-r1.csv, NAME-r3.csv), the difference divided by 2; where only NAME-r1.csv
+exists (what profile.sh writes now), its last repetition, found in the kernel sequence.
+JOB=PLAIN_JSON names another call's plain timing for a job whose own is missing. Kernels are grouped by what they do, from
 their names (cuBLAS/CUTLASS matrix products, attention, elementwise, reductions, copies and
 indexing, optimiser).
 """
@@ -49,29 +51,8 @@ def short(name, width=100):
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def kernels(path):
-    """(name → (count, total ns)) of one ncu CSV log."""
-    lines = Path(path).read_text(errors="replace").splitlines()
-    start = next((i for i, l in enumerate(lines) if l.startswith('"ID"')), None)
-    if start is None:
-        raise SystemExit(f"{path}: no ncu CSV header (did ncu run?)")
-    out = defaultdict(lambda: [0, 0.0])
-    for row in csv.DictReader(lines[start:]):
-        if not (row.get("ID") or "").isdigit():
-            continue
-        v = row.get("gpu__time_duration.sum", "").replace(",", "")
-        try:
-            ns = float(v)
-        except ValueError:
-            continue
-        k = out[row["Kernel Name"]]
-        k[0] += 1
-        k[1] += ns
-    return out
-
-
 def sequence(path):
-    """[(kernel name, ns)] of one ncu CSV log, in launch order."""
+    """[(kernel name, ns)] of one ncu CSV log, in launch order (empty where ncu wrote no table)."""
     lines = Path(path).read_text(errors="replace").splitlines()
     start = next((i for i, l in enumerate(lines) if l.startswith('"ID"')), None)
     if start is None:
@@ -116,9 +97,13 @@ AGREE = []  # the last repetition of R1 against R3 − R1, where both exist
 def one_rep(d, name):
     """Kernels of one repetition: (R3 − R1) / 2 per kernel name; where the R3 profile is missing
     or unfinished, the last repetition found in the R1 profile (`last_rep`)."""
-    r3 = d / f"{name}-r3.csv"
-    if r3.exists() and sequence(r3):
-        a, b = kernels(d / f"{name}-r1.csv"), kernels(r3)
+    r1, r3 = d / f"{name}-r1.csv", d / f"{name}-r3.csv"
+    seq1 = sequence(r1) if r1.exists() else []
+    seq3 = sequence(r3) if r3.exists() else []
+    if seq3:
+        if not seq1:
+            raise SystemExit(f"{r1}: no ncu CSV header (did ncu run?)")
+        a, b = _count(seq1), _count(seq3)
         rep = {}
         for k in set(a) | set(b):
             c = (b.get(k, [0, 0])[0] - a.get(k, [0, 0])[0]) / 2
@@ -126,13 +111,12 @@ def one_rep(d, name):
             if c > 0 or t > 0:
                 rep[k] = (c, t)
         METHOD[name] = "R3 − R1"
-        check = last_rep(sequence(d / f"{name}-r1.csv"))
+        check = last_rep(seq1)
         if check:
             (n1, t1), (n2, t2) = totals(check), totals(rep)
             AGREE.append(f"`{name}` {n1:.0f} vs {n2:.0f} kernels, {t1:.2f} vs {t2:.2f} ms")
         return rep
-    r1 = d / f"{name}-r1.csv"
-    rep = last_rep(sequence(r1)) if r1.exists() else None
+    rep = last_rep(seq1) if seq1 else None
     METHOD[name] = "last repetition of R1" if rep else "none"
     return rep
 
