@@ -18,9 +18,8 @@
 set -uo pipefail
 bin=$1
 out=$2
-py=${PYTHON:-/opt/torch/.venv/bin/python}
+source "$(dirname "$0")/env.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-export LD_LIBRARY_PATH=$($py -c 'import torch, os; print(os.path.dirname(torch.__file__))')/lib:${LD_LIBRARY_PATH:-}
 ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 [ -x "$ncu" ] || { echo "no ncu found"; exit 1; }
 mkdir -p "$out"

@@ -11,9 +11,8 @@ set -uo pipefail
 bin=$1
 out=$2
 part=${3:-all}
-py=${PYTHON:-/opt/torch/.venv/bin/python}
+source "$(dirname "$0")/env.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-export LD_LIBRARY_PATH=$($py -c 'import torch, os; print(os.path.dirname(torch.__file__))')/lib:${LD_LIBRARY_PATH:-}
 mkdir -p "$out"
 log() { echo "[$(date +%H:%M:%S)] $*"; }
 run() { # name, command...

@@ -18,8 +18,7 @@
 # settings are copied from DIR (`dddit run --reuse`) instead of trained again.
 set -uo pipefail
 cmd=$1; shift
-py=${PYTHON:-/opt/torch/.venv/bin/python}
-export LD_LIBRARY_PATH=$($py -c 'import torch, os; print(os.path.dirname(torch.__file__))')/lib:${LD_LIBRARY_PATH:-}
+source "$(dirname "$0")/env.sh"
 export CUDA_MPS_PIPE_DIRECTORY=/tmp/dddit-mps/pipe CUDA_MPS_LOG_DIRECTORY=/tmp/dddit-mps/log
 # Many processes per machine: one or two CPU threads each.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} RAYON_NUM_THREADS=${RAYON_NUM_THREADS:-2}
