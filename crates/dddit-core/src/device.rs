@@ -152,9 +152,7 @@ mod tests {
 
     #[test]
     fn missing_backend_lists_compiled_ones() {
-        let absent = [DeviceSpec::Flex, DeviceSpec::Ndarray, DeviceSpec::TchCpu]
-            .into_iter()
-            .find(|d| !d.is_compiled());
+        let absent = [DeviceSpec::Flex, DeviceSpec::Ndarray, DeviceSpec::TchCpu].into_iter().find(|d| !d.is_compiled());
         if let Some(d) = absent {
             let err = d.device().unwrap_err().to_string();
             assert!(err.contains(d.feature()), "{err}");

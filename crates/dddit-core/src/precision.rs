@@ -44,13 +44,17 @@ impl Precision {
             Precision::F32 => {
                 let now = device.settings().float_dtype;
                 if now != FloatDType::F32 {
-                    return Err(CoreError::Device(format!("precision f32 asked for, but {spec} already holds {now:?} tensors in this process")));
+                    return Err(CoreError::Device(format!(
+                        "precision f32 asked for, but {spec} already holds {now:?} tensors in this process"
+                    )));
                 }
                 Ok(())
             }
             Precision::Tf32 => {
                 if !matches!(spec, DeviceSpec::TchCuda(_)) {
-                    return Err(CoreError::Device(format!("precision tf32 needs a CUDA device (tch-cuda:N), not {spec}; use f32")));
+                    return Err(CoreError::Device(format!(
+                        "precision tf32 needs a CUDA device (tch-cuda:N), not {spec}; use f32"
+                    )));
                 }
                 // Safe in edition 2021; set before LibTorch creates its global context.
                 std::env::set_var(TF32_ENV, "1");
@@ -60,7 +64,9 @@ impl Precision {
                 if device.settings().float_dtype == FloatDType::BF16 {
                     return Ok(());
                 }
-                device.configure(FloatDType::BF16).map_err(|e| CoreError::Device(format!("precision bf16 on {spec}: {e:?}")))
+                device
+                    .configure(FloatDType::BF16)
+                    .map_err(|e| CoreError::Device(format!("precision bf16 on {spec}: {e:?}")))
             }
         }
     }

@@ -121,6 +121,10 @@ fn invalid_decisions_are_caught() {
     assert!(d.validate(1).is_err());
     let d = RoutingDecision::sparse(Granularity::Sample, 3, vec![PathAssignment::new(0, vec![3])]);
     assert!(d.validate(1).is_err());
-    let d = RoutingDecision::sparse(Granularity::Sample, 3, vec![PathAssignment::new(0, vec![0]), PathAssignment::new(0, vec![1])]);
+    let d = RoutingDecision::sparse(
+        Granularity::Sample,
+        3,
+        vec![PathAssignment::new(0, vec![0]), PathAssignment::new(0, vec![1])],
+    );
     assert!(d.validate(1).is_err());
 }

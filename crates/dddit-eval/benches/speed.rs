@@ -25,7 +25,11 @@ fn env(k: &str, d: &str) -> String {
 
 fn devices() -> Vec<DeviceSpec> {
     let all = DeviceSpec::compiled().into_iter().filter(|d| !d.starts_with("tch-cuda")).collect::<Vec<_>>().join(",");
-    env("DDDIT_BENCH_DEVICES", &all).split(',').filter(|s| !s.is_empty()).map(|s| s.parse().expect("DDDIT_BENCH_DEVICES")).collect()
+    env("DDDIT_BENCH_DEVICES", &all)
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().expect("DDDIT_BENCH_DEVICES"))
+        .collect()
 }
 
 fn speed(c: &mut Criterion) {
@@ -51,7 +55,9 @@ fn speed(c: &mut Criterion) {
         g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(5));
         let cfg = ddim(steps);
         for case in cases(&m, &device, Some(&routers)) {
-            g.bench_function(case.router, |b| b.iter(|| sample_once(case.model.as_ref(), &cfg, batch, &device).expect("sample")));
+            g.bench_function(case.router, |b| {
+                b.iter(|| sample_once(case.model.as_ref(), &cfg, batch, &device).expect("sample"))
+            });
         }
         g.finish();
     }

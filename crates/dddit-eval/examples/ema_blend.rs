@@ -28,12 +28,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         b.ema_from(run.model.as_ref(), k);
         b
     };
-    let models: Vec<(String, Box<dyn AnyRoutedModel>)> = vec![("online".into(), run.model.to_device(&dev)), ("k = 0.05".into(), blend(0.05)), ("k = 0.22".into(), blend(0.22))];
+    let models: Vec<(String, Box<dyn AnyRoutedModel>)> = vec![
+        ("online".into(), run.model.to_device(&dev)),
+        ("k = 0.05".into(), blend(0.05)),
+        ("k = 0.22".into(), blend(0.22)),
+    ];
     let d = DiffusionConfig::for_model(run.dit.learn_sigma).init()?;
     let (n, c, s) = (64, run.dit.in_channels, run.dit.input_height);
     let samples: Vec<_> = (0..n).map(|i| run.data.get(i)).collect();
-    let x0 = Tensor::<4>::from_data(TensorData::new(samples.iter().flat_map(|x| x.image.clone()).collect::<Vec<f32>>(), [n, c, s, s]), &dev);
-    let y = Tensor::<1, Int>::from_data(TensorData::new(samples.iter().map(|x| x.label as i64).collect::<Vec<_>>(), [n]), &dev);
+    let x0 = Tensor::<4>::from_data(
+        TensorData::new(samples.iter().flat_map(|x| x.image.clone()).collect::<Vec<f32>>(), [n, c, s, s]),
+        &dev,
+    );
+    let y = Tensor::<1, Int>::from_data(
+        TensorData::new(samples.iter().map(|x| x.label as i64).collect::<Vec<_>>(), [n]),
+        &dev,
+    );
     println!("{} ({} steps): denoising on {n} training images", dir.display(), run.step);
     println!("| weights | t | ε-MSE | ‖ε̂‖ / ‖ε‖ |\n|---|---|---|---|");
     for t in [50usize, 200, 500, 800] {
@@ -43,7 +53,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let xt = d.q_sample(x0.clone(), &ts, noise.clone());
         let mt = d.model_t(&ts);
         for (name, m) in &models {
-            let opts = ForwardOptions { timesteps: &mt, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
+            let opts = ForwardOptions {
+                timesteps: &mt,
+                text: None,
+                mode: Mode::Eval,
+                force_drop: None,
+                complexity: None,
+                full: false,
+            };
             let eps = m.forward(xt.clone(), d.model_t_tensor(&ts, &dev), y.clone(), &opts).out.slice_dim(1, 0..c);
             let mse = (eps.clone() - noise.clone()).square().mean().into_scalar::<f32>();
             let ratio = (eps.square().sum().sqrt() / noise.clone().square().sum().sqrt()).into_scalar::<f32>();

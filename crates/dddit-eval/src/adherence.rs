@@ -114,12 +114,7 @@ pub struct DetectorConfig {
 
 impl Default for DetectorConfig {
     fn default() -> Self {
-        DetectorConfig {
-            coverage: 0.5,
-            min_area_fraction: 0.45,
-            radius_prior: 0.1,
-            soft_fit_below: 0.9,
-        }
+        DetectorConfig { coverage: 0.5, min_area_fraction: 0.45, radius_prior: 0.1, soft_fit_below: 0.9 }
     }
 }
 
@@ -161,15 +156,9 @@ pub fn detect(image: &[f32], size: usize) -> Result<Vec<Detection>, EvalError> {
 /// # Errors
 /// [`EvalError::Invalid`] if `size < 6`, `image.len() != 3 · size²`, a value is not finite, or
 /// a setting is out of range.
-pub fn detect_with(
-    image: &[f32],
-    size: usize,
-    config: &DetectorConfig,
-) -> Result<Vec<Detection>, EvalError> {
+pub fn detect_with(image: &[f32], size: usize, config: &DetectorConfig) -> Result<Vec<Detection>, EvalError> {
     if size < 6 {
-        return Err(EvalError::Invalid(format!(
-            "shapes detector needs images of side ≥ 6, got {size}"
-        )));
+        return Err(EvalError::Invalid(format!("shapes detector needs images of side ≥ 6, got {size}")));
     }
     let plane = size * size;
     if image.len() != 3 * plane {
@@ -180,9 +169,7 @@ pub fn detect_with(
         )));
     }
     if let Some(i) = image.iter().position(|v| !v.is_finite()) {
-        return Err(EvalError::Invalid(format!(
-            "shapes detector: image value {i} is not finite"
-        )));
+        return Err(EvalError::Invalid(format!("shapes detector: image value {i} is not finite")));
     }
     // Written so that NaN settings fail too.
     let valid = config.coverage > 0.0
@@ -191,26 +178,15 @@ pub fn detect_with(
         && config.radius_prior >= 0.0
         && config.soft_fit_below <= 1.0;
     if !valid {
-        return Err(EvalError::Invalid(format!(
-            "shapes detector: settings out of range: {config:?}"
-        )));
+        return Err(EvalError::Invalid(format!("shapes detector: settings out of range: {config:?}")));
     }
 
     let pixels: Vec<[f32; 3]> = (0..plane)
-        .map(|i| {
-            [
-                0.5 * (image[i] + 1.0),
-                0.5 * (image[plane + i] + 1.0),
-                0.5 * (image[2 * plane + i] + 1.0),
-            ]
-        })
+        .map(|i| [0.5 * (image[i] + 1.0), 0.5 * (image[plane + i] + 1.0), 0.5 * (image[2 * plane + i] + 1.0)])
         .collect();
     let bg = background(&pixels);
     let palette = Palette::new(bg);
-    let fg: Vec<bool> = pixels
-        .iter()
-        .map(|p| palette.coverage(p) >= config.coverage)
-        .collect();
+    let fg: Vec<bool> = pixels.iter().map(|p| palette.coverage(p) >= config.coverage).collect();
 
     let geom = Geometry::new(size);
     let min_area = ((config.min_area_fraction * geom.smallest_area).round() as usize).max(3);
@@ -230,11 +206,7 @@ pub fn detect_with(
         if fit.iou < config.soft_fit_below || coverage.looks_blurred(&fit) {
             fit = soft_fit(&coverage, &geom, config.radius_prior, &per_kind);
         }
-        let size_class = if fit.r < geom.size_threshold {
-            SizeClass::Small
-        } else {
-            SizeClass::Large
-        };
+        let size_class = if fit.r < geom.size_threshold { SizeClass::Small } else { SizeClass::Large };
         detections.push(Detection {
             kind: fit.kind,
             colour,
@@ -298,11 +270,7 @@ impl Palette {
         let v = [p[0] - self.bg[0], p[1] - self.bg[1], p[2] - self.bg[2]];
         let (d, inv) = &self.dirs[k];
         let alpha = ((v[0] * d[0] + v[1] * d[1] + v[2] * d[2]) * inv).clamp(0.0, 1.0);
-        let e = [
-            v[0] - alpha * d[0],
-            v[1] - alpha * d[1],
-            v[2] - alpha * d[2],
-        ];
+        let e = [v[0] - alpha * d[0], v[1] - alpha * d[1], v[2] - alpha * d[2]];
         (alpha, e[0] * e[0] + e[1] * e[1] + e[2] * e[2])
     }
 
@@ -333,9 +301,7 @@ impl Palette {
                 *s += self.mix(p, k).1 as f64;
             }
         }
-        let best = (0..sums.len())
-            .min_by(|&a, &b| sums[a].total_cmp(&sums[b]))
-            .unwrap_or(0);
+        let best = (0..sums.len()).min_by(|&a, &b| sums[a].total_cmp(&sums[b])).unwrap_or(0);
         Colour::ALL[best]
     }
 }
@@ -413,12 +379,7 @@ fn group_by_cell(fg: &[bool], size: usize, geom: &Geometry, min_area: usize) -> 
             for dy in -1..=1isize {
                 for dx in -1..=1isize {
                     let (nx, ny) = (x + dx, y + dy);
-                    if (dx, dy) == (0, 0)
-                        || nx < 0
-                        || ny < 0
-                        || nx >= size as isize
-                        || ny >= size as isize
-                    {
+                    if (dx, dy) == (0, 0) || nx < 0 || ny < 0 || nx >= size as isize || ny >= size as isize {
                         continue;
                     }
                     let j = ny as usize * size + nx as usize;
@@ -460,11 +421,7 @@ fn group_by_cell(fg: &[bool], size: usize, geom: &Geometry, min_area: usize) -> 
         .into_iter()
         .map(|parts| {
             let largest = parts.iter().map(Vec::len).max().unwrap_or(0);
-            let mut merged: Vec<usize> = parts
-                .into_iter()
-                .filter(|p| 4 * p.len() >= largest)
-                .flatten()
-                .collect();
+            let mut merged: Vec<usize> = parts.into_iter().filter(|p| 4 * p.len() >= largest).flatten().collect();
             merged.sort_unstable();
             merged
         })
@@ -502,8 +459,7 @@ impl ObjectMask {
         let mut prefix = vec![0u32; size * (size + 1)];
         for y in 0..size {
             for x in 0..size {
-                prefix[y * (size + 1) + x + 1] =
-                    prefix[y * (size + 1) + x] + bits[y * size + x] as u32;
+                prefix[y * (size + 1) + x + 1] = prefix[y * (size + 1) + x] + bits[y * size + x] as u32;
             }
         }
         let area = indices.len();
@@ -565,17 +521,12 @@ fn half_width(kind: ShapeKind, dy: f32, r: f32) -> Option<f32> {
 /// [`contains`], so the raster is exactly the data set's.
 fn row_span(kind: ShapeKind, cx: f32, cy: f32, r: f32, y: usize, size: usize) -> (usize, usize) {
     let dy = y as f32 + 0.5 - cy;
-    let inside =
-        |x: isize| x >= 0 && (x as usize) < size && contains(kind, x as f32 + 0.5 - cx, dy, r);
+    let inside = |x: isize| x >= 0 && (x as usize) < size && contains(kind, x as f32 + 0.5 - cx, dy, r);
     let Some(w) = half_width(kind, dy, r) else {
         // `half_width` and `contains` may disagree only at the very boundary: check the column
         // nearest to the centre.
         let x = (cx - 0.5).round() as isize;
-        return if inside(x) {
-            (x as usize, x as usize + 1)
-        } else {
-            (0, 0)
-        };
+        return if inside(x) { (x as usize, x as usize + 1) } else { (0, 0) };
     };
     let mut lo = (cx - w - 0.5).ceil() as isize;
     let mut hi = (cx + w - 0.5).floor() as isize; // inclusive
@@ -583,11 +534,7 @@ fn row_span(kind: ShapeKind, cx: f32, cy: f32, r: f32, y: usize, size: usize) ->
     lo = lo.clamp(0, size as isize);
     hi = hi.clamp(-1, size as isize - 1);
     if lo > hi {
-        return if inside(centre) {
-            (centre as usize, centre as usize + 1)
-        } else {
-            (0, 0)
-        };
+        return if inside(centre) { (centre as usize, centre as usize + 1) } else { (0, 0) };
     }
     while lo > 0 && inside(lo - 1) {
         lo -= 1;
@@ -663,10 +610,7 @@ fn fit_kinds(mask: &ObjectMask, geom: &Geometry, prior: f32) -> Vec<Fit> {
         };
         let extent = if kind == ShapeKind::Square { 0.85 } else { 1.0 };
         let r_box = (half_extent / extent).max(0.5);
-        let starts = [
-            (mx, my - triangle_shift(r_area), r_area),
-            (bbox_centre.0, bbox_centre.1, r_box),
-        ];
+        let starts = [(mx, my - triangle_shift(r_area), r_area), (bbox_centre.0, bbox_centre.1, r_box)];
         let best = starts
             .into_iter()
             .map(|(cx, cy, r)| descend(mask, geom, prior, kind, cx, cy, r))
@@ -679,10 +623,7 @@ fn fit_kinds(mask: &ObjectMask, geom: &Geometry, prior: f32) -> Vec<Fit> {
 
 /// The kind with the best sharp fit (ties broken by [`robustness`]), polished by [`refine`].
 fn choose_kind(mask: &ObjectMask, geom: &Geometry, prior: f32, per_kind: &[Fit]) -> Fit {
-    let top = per_kind
-        .iter()
-        .map(|f| f.score)
-        .fold(f32::NEG_INFINITY, f32::max);
+    let top = per_kind.iter().map(|f| f.score).fold(f32::NEG_INFINITY, f32::max);
     per_kind
         .iter()
         .copied()
@@ -699,15 +640,7 @@ fn choose_kind(mask: &ObjectMask, geom: &Geometry, prior: f32, per_kind: &[Fit])
 fn refine(mask: &ObjectMask, geom: &Geometry, prior: f32, start: Fit) -> Fit {
     let eval = |cx: f32, cy: f32, r: f32| {
         let iou = template_iou(mask, start.kind, cx, cy, r);
-        Fit {
-            kind: start.kind,
-            cx,
-            cy,
-            r,
-            iou,
-            score: iou - prior * geom.radius_deviation(r),
-            blur: 0.0,
-        }
+        Fit { kind: start.kind, cx, cy, r, iou, score: iou - prior * geom.radius_deviation(r), blur: 0.0 }
     };
     let mut best = start;
     let mut step = 0.25f32;
@@ -758,34 +691,16 @@ fn robustness(mask: &ObjectMask, geom: &Geometry, prior: f32, f: &Fit) -> f32 {
     ];
     let total: f32 = points
         .iter()
-        .map(|&(cx, cy, r)| {
-            template_iou(mask, f.kind, cx, cy, r) - prior * geom.radius_deviation(r)
-        })
+        .map(|&(cx, cy, r)| template_iou(mask, f.kind, cx, cy, r) - prior * geom.radius_deviation(r))
         .sum();
     total / points.len() as f32
 }
 
 /// Coordinate descent on `IoU − prior · deviation(r)` over `(cx, cy, r)`.
-fn descend(
-    mask: &ObjectMask,
-    geom: &Geometry,
-    prior: f32,
-    kind: ShapeKind,
-    cx: f32,
-    cy: f32,
-    r: f32,
-) -> Fit {
+fn descend(mask: &ObjectMask, geom: &Geometry, prior: f32, kind: ShapeKind, cx: f32, cy: f32, r: f32) -> Fit {
     let eval = |cx: f32, cy: f32, r: f32| {
         let iou = template_iou(mask, kind, cx, cy, r);
-        Fit {
-            kind,
-            cx,
-            cy,
-            r,
-            iou,
-            score: iou - prior * geom.radius_deviation(r),
-            blur: 0.0,
-        }
+        Fit { kind, cx, cy, r, iou, score: iou - prior * geom.radius_deviation(r), blur: 0.0 }
     };
     let mut best = eval(cx, cy, r);
     let (mut step, mut rstep) = (0.5f32, 0.08f32);
@@ -869,44 +784,21 @@ impl CoverageMap {
             for x in x0..x1 {
                 if geom.cell_of(x, y) == cell || mask.count(y, x, x + 1) == 1 {
                     let i = (y - y0) * w + (x - x0);
-                    let a = palette
-                        .unclamped_alpha(&pixels[y * size + x], colour)
-                        .clamp(-0.5, 1.5);
+                    let a = palette.unclamped_alpha(&pixels[y * size + x], colour).clamp(-0.5, 1.5);
                     alpha[i] = a;
                     used[i] = true;
                     energy += a * a;
                 }
             }
         }
-        CoverageMap {
-            size,
-            x0,
-            y0,
-            w,
-            h,
-            alpha,
-            used,
-            energy: energy.max(1e-6),
-        }
+        CoverageMap { size, x0, y0, w, h, alpha, used, energy: energy.max(1e-6) }
     }
 
     /// Whether a moderately blurred template explains the coverage better than the sharp one
     /// at the sharp fit: soft edges rather than noise (which a blur cannot explain better).
     fn looks_blurred(&self, sharp: &Fit) -> bool {
-        let (s0, _) = self.residual(
-            &gaussian_kernel(0.0),
-            sharp.kind,
-            sharp.cx,
-            sharp.cy,
-            sharp.r,
-        );
-        let (s1, _) = self.residual(
-            &gaussian_kernel(0.75),
-            sharp.kind,
-            sharp.cx,
-            sharp.cy,
-            sharp.r,
-        );
+        let (s0, _) = self.residual(&gaussian_kernel(0.0), sharp.kind, sharp.cx, sharp.cy, sharp.r);
+        let (s1, _) = self.residual(&gaussian_kernel(0.75), sharp.kind, sharp.cx, sharp.cy, sharp.r);
         s1 < s0
     }
 
@@ -971,9 +863,7 @@ fn gaussian_kernel(sigma: f32) -> Vec<f32> {
         return vec![1.0];
     }
     let radius = (3.0 * sigma).ceil() as isize;
-    let k: Vec<f32> = (-radius..=radius)
-        .map(|i| (-((i * i) as f32) / (2.0 * sigma * sigma)).exp())
-        .collect();
+    let k: Vec<f32> = (-radius..=radius).map(|i| (-((i * i) as f32) / (2.0 * sigma * sigma)).exp()).collect();
     let total: f32 = k.iter().sum();
     k.into_iter().map(|v| v / total).collect()
 }
@@ -986,17 +876,8 @@ fn soft_fit(map: &CoverageMap, geom: &Geometry, prior: f32, per_kind: &[Fit]) ->
     let kernels: Vec<Vec<f32>> = BLURS.iter().map(|&s| gaussian_kernel(s)).collect();
     let eval_at = |kind: ShapeKind, b: usize, cx: f32, cy: f32, r: f32| {
         let (sse, iou) = map.residual(&kernels[b], kind, cx, cy, r);
-        let score =
-            1.0 - sse / map.energy - prior * geom.radius_deviation(r) - BLUR_PENALTY * BLURS[b];
-        Fit {
-            kind,
-            cx,
-            cy,
-            r,
-            iou,
-            score,
-            blur: BLURS[b],
-        }
+        let score = 1.0 - sse / map.energy - prior * geom.radius_deviation(r) - BLUR_PENALTY * BLURS[b];
+        Fit { kind, cx, cy, r, iou, score, blur: BLURS[b] }
     };
     let mut fits: Vec<(Fit, usize)> = Vec::with_capacity(per_kind.len());
     for start in per_kind {
@@ -1035,10 +916,7 @@ fn soft_fit(map: &CoverageMap, geom: &Geometry, prior: f32, per_kind: &[Fit]) ->
     }
     // Ties (kinds whose blurred rasters coincide) go to the fit that survives small moves, as
     // for sharp fits.
-    let top = fits
-        .iter()
-        .map(|(f, _)| f.score)
-        .fold(f32::NEG_INFINITY, f32::max);
+    let top = fits.iter().map(|(f, _)| f.score).fold(f32::NEG_INFINITY, f32::max);
     fits.iter()
         .filter(|(f, _)| f.score >= top - SOFT_TIE_MARGIN)
         .map(|&(f, b)| {
@@ -1050,11 +928,7 @@ fn soft_fit(map: &CoverageMap, geom: &Geometry, prior: f32, per_kind: &[Fit]) ->
                 (f.cx, f.cy, f.r * 1.04),
                 (f.cx, f.cy, f.r * 0.96),
             ];
-            let total: f32 = f.score
-                + points
-                    .iter()
-                    .map(|&(x, y, r)| eval_at(f.kind, b, x, y, r).score)
-                    .sum::<f32>();
+            let total: f32 = f.score + points.iter().map(|&(x, y, r)| eval_at(f.kind, b, x, y, r).score).sum::<f32>();
             (total / 7.0, f)
         })
         .max_by(|a, b| a.0.total_cmp(&b.0).then(a.1.score.total_cmp(&b.1.score)))
@@ -1139,44 +1013,23 @@ pub fn adherence(expected: &[ObjectSpec], detected: &[Detection]) -> Adherence {
 }
 
 /// Scores `detected` against the caption objects `expected` (see [`Adherence`]).
-pub fn adherence_with(
-    expected: &[ObjectSpec],
-    detected: &[Detection],
-    matching: Matching,
-) -> Adherence {
+pub fn adherence_with(expected: &[ObjectSpec], detected: &[Detection], matching: Matching) -> Adherence {
     let straight = score(expected.iter().copied(), detected);
     if matching == Matching::Exact {
         return straight;
     }
-    let mirrored = score(
-        expected.iter().map(|o| ObjectSpec {
-            cell: o.cell.mirrored(),
-            ..*o
-        }),
-        detected,
-    );
-    let key = |a: &Adherence| {
-        (
-            a.exact_match,
-            a.found,
-            a.kind_correct + a.colour_correct + a.size_correct + a.cell_correct,
-        )
-    };
+    let mirrored = score(expected.iter().map(|o| ObjectSpec { cell: o.cell.mirrored(), ..*o }), detected);
+    let key =
+        |a: &Adherence| (a.exact_match, a.found, a.kind_correct + a.colour_correct + a.size_correct + a.cell_correct);
     if key(&mirrored) > key(&straight) {
-        Adherence {
-            flipped: true,
-            ..mirrored
-        }
+        Adherence { flipped: true, ..mirrored }
     } else {
         straight
     }
 }
 
 fn score(expected: impl Iterator<Item = ObjectSpec>, detected: &[Detection]) -> Adherence {
-    let mut a = Adherence {
-        detected: detected.len(),
-        ..Adherence::default()
-    };
+    let mut a = Adherence { detected: detected.len(), ..Adherence::default() };
     let mut all_exact = true;
     for o in expected {
         a.expected += 1;
@@ -1214,11 +1067,7 @@ pub fn label_candidates(detected: &[Detection]) -> Vec<ShapeKind> {
     let Some(top) = detected.iter().map(|d| d.size).min() else {
         return Vec::new();
     };
-    let mut kinds: Vec<ShapeKind> = detected
-        .iter()
-        .filter(|d| d.size == top)
-        .map(|d| d.kind)
-        .collect();
+    let mut kinds: Vec<ShapeKind> = detected.iter().filter(|d| d.size == top).map(|d| d.kind).collect();
     kinds.sort();
     kinds.dedup();
     kinds
@@ -1369,15 +1218,7 @@ mod tests {
     use dddit_train::data::{background, Dataset, Sample, Shapes, ShapesConfig, SplitMix64};
 
     fn shapes(size: usize, max_objects: usize, textured: bool, len: usize, seed: u64) -> Shapes {
-        ShapesConfig {
-            size,
-            max_objects,
-            textured_background: textured,
-            len,
-            seed,
-        }
-        .init()
-        .unwrap()
+        ShapesConfig { size, max_objects, textured_background: textured, len, seed }.init().unwrap()
     }
 
     fn gaussian(rng: &mut SplitMix64) -> f32 {
@@ -1396,9 +1237,7 @@ mod tests {
     /// Separable Gaussian blur of each channel, edges clamped.
     fn blur(image: &mut [f32], size: usize, sigma: f32) {
         let radius = (3.0 * sigma).ceil() as isize;
-        let weights: Vec<f32> = (-radius..=radius)
-            .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
-            .collect();
+        let weights: Vec<f32> = (-radius..=radius).map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp()).collect();
         let total: f32 = weights.iter().sum();
         let clamp = |v: isize| v.clamp(0, size as isize - 1) as usize;
         for plane in image.chunks_exact_mut(size * size) {
@@ -1435,13 +1274,7 @@ mod tests {
     ) -> AdherenceSummary {
         // Plain and textured backgrounds get different scenes (the layout does not depend on
         // the background, so one seed would show the same objects twice).
-        let data = shapes(
-            size,
-            max_objects,
-            textured,
-            n,
-            if textured { 2025 } else { 2024 },
-        );
+        let data = shapes(size, max_objects, textured, n, if textured { 2025 } else { 2024 });
         let mut summary = AdherenceSummary::default();
         for i in 0..n {
             let mut s = data.get(i);
@@ -1475,21 +1308,9 @@ mod tests {
         let s = measure(size, max_objects, textured, 500, |_, _| {});
         let name = format!("size {size}, max_objects {max_objects}, textured {textured}");
         report(&name, &s);
-        assert!(
-            s.exact_match() >= 0.95,
-            "{name}: exact match {}",
-            s.exact_match()
-        );
-        assert!(
-            s.object_recall() >= 0.98,
-            "{name}: object recall {}",
-            s.object_recall()
-        );
-        assert_eq!(
-            s.class_accuracy(),
-            1.0,
-            "{name}: the true label is always a candidate"
-        );
+        assert!(s.exact_match() >= 0.95, "{name}: exact match {}", s.exact_match());
+        assert!(s.object_recall() >= 0.98, "{name}: object recall {}", s.object_recall());
+        assert_eq!(s.class_accuracy(), 1.0, "{name}: the true label is always a candidate");
     }
 
     #[test]
@@ -1537,15 +1358,9 @@ mod tests {
         for max_objects in [3, 9] {
             for textured in [false, true] {
                 let s = measure(16, max_objects, textured, 500, |_, _| {});
-                report(
-                    &format!("size 16, max_objects {max_objects}, textured {textured}"),
-                    &s,
-                );
+                report(&format!("size 16, max_objects {max_objects}, textured {textured}"), &s);
                 // Colour and placement stay exact at 16; only kind (and so exact match) suffers.
-                assert!(
-                    s.colour_accuracy() >= 0.99 && s.cell_accuracy() >= 0.99,
-                    "{s:?}"
-                );
+                assert!(s.colour_accuracy() >= 0.99 && s.cell_accuracy() >= 0.99, "{s:?}");
                 assert!(s.object_recall() >= 0.7, "{s:?}");
             }
         }
@@ -1562,15 +1377,9 @@ mod tests {
             let cy = -3.0 + (size as f32 + 6.0) * rng.next_f32();
             for y in 0..size {
                 let dy = y as f32 + 0.5 - cy;
-                let want: Vec<usize> = (0..size)
-                    .filter(|&x| contains(kind, x as f32 + 0.5 - cx, dy, r))
-                    .collect();
+                let want: Vec<usize> = (0..size).filter(|&x| contains(kind, x as f32 + 0.5 - cx, dy, r)).collect();
                 let (a, b) = row_span(kind, cx, cy, r, y, size);
-                assert_eq!(
-                    (a..b).collect::<Vec<_>>(),
-                    want,
-                    "{kind:?} r {r} centre ({cx}, {cy}) row {y}"
-                );
+                assert_eq!((a..b).collect::<Vec<_>>(), want, "{kind:?} r {r} centre ({cx}, {cy}) row {y}");
             }
         }
         // Centres on the pixel grid and half-pixel radii hit the boundaries exactly.
@@ -1580,15 +1389,10 @@ mod tests {
                 for (cx, cy) in [(8.0, 8.0), (8.5, 8.5), (8.0, 8.5)] {
                     for y in 0..16 {
                         let dy = y as f32 + 0.5 - cy;
-                        let want: Vec<usize> = (0..16)
-                            .filter(|&x| contains(kind, x as f32 + 0.5 - cx, dy, r))
-                            .collect();
+                        let want: Vec<usize> =
+                            (0..16).filter(|&x| contains(kind, x as f32 + 0.5 - cx, dy, r)).collect();
                         let (a, b) = row_span(kind, cx, cy, r, y, 16);
-                        assert_eq!(
-                            (a..b).collect::<Vec<_>>(),
-                            want,
-                            "{kind:?} r {r} ({cx}, {cy}) row {y}"
-                        );
+                        assert_eq!((a..b).collect::<Vec<_>>(), want, "{kind:?} r {r} ({cx}, {cy}) row {y}");
                     }
                 }
             }
@@ -1615,15 +1419,8 @@ mod tests {
         for (kind, (n, exact, worst)) in stats {
             assert!(n >= 20, "{kind:?}: {n}");
             assert!(worst >= 0.96, "{kind:?}: worst fit IoU {worst}");
-            let want = if kind == ShapeKind::Circle {
-                0.85
-            } else {
-                0.97
-            };
-            assert!(
-                exact as f64 >= want * n as f64,
-                "{kind:?}: {exact} of {n} fits are pixel-exact"
-            );
+            let want = if kind == ShapeKind::Circle { 0.85 } else { 0.97 };
+            assert!(exact as f64 >= want * n as f64, "{kind:?}: {exact} of {n} fits are pixel-exact");
         }
     }
 
@@ -1631,9 +1428,7 @@ mod tests {
     fn noisy_images_still_score_high() {
         for size in [32, 64] {
             for max_objects in [3, 9] {
-                let s = measure(size, max_objects, true, 150, |s, i| {
-                    add_noise(&mut s.image, 0.1, i as u64)
-                });
+                let s = measure(size, max_objects, true, 150, |s, i| add_noise(&mut s.image, 0.1, i as u64));
                 let name = format!("noise 0.1, size {size}, max_objects {max_objects}, textured");
                 report(&name, &s);
                 assert!(s.exact_match() >= 0.97, "{name}: {}", s.exact_match());
@@ -1648,18 +1443,10 @@ mod tests {
                 blur(&mut s.image, size, sigma);
                 add_noise(&mut s.image, 0.05, i as u64);
             });
-            let name =
-                format!("blur {sigma} px + noise 0.05, size {size}, max_objects 9, textured");
+            let name = format!("blur {sigma} px + noise 0.05, size {size}, max_objects 9, textured");
             report(&name, &s);
-            assert!(
-                s.object_recall() >= min_recall,
-                "{name}: {}",
-                s.object_recall()
-            );
-            assert!(
-                s.colour_accuracy() >= 0.98 && s.cell_accuracy() >= 0.98,
-                "{name}: {s:?}"
-            );
+            assert!(s.object_recall() >= min_recall, "{name}: {}", s.object_recall());
+            assert!(s.colour_accuracy() >= 0.98 && s.cell_accuracy() >= 0.98, "{name}: {s:?}");
         }
     }
 
@@ -1675,10 +1462,7 @@ mod tests {
 
     /// A background exactly as `Shapes::generate` draws it, without objects, in [-1, 1].
     fn background_only(size: usize, textured: bool, seed: u64) -> Vec<f32> {
-        background(size, textured, &mut SplitMix64::new(seed))
-            .into_iter()
-            .map(|v| v * 2.0 - 1.0)
-            .collect()
+        background(size, textured, &mut SplitMix64::new(seed)).into_iter().map(|v| v * 2.0 - 1.0).collect()
     }
 
     #[test]
@@ -1687,32 +1471,16 @@ mod tests {
             for textured in [false, true] {
                 for seed in 0..20 {
                     let mut image = background_only(size, textured, seed);
-                    assert_eq!(
-                        detect(&image, size).unwrap(),
-                        vec![],
-                        "size {size}, seed {seed}"
-                    );
+                    assert_eq!(detect(&image, size).unwrap(), vec![], "size {size}, seed {seed}");
                     add_noise(&mut image, 0.1, seed);
-                    assert_eq!(
-                        detect(&image, size).unwrap(),
-                        vec![],
-                        "noisy, size {size}, seed {seed}"
-                    );
+                    assert_eq!(detect(&image, size).unwrap(), vec![], "noisy, size {size}, seed {seed}");
                 }
             }
         }
         // Scored against a caption, nothing is found.
-        let o = ObjectSpec {
-            kind: ShapeKind::Circle,
-            colour: Colour::Red,
-            size: SizeClass::Large,
-            cell: Cell::Top,
-        };
+        let o = ObjectSpec { kind: ShapeKind::Circle, colour: Colour::Red, size: SizeClass::Large, cell: Cell::Top };
         let a = adherence(&[o], &[]);
-        assert_eq!(
-            (a.found, a.exact_match, a.object_recall, a.cell_correct),
-            (0, false, 0.0, 0)
-        );
+        assert_eq!((a.found, a.exact_match, a.object_recall, a.cell_correct), (0, false, 0.0, 0));
     }
 
     #[test]
@@ -1727,11 +1495,7 @@ mod tests {
             // The flipped sample's own (mirrored) caption matches exactly.
             summary.0.add(&adherence(&s.objects, &detected));
             // The unmirrored caption matches only when flips are tolerated.
-            summary.1.add(&adherence_with(
-                &original,
-                &detected,
-                Matching::FlipTolerant,
-            ));
+            summary.1.add(&adherence_with(&original, &detected, Matching::FlipTolerant));
         }
         assert!(summary.0.exact_match() >= 0.95, "{:?}", summary.0);
         assert!(summary.1.exact_match() >= 0.95, "{:?}", summary.1);
@@ -1739,17 +1503,7 @@ mod tests {
     }
 
     fn det(kind: ShapeKind, colour: Colour, size: SizeClass, cell: Cell) -> Detection {
-        Detection {
-            kind,
-            colour,
-            size,
-            cell,
-            area: 10,
-            centre: (0.0, 0.0),
-            radius: 1.0,
-            iou: 1.0,
-            blur: 0.0,
-        }
+        Detection { kind, colour, size, cell, area: 10, centre: (0.0, 0.0), radius: 1.0, iou: 1.0, blur: 0.0 }
     }
 
     #[test]
@@ -1759,30 +1513,10 @@ mod tests {
         use ShapeKind::*;
         use SizeClass::*;
         let expected = [
-            ObjectSpec {
-                kind: Circle,
-                colour: Red,
-                size: Large,
-                cell: TopLeft,
-            },
-            ObjectSpec {
-                kind: Square,
-                colour: Blue,
-                size: Small,
-                cell: Center,
-            },
-            ObjectSpec {
-                kind: Cross,
-                colour: Green,
-                size: Small,
-                cell: BottomRight,
-            },
-            ObjectSpec {
-                kind: Diamond,
-                colour: White,
-                size: Large,
-                cell: Top,
-            },
+            ObjectSpec { kind: Circle, colour: Red, size: Large, cell: TopLeft },
+            ObjectSpec { kind: Square, colour: Blue, size: Small, cell: Center },
+            ObjectSpec { kind: Cross, colour: Green, size: Small, cell: BottomRight },
+            ObjectSpec { kind: Diamond, colour: White, size: Large, cell: Top },
         ];
         let detected = [
             det(Circle, Red, Large, TopLeft),       // right
@@ -1794,21 +1528,10 @@ mod tests {
         assert_eq!((a.expected, a.detected, a.found), (4, 4, 2));
         assert_eq!(a.object_recall, 0.5);
         assert!(!a.exact_match && a.count_correct);
-        assert_eq!(
-            (
-                a.kind_correct,
-                a.colour_correct,
-                a.size_correct,
-                a.cell_correct
-            ),
-            (3, 2, 2, 3)
-        );
+        assert_eq!((a.kind_correct, a.colour_correct, a.size_correct, a.cell_correct), (3, 2, 2, 3));
         assert_eq!((a.kind_accuracy(), a.cell_accuracy()), (0.75, 0.75));
 
-        let perfect: Vec<Detection> = expected
-            .iter()
-            .map(|o| det(o.kind, o.colour, o.size, o.cell))
-            .collect();
+        let perfect: Vec<Detection> = expected.iter().map(|o| det(o.kind, o.colour, o.size, o.cell)).collect();
         let a = adherence(&expected, &perfect);
         assert!(a.exact_match && a.object_recall == 1.0 && !a.flipped);
         // One extra object breaks the exact match but not the recall.
@@ -1818,13 +1541,7 @@ mod tests {
         assert!(!a.exact_match && !a.count_correct && a.object_recall == 1.0);
 
         // A mirrored scene: exact only with flips tolerated.
-        let mirrored: Vec<Detection> = perfect
-            .iter()
-            .map(|d| Detection {
-                cell: d.cell.mirrored(),
-                ..*d
-            })
-            .collect();
+        let mirrored: Vec<Detection> = perfect.iter().map(|d| Detection { cell: d.cell.mirrored(), ..*d }).collect();
         assert!(!adherence(&expected, &mirrored).exact_match);
         let a = adherence_with(&expected, &mirrored, Matching::FlipTolerant);
         assert!(a.exact_match && a.flipped);
@@ -1834,19 +1551,8 @@ mod tests {
         let mut summary = AdherenceSummary::default();
         summary.add(&adherence(&expected, &detected));
         summary.add(&adherence(&expected, &perfect));
-        assert_eq!(
-            (
-                summary.images,
-                summary.objects,
-                summary.found,
-                summary.exact
-            ),
-            (2, 8, 6, 1)
-        );
-        assert_eq!(
-            (summary.object_recall(), summary.exact_match()),
-            (0.75, 0.5)
-        );
+        assert_eq!((summary.images, summary.objects, summary.found, summary.exact), (2, 8, 6, 1));
+        assert_eq!((summary.object_recall(), summary.exact_match()), (0.75, 0.5));
         let mut twice = summary;
         twice.merge(&summary);
         assert_eq!((twice.images, twice.object_recall()), (4, 0.75));
@@ -1864,20 +1570,13 @@ mod tests {
         assert!(label_matches(&one_large, Diamond) && !label_matches(&one_large, Cross));
         let all_small = [det(Cross, Red, Small, Top), det(Cross, Blue, Small, Left)];
         assert_eq!(label_of(&all_small), Some(Cross));
-        let two_large = [
-            det(Circle, Red, Large, Top),
-            det(Square, Blue, Large, Left),
-            det(Cross, Red, Small, Right),
-        ];
+        let two_large = [det(Circle, Red, Large, Top), det(Square, Blue, Large, Left), det(Cross, Red, Small, Right)];
         assert_eq!(label_of(&two_large), None);
         assert_eq!(label_candidates(&two_large), vec![Circle, Square]);
         let mut s = AdherenceSummary::default();
         s.add_label(Circle, &two_large);
         s.add_label(Cross, &two_large);
-        assert_eq!(
-            (s.labels, s.labels_correct, s.class_accuracy()),
-            (2, 1, 0.5)
-        );
+        assert_eq!((s.labels, s.labels_correct, s.class_accuracy()), (2, 1, 0.5));
 
         // On ground truth, the label is determined by the image in most scenes and always
         // among the candidates.
@@ -1901,14 +1600,8 @@ mod tests {
         assert!(detect(&[0.0; 3 * 25], 5).is_err());
         let mut image = vec![0.0; 3 * 16 * 16];
         image[7] = f32::NAN;
-        assert!(detect(&image, 16)
-            .unwrap_err()
-            .to_string()
-            .contains("not finite"));
-        let bad = DetectorConfig {
-            coverage: 1.5,
-            ..DetectorConfig::default()
-        };
+        assert!(detect(&image, 16).unwrap_err().to_string().contains("not finite"));
+        let bad = DetectorConfig { coverage: 1.5, ..DetectorConfig::default() };
         assert!(detect_with(&[0.0; 3 * 16 * 16], 16, &bad).is_err());
     }
 

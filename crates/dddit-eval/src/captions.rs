@@ -101,9 +101,15 @@ pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
 
 /// The report of `scenes` sampled with per-sample compute `ratio` (relative to dense) and,
 /// where the data has object annotations, the detector's `detections` of each sample.
-pub fn caption_report(encoder: &str, scenes: &Scenes, ratio: &[f64], detections: Option<&[Vec<Detection>]>) -> CaptionReport {
+pub fn caption_report(
+    encoder: &str,
+    scenes: &Scenes,
+    ratio: &[f64],
+    detections: Option<&[Vec<Detection>]>,
+) -> CaptionReport {
     let n = ratio.len();
-    let adh: Option<Vec<Adherence>> = detections.map(|d| (0..n).map(|i| adherence(&scenes.objects[i], &d[i])).collect());
+    let adh: Option<Vec<Adherence>> =
+        detections.map(|d| (0..n).map(|i| adherence(&scenes.objects[i], &d[i])).collect());
     let mean = |f: &dyn Fn(&Adherence) -> f64| adh.as_ref().map(|a| a.iter().map(f).sum::<f64>() / n.max(1) as f64);
     let counts: Vec<f64> = (0..n).map(|i| scenes.objects[i].len() as f64).collect();
     let mut by_objects = Vec::new();
@@ -115,7 +121,11 @@ pub fn caption_report(encoder: &str, scenes: &Scenes, ratio: &[f64], detections:
         }
         let r: Vec<f64> = idx.iter().map(|&i| ratio[i]).collect();
         let m = r.iter().sum::<f64>() / r.len() as f64;
-        let sd = if r.len() > 1 { (r.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (r.len() - 1) as f64).sqrt() } else { 0.0 };
+        let sd = if r.len() > 1 {
+            (r.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (r.len() - 1) as f64).sqrt()
+        } else {
+            0.0
+        };
         let (exact, recall) = match &adh {
             Some(a) => (
                 idx.iter().filter(|&&i| a[i].exact_match).count() as f64 / idx.len() as f64,
@@ -123,7 +133,14 @@ pub fn caption_report(encoder: &str, scenes: &Scenes, ratio: &[f64], detections:
             ),
             None => (f64::NAN, f64::NAN),
         };
-        by_objects.push(ObjectCountRow { objects: k, samples: idx.len(), gflops_ratio: m, gflops_ratio_std: sd, exact_match: exact, object_recall: recall });
+        by_objects.push(ObjectCountRow {
+            objects: k,
+            samples: idx.len(),
+            gflops_ratio: m,
+            gflops_ratio_std: sd,
+            exact_match: exact,
+            object_recall: recall,
+        });
     }
     let mut levels: Vec<i64> = ratio.iter().map(|r| (r * 100.0).round() as i64).collect();
     levels.sort_unstable();
@@ -134,10 +151,19 @@ pub fn caption_report(encoder: &str, scenes: &Scenes, ratio: &[f64], detections:
             let idx: Vec<usize> = (0..n).filter(|&i| (ratio[i] * 100.0).round() as i64 == level).collect();
             let m = idx.len() as f64;
             let (exact, recall) = match &adh {
-                Some(a) => (idx.iter().filter(|&&i| a[i].exact_match).count() as f64 / m, idx.iter().map(|&i| a[i].object_recall).sum::<f64>() / m),
+                Some(a) => (
+                    idx.iter().filter(|&&i| a[i].exact_match).count() as f64 / m,
+                    idx.iter().map(|&i| a[i].object_recall).sum::<f64>() / m,
+                ),
                 None => (f64::NAN, f64::NAN),
             };
-            BudgetRow { gflops_ratio: level as f64 / 100.0, samples: idx.len(), mean_objects: idx.iter().map(|&i| counts[i]).sum::<f64>() / m, exact_match: exact, object_recall: recall }
+            BudgetRow {
+                gflops_ratio: level as f64 / 100.0,
+                samples: idx.len(),
+                mean_objects: idx.iter().map(|&i| counts[i]).sum::<f64>() / m,
+                exact_match: exact,
+                object_recall: recall,
+            }
         })
         .collect();
     CaptionReport {
@@ -151,7 +177,11 @@ pub fn caption_report(encoder: &str, scenes: &Scenes, ratio: &[f64], detections:
         size_accuracy: mean(&|a| a.size_accuracy()),
         cell_accuracy: mean(&|a| a.cell_accuracy()),
         count_accuracy: mean(&|a| f64::from(u8::from(a.count_correct))),
-        compute_vs_objects: if detections.is_some() || scenes.objects.iter().any(|o| !o.is_empty()) { pearson(&counts, ratio) } else { None },
+        compute_vs_objects: if detections.is_some() || scenes.objects.iter().any(|o| !o.is_empty()) {
+            pearson(&counts, ratio)
+        } else {
+            None
+        },
         by_objects,
     }
 }
@@ -165,7 +195,11 @@ mod tests {
         use dddit_train::data::{Dataset, ShapesConfig};
         let one = ShapesConfig::new(16, 1).init().unwrap().get(0).objects[0];
         let obj = |n: usize| vec![one; n];
-        let scenes = Scenes { captions: vec![String::new(); 4], labels: vec![0; 4], objects: vec![obj(1), obj(1), obj(3), obj(3)] };
+        let scenes = Scenes {
+            captions: vec![String::new(); 4],
+            labels: vec![0; 4],
+            objects: vec![obj(1), obj(1), obj(3), obj(3)],
+        };
         let r = caption_report("hashed", &scenes, &[0.5, 0.501, 1.0, 1.0], None);
         assert_eq!(r.by_budget.len(), 2);
         assert_eq!((r.by_budget[0].gflops_ratio, r.by_budget[0].samples, r.by_budget[0].mean_objects), (0.5, 2, 1.0));

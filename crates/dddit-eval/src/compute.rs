@@ -216,7 +216,14 @@ impl ComputeAccumulator {
 
 /// Measures milliseconds per image over whole sampling trajectories: `batch1_runs` single-image
 /// trajectories (after one untimed warm-up) and one trajectory of `batch_size` images.
-pub fn time_sampling(model: &dyn AnyRoutedModel, config: &SampleConfig, batch1_runs: usize, batch_size: usize, device: &Device, device_name: &str) -> Result<Timing, EvalError> {
+pub fn time_sampling(
+    model: &dyn AnyRoutedModel,
+    config: &SampleConfig,
+    batch1_runs: usize,
+    batch_size: usize,
+    device: &Device,
+    device_name: &str,
+) -> Result<Timing, EvalError> {
     if batch1_runs == 0 || batch_size == 0 {
         return Err(EvalError::Invalid("timing needs at least one batch-1 run and a batch size ≥ 1".into()));
     }
@@ -264,7 +271,10 @@ mod tests {
         assert!((r.gflops_ratio - 1.0).abs() < 1e-12, "{}", r.gflops_ratio);
         let want = m.full_flops().gflops(Convention::MacIsOne) * 10.0;
         assert!((r.gflops_per_sample.mean - want).abs() < 1e-9 * want);
-        assert!((r.dense_gflops_per_sample - want).abs() < 1e-9 * want && (r.full_gflops_per_sample - want).abs() < 1e-9 * want);
+        assert!(
+            (r.dense_gflops_per_sample - want).abs() < 1e-9 * want
+                && (r.full_gflops_per_sample - want).abs() < 1e-9 * want
+        );
         assert_eq!(r.gflops_per_sample.std, 0.0);
         // The per-range GFLOPs add up to the total, and every range is dense.
         let sum: f64 = r.by_t.iter().map(|b| b.gflops_per_sample).sum();

@@ -32,7 +32,9 @@ pub enum EvalError {
     },
     /// A file is not the one expected: its checksum differs (another file, another version, or
     /// a corrupted download).
-    #[error("{path}: {actual}, expected {expected}: not the file dddit expects (another version, or a corrupted download)")]
+    #[error(
+        "{path}: {actual}, expected {expected}: not the file dddit expects (another version, or a corrupted download)"
+    )]
     Checksum {
         /// The file.
         path: PathBuf,

@@ -88,7 +88,11 @@ impl EvalConfig {
         if self.samples < 2 {
             bad("samples", format!("must be ≥ 2 (a covariance needs two), got {}", self.samples));
         }
-        for (key, v) in [("batch_size", self.batch_size), ("timing_batch", self.timing_batch), ("timing_batch1_runs", self.timing_batch1_runs)] {
+        for (key, v) in [
+            ("batch_size", self.batch_size),
+            ("timing_batch", self.timing_batch),
+            ("timing_batch1_runs", self.timing_batch1_runs),
+        ] {
             if v == 0 {
                 bad(key, "must be ≥ 1".into());
             }
@@ -239,7 +243,10 @@ fn classifier_data(data: &DataSection) -> Option<DataSetName> {
 /// A description of the data set precise enough to key cached statistics.
 fn describe(data: &DataSection) -> String {
     match data {
-        DataSection::Shapes(c) => format!("shapes size={} max_objects={} textured={} seed={}", c.size, c.max_objects, c.textured_background, c.seed),
+        DataSection::Shapes(c) => format!(
+            "shapes size={} max_objects={} textured={} seed={}",
+            c.size, c.max_objects, c.textured_background, c.seed
+        ),
         DataSection::FashionMnist(c) => format!("fashion-mnist pad_to_32={}", c.pad_to_32),
     }
 }
@@ -257,32 +264,51 @@ fn reference_data(data: &DataSection, n: usize) -> Result<Arc<dyn Dataset>, Eval
 fn held_out_data(data: &DataSection, n: usize) -> Result<Arc<dyn Dataset>, EvalError> {
     Ok(match data {
         DataSection::FashionMnist(c) => Arc::new(FashionMnistConfig { split: Split::Test, ..c.clone() }.init()?),
-        DataSection::Shapes(c) => Arc::new(ShapesConfig { len: c.len.max(1000).max(n), ..c.clone() }.with_seed(c.seed.wrapping_add(0x7e57)).init()?),
+        DataSection::Shapes(c) => Arc::new(
+            ShapesConfig { len: c.len.max(1000).max(n), ..c.clone() }.with_seed(c.seed.wrapping_add(0x7e57)).init()?,
+        ),
     })
 }
 
 /// The first `n` images of `data` as one host buffer, with their labels.
 fn real_images(data: &dyn Dataset, n: usize) -> Result<(Vec<f32>, Vec<usize>), EvalError> {
     if data.len() < n {
-        return Err(EvalError::Invalid(format!("{} has {} images, fewer than the {n} asked for", data.name(), data.len())));
+        return Err(EvalError::Invalid(format!(
+            "{} has {} images, fewer than the {n} asked for",
+            data.name(),
+            data.len()
+        )));
     }
     Ok(dataset_images(data, 0..n))
 }
 
-fn build_extractor(kind: FeatureKind, data: &DataSection, device: &Device) -> Result<Box<dyn FeatureExtractor>, EvalError> {
+fn build_extractor(
+    kind: FeatureKind,
+    data: &DataSection,
+    device: &Device,
+) -> Result<Box<dyn FeatureExtractor>, EvalError> {
     match kind {
         FeatureKind::Classifier => {
-            let name = classifier_data(data).ok_or_else(|| EvalError::Invalid("no classifier for this data set".into()))?;
+            let name =
+                classifier_data(data).ok_or_else(|| EvalError::Invalid("no classifier for this data set".into()))?;
             Ok(Box::new(Classifier::pretrained(name, device)?))
         }
-        FeatureKind::Inception => Ok(Box::new(crate::inception::InceptionV3::from_file(crate::assets::require("inception")?, device)?)),
+        FeatureKind::Inception => {
+            Ok(Box::new(crate::inception::InceptionV3::from_file(crate::assets::require("inception")?, device)?))
+        }
     }
 }
 
 /// Evaluates `run` with `config` on `device` (`device_name` is what `eval.json` calls it),
 /// writing `samples.png` and `eval.json` into the run directory (atomically). `progress` gets
 /// one line per phase.
-pub fn evaluate(run: &TrainedRun, config: &EvalConfig, device: &Device, device_name: &str, progress: &mut dyn FnMut(&str)) -> Result<EvalReport, EvalError> {
+pub fn evaluate(
+    run: &TrainedRun,
+    config: &EvalConfig,
+    device: &Device,
+    device_name: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<EvalReport, EvalError> {
     config.validate()?;
     let start = Instant::now();
     let model = run.model.as_ref();
@@ -296,7 +322,12 @@ pub fn evaluate(run: &TrainedRun, config: &EvalConfig, device: &Device, device_n
         Some(_) => {
             let data = held_out_data(&run.file.data, config.samples)?;
             if data.len() < config.samples {
-                return Err(EvalError::Invalid(format!("{} has {} captions, fewer than the {} samples asked for", data.name(), data.len(), config.samples)));
+                return Err(EvalError::Invalid(format!(
+                    "{} has {} captions, fewer than the {} samples asked for",
+                    data.name(),
+                    data.len(),
+                    config.samples
+                )));
             }
             let mut sc = crate::captions::Scenes::default();
             for i in 0..config.samples {
@@ -309,7 +340,9 @@ pub fn evaluate(run: &TrainedRun, config: &EvalConfig, device: &Device, device_n
         }
     };
     let mut captions = match run.text_encoder {
-        Some(kind) => Some(dddit_train::captions::Captions::new(kind, device).map_err(|e| EvalError::Invalid(e.to_string()))?.0),
+        Some(kind) => {
+            Some(dddit_train::captions::Captions::new(kind, device).map_err(|e| EvalError::Invalid(e.to_string()))?.0)
+        }
         None => None,
     };
     let labels = match &scenes {
@@ -317,7 +350,12 @@ pub fn evaluate(run: &TrainedRun, config: &EvalConfig, device: &Device, device_n
         None => balanced_labels(config.samples, classes),
     };
     let mut acc = ComputeAccumulator::new(model, &config.sample);
-    let mut gen = Generated { images: Vec::with_capacity(config.samples * channels * size * size), labels: labels.clone(), channels, size };
+    let mut gen = Generated {
+        images: Vec::with_capacity(config.samples * channels * size * size),
+        labels: labels.clone(),
+        channels,
+        size,
+    };
     let mut per_sample_gflops = Vec::with_capacity(config.samples);
     let sampling = Instant::now();
     for (i, chunk) in labels.chunks(config.batch_size).enumerate() {
@@ -333,7 +371,13 @@ pub fn evaluate(run: &TrainedRun, config: &EvalConfig, device: &Device, device_n
             per_sample_gflops.push(s.trace.iter().map(|st| st.flops[j].total() as f64).sum::<f64>() / 1e9);
         }
         acc.add(&s);
-        gen.images.extend(s.images.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| EvalError::Invalid(format!("{e:?}")))?);
+        gen.images.extend(
+            s.images
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .map_err(|e| EvalError::Invalid(format!("{e:?}")))?,
+        );
         let done = ((i + 1) * config.batch_size).min(config.samples);
         let rate = done as f64 / sampling.elapsed().as_secs_f64();
         progress(&format!("sampled {done}/{} ({rate:.1} images/s)", config.samples));
@@ -341,14 +385,22 @@ pub fn evaluate(run: &TrainedRun, config: &EvalConfig, device: &Device, device_n
     if config.grid > 0 {
         let n = config.grid.min(config.samples);
         let cols = (n as f64).sqrt().ceil() as usize;
-        crate::grid::save_grid(&run.dir.join("samples.png"), &gen.images[..n * channels * size * size], n, channels, size, cols)?;
+        crate::grid::save_grid(
+            &run.dir.join("samples.png"),
+            &gen.images[..n * channels * size * size],
+            n,
+            channels,
+            size,
+            cols,
+        )?;
     }
 
     // 2. Quality under each feature extractor.
     let reference = reference_data(&run.file.data, config.reference_samples)?;
     let n_ref = config.reference_samples;
     let (ref_images, _) = real_images(reference.as_ref(), n_ref)?;
-    let ref_gen = Generated { images: ref_images, labels: vec![], channels: reference.channels(), size: reference.size() };
+    let ref_gen =
+        Generated { images: ref_images, labels: vec![], channels: reference.channels(), size: reference.size() };
     let cache = StatsCache::new(match &config.stats_cache {
         Some(dir) => dir.clone(),
         None => crate::assets::root()?.join("stats"),
@@ -360,18 +412,34 @@ pub fn evaluate(run: &TrainedRun, config: &EvalConfig, device: &Device, device_n
         let name = extractor.name();
         progress(&format!("features: {name}"));
         let gen_rows = extract_all(extractor.as_ref(), &gen.tensor(0..config.samples, device));
-        let gen_stats = FeatureStats::from_rows(&gen_rows, name.clone(), format!("{} samples of {}", config.samples, run.dir.display()))?;
+        let gen_stats = FeatureStats::from_rows(
+            &gen_rows,
+            name.clone(),
+            format!("{} samples of {}", config.samples, run.dir.display()),
+        )?;
         let source = format!("{} train, first {n_ref}", describe(&run.file.data));
         let key = StatsKey::new(describe(&run.file.data), "train", n_ref, name.clone());
         let pr_n = config.samples.min(n_ref);
         let ref_rows = extract_all(extractor.as_ref(), &ref_gen.tensor(0..pr_n, device));
         let (ref_stats, _) = cache.load_or_compute(&key, || {
-            let rows = if pr_n == n_ref { ref_rows.clone() } else { extract_all(extractor.as_ref(), &ref_gen.tensor(0..n_ref, device)) };
+            let rows = if pr_n == n_ref {
+                ref_rows.clone()
+            } else {
+                extract_all(extractor.as_ref(), &ref_gen.tensor(0..n_ref, device))
+            };
             FeatureStats::from_rows(&rows, name.clone(), source.clone())
         })?;
         let fd = FrechetReference::new(&ref_stats)?.distance(&gen_stats)?;
         let pr = precision_recall(&ref_rows, &gen_rows[..pr_n], config.pr_k)?;
-        features.push(FeatureMetrics { extractor: name, fd, generated: config.samples, reference: n_ref, reference_source: source, precision_recall: pr, seconds: t0.elapsed().as_secs_f64() });
+        features.push(FeatureMetrics {
+            extractor: name,
+            fd,
+            generated: config.samples,
+            reference: n_ref,
+            reference_source: source,
+            precision_recall: pr,
+            seconds: t0.elapsed().as_secs_f64(),
+        });
     }
 
     // 3. Class accuracy (the classifier) and, on shapes, the detector.
@@ -383,19 +451,27 @@ pub fn evaluate(run: &TrainedRun, config: &EvalConfig, device: &Device, device_n
         let predicted = predict_all(&clf, &gen, device);
         let n_real = 1000.min(held_out.len());
         let (real, real_labels) = real_images(held_out.as_ref(), n_real)?;
-        let real = Generated { images: real, labels: real_labels, channels: held_out.channels(), size: held_out.size() };
+        let real =
+            Generated { images: real, labels: real_labels, channels: held_out.channels(), size: held_out.size() };
         let real_pred = predict_all(&clf, &real, device);
         let real_acc = real_pred.iter().zip(&real.labels).filter(|(p, l)| p == l).count() as f64 / n_real as f64;
         class_accuracy.push(accuracy(judge, &predicted, &gen.labels, classes, Some(real_acc)));
     }
     let mut adherence_report = None;
     let mut caption_report = None;
-    let dense_per_sample = dddit_core::flops::Flops::gflops(&(run.dit.dense_flops() * (config.sample.steps as u64 * if config.sample.guided() { 2 } else { 1 })), dddit_core::flops::Convention::MacIsOne);
+    let dense_per_sample = dddit_core::flops::Flops::gflops(
+        &(run.dit.dense_flops() * (config.sample.steps as u64 * if config.sample.guided() { 2 } else { 1 })),
+        dddit_core::flops::Convention::MacIsOne,
+    );
     if let (Some(sc), Some(kind)) = (&scenes, run.text_encoder) {
         let ratio: Vec<f64> = per_sample_gflops.iter().map(|g| g / dense_per_sample).collect();
         let detections = if matches!(run.file.data, DataSection::Shapes(_)) {
             let per = channels * size * size;
-            Some((0..config.samples).map(|i| adherence::detect(&gen.images[i * per..(i + 1) * per], size)).collect::<Result<Vec<_>, _>>()?)
+            Some(
+                (0..config.samples)
+                    .map(|i| adherence::detect(&gen.images[i * per..(i + 1) * per], size))
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
         } else {
             None
         };
@@ -512,7 +588,13 @@ pub fn summary(report: &EvalReport) -> String {
     for f in &report.features {
         lines.push(format!(
             "  FD {:.3} [{}; {} generated vs {} real]  precision {:.3}  recall {:.3} (k={})",
-            f.fd, f.extractor, f.generated, f.reference, f.precision_recall.precision, f.precision_recall.recall, f.precision_recall.k
+            f.fd,
+            f.extractor,
+            f.generated,
+            f.reference,
+            f.precision_recall.precision,
+            f.precision_recall.recall,
+            f.precision_recall.k
         ));
     }
     for a in &report.class_accuracy {
@@ -520,7 +602,10 @@ pub fn summary(report: &EvalReport) -> String {
         lines.push(format!("  class accuracy {:.3} by {}{real}", a.accuracy, a.judge));
     }
     if let Some(a) = &report.adherence {
-        lines.push(format!("  shapes: {:.2} objects per sample (real {:.2}), label object right {:.3}", a.mean_objects, a.real_mean_objects, a.label_accuracy));
+        lines.push(format!(
+            "  shapes: {:.2} objects per sample (real {:.2}), label object right {:.3}",
+            a.mean_objects, a.real_mean_objects, a.label_accuracy
+        ));
     }
     if let Some(cr) = &report.captions {
         let f = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into());
@@ -535,10 +620,20 @@ pub fn summary(report: &EvalReport) -> String {
     ));
     for r in &c.by_t {
         let routing: Vec<String> = r.routing.iter().map(|(k, v)| format!("{k} {v:.3}")).collect();
-        lines.push(format!("    t ∈ [{:>3}, {:>4}): {:>3} steps, GFLOPs ratio {:.3}; {}", r.t_lo, r.t_hi, r.steps, r.gflops_ratio, routing.join(", ")));
+        lines.push(format!(
+            "    t ∈ [{:>3}, {:>4}): {:>3} steps, GFLOPs ratio {:.3}; {}",
+            r.t_lo,
+            r.t_hi,
+            r.steps,
+            r.gflops_ratio,
+            routing.join(", ")
+        ));
     }
     if let Some(t) = &c.timing {
-        lines.push(format!("  {:.1} ms per image at batch 1, {:.1} ms per image at batch {} ({})", t.batch1_ms_per_image, t.batch_ms_per_image, t.batch_size, t.device));
+        lines.push(format!(
+            "  {:.1} ms per image at batch 1, {:.1} ms per image at batch {} ({})",
+            t.batch1_ms_per_image, t.batch_ms_per_image, t.batch_size, t.device
+        ));
     }
     lines.join("\n")
 }

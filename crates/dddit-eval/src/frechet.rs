@@ -155,12 +155,7 @@ impl FrechetReference {
             )));
         }
         let dim = self.dim;
-        let mean_term: f64 = self
-            .mean
-            .iter()
-            .zip(&other.mean)
-            .map(|(a, b)| (a - b) * (a - b))
-            .sum();
+        let mean_term: f64 = self.mean.iter().zip(&other.mean).map(|(a, b)| (a - b) * (a - b)).sum();
         let cov_b = symmetric(&other.cov, dim);
         // M = S Σ₂ S, symmetric PSD.
         let mut tmp = DMatrix::<f64>::zeros(dim, dim);
@@ -177,17 +172,8 @@ impl FrechetReference {
         // Eigenvalues only (no eigenvectors): the tridiagonal QR without accumulation.
         let eigenvalues = m.symmetric_eigenvalues();
         let floor = zero_floor(eigenvalues.as_slice());
-        let trace_sqrt = eigenvalues
-            .iter()
-            .filter(|&&l| l > floor)
-            .map(|&l| l.sqrt())
-            .sum();
-        Ok(FrechetParts {
-            mean_term,
-            trace_a: self.trace,
-            trace_b: other.trace(),
-            trace_sqrt,
-        })
+        let trace_sqrt = eigenvalues.iter().filter(|&&l| l > floor).map(|&l| l.sqrt()).sum();
+        Ok(FrechetParts { mean_term, trace_a: self.trace, trace_b: other.trace(), trace_sqrt })
     }
 }
 
@@ -254,9 +240,7 @@ mod tests {
     fn random_matrix(rows: usize, cols: usize, seed: u64) -> DMatrix<f64> {
         let mut s = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
         DMatrix::from_fn(rows, cols, |_, _| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
         })
     }
@@ -286,10 +270,7 @@ mod tests {
         let s = stats((0..dim).map(|i| i as f64).collect(), cov);
         let fd = frechet_distance(&s, &s).unwrap();
         let scale = 2.0 * s.trace();
-        assert!(
-            fd.abs() <= 1e-9 * scale,
-            "FD {fd} for identical statistics (scale {scale})"
-        );
+        assert!(fd.abs() <= 1e-9 * scale, "FD {fd} for identical statistics (scale {scale})");
     }
 
     #[test]
@@ -298,15 +279,8 @@ mod tests {
         let b = [4.0, 1.0, 1.0, 9.0, 0.5];
         let ma = vec![0.0, 1.0, -2.0, 0.5, 3.0];
         let mb = vec![1.0, 1.0, 0.0, 0.0, 3.0];
-        let want: f64 = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y): (&f64, &f64)| (x.sqrt() - y.sqrt()).powi(2))
-            .sum::<f64>()
-            + ma.iter()
-                .zip(&mb)
-                .map(|(x, y): (&f64, &f64)| (x - y).powi(2))
-                .sum::<f64>();
+        let want: f64 = a.iter().zip(&b).map(|(x, y): (&f64, &f64)| (x.sqrt() - y.sqrt()).powi(2)).sum::<f64>()
+            + ma.iter().zip(&mb).map(|(x, y): (&f64, &f64)| (x - y).powi(2)).sum::<f64>();
         let fd = frechet_distance(&stats(ma, diag(&a)), &stats(mb, diag(&b))).unwrap();
         assert!(rel_close(fd, want, 1e-12), "{fd} vs {want}");
     }
@@ -319,11 +293,7 @@ mod tests {
         let e: Vec<f64> = (0..dim).map(|i| 3.0 / (1.0 + i as f64)).collect();
         let ca = &q * diag(&d) * q.transpose();
         let cb = &q * diag(&e) * q.transpose();
-        let want: f64 = d
-            .iter()
-            .zip(&e)
-            .map(|(x, y)| (x.sqrt() - y.sqrt()).powi(2))
-            .sum();
+        let want: f64 = d.iter().zip(&e).map(|(x, y)| (x.sqrt() - y.sqrt()).powi(2)).sum();
         let fd = frechet_distance(&stats(vec![0.0; dim], ca), &stats(vec![0.0; dim], cb)).unwrap();
         assert!(rel_close(fd, want, 1e-9), "{fd} vs {want}");
     }
@@ -355,10 +325,7 @@ mod tests {
         let a = random_matrix(dim, 30, 3);
         let b = random_matrix(dim, 20, 4);
         let sa = stats(vec![0.5; dim], &a * a.transpose());
-        let sb = stats(
-            (0..dim).map(|i| (i as f64).sin()).collect(),
-            &b * b.transpose() * 2.0,
-        );
+        let sb = stats((0..dim).map(|i| (i as f64).sin()).collect(), &b * b.transpose() * 2.0);
         let ab = frechet_distance(&sa, &sb).unwrap();
         let ba = frechet_distance(&sb, &sa).unwrap();
         assert!(ab > 1.0);
@@ -371,17 +338,11 @@ mod tests {
         // in the same basis: still the commuting closed form.
         let dim = 10;
         let q = random_orthogonal(dim, 11);
-        let d: Vec<f64> = (0..dim)
-            .map(|i| if i < 3 { 1.0 + i as f64 } else { 0.0 })
-            .collect();
+        let d: Vec<f64> = (0..dim).map(|i| if i < 3 { 1.0 + i as f64 } else { 0.0 }).collect();
         let e: Vec<f64> = (0..dim).map(|i| 0.5 + 0.25 * i as f64).collect();
         let sa = stats(vec![0.0; dim], &q * diag(&d) * q.transpose());
         let sb = stats(vec![0.0; dim], &q * diag(&e) * q.transpose());
-        let want: f64 = d
-            .iter()
-            .zip(&e)
-            .map(|(x, y)| (x.sqrt() - y.sqrt()).powi(2))
-            .sum();
+        let want: f64 = d.iter().zip(&e).map(|(x, y)| (x.sqrt() - y.sqrt()).powi(2)).sum();
         for (x, y) in [(&sa, &sb), (&sb, &sa)] {
             let fd = frechet_distance(x, y).unwrap();
             assert!(rel_close(fd, want, 1e-9), "{fd} vs {want}");
@@ -444,11 +405,7 @@ mod tests {
             let sb = stats(vec![seed as f64; dim], &b * b.transpose());
             let parts = reference.parts(&sb).unwrap();
             assert_eq!(parts.distance(), frechet_distance(&sa, &sb).unwrap());
-            assert!(rel_close(
-                parts.mean_term,
-                dim as f64 * (seed * seed) as f64,
-                1e-12
-            ));
+            assert!(rel_close(parts.mean_term, dim as f64 * (seed * seed) as f64, 1e-12));
         }
     }
 
@@ -457,22 +414,14 @@ mod tests {
         // Two samples of N(0, I) and N(1, 4I) in 3-d: FD = 3·1 + 3·(1 − 2)² = 6.
         let mut s = 5u64;
         let mut normal = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let u1 = ((s >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let u2 = (s >> 11) as f64 / (1u64 << 53) as f64;
             (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
         };
-        let a: Vec<Vec<f32>> = (0..20_000)
-            .map(|_| (0..3).map(|_| normal() as f32).collect())
-            .collect();
-        let b: Vec<Vec<f32>> = (0..20_000)
-            .map(|_| (0..3).map(|_| (1.0 + 2.0 * normal()) as f32).collect())
-            .collect();
+        let a: Vec<Vec<f32>> = (0..20_000).map(|_| (0..3).map(|_| normal() as f32).collect()).collect();
+        let b: Vec<Vec<f32>> = (0..20_000).map(|_| (0..3).map(|_| (1.0 + 2.0 * normal()) as f32).collect()).collect();
         let sa = FeatureStats::from_rows(&a, "ext", "a").unwrap();
         let sb = FeatureStats::from_rows(&b, "ext", "b").unwrap();
         let fd = frechet_distance(&sa, &sb).unwrap();
@@ -484,20 +433,11 @@ mod tests {
         let a = stats(vec![0.0; 2], diag(&[1.0, 1.0]));
         let b = stats(vec![0.0; 3], diag(&[1.0, 1.0, 1.0]));
         let err = frechet_distance(&a, &b).unwrap_err();
-        assert!(
-            err.to_string().contains("2-d") && err.to_string().contains("3-d"),
-            "{err}"
-        );
-        let c = FeatureStats {
-            extractor: "other".into(),
-            ..a.clone()
-        };
+        assert!(err.to_string().contains("2-d") && err.to_string().contains("3-d"), "{err}");
+        let c = FeatureStats { extractor: "other".into(), ..a.clone() };
         let err = frechet_distance(&a, &c).unwrap_err();
         assert!(err.to_string().contains("different extractors"), "{err}");
-        let broken = FeatureStats {
-            cov: vec![1.0],
-            ..a.clone()
-        };
+        let broken = FeatureStats { cov: vec![1.0], ..a.clone() };
         assert!(frechet_distance(&a, &broken).is_err());
     }
 

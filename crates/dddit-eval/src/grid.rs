@@ -7,12 +7,21 @@ use std::path::Path;
 /// Lays out `images` (`n` images, CHW row-major, values in [-1, 1], 1 or 3 channels, side
 /// `size`) in a grid of `cols` columns with a 1-pixel gap, as 8-bit RGB pixels.
 /// Returns `(width, height, rgb bytes)`.
-pub fn layout(images: &[f32], n: usize, channels: usize, size: usize, cols: usize) -> Result<(usize, usize, Vec<u8>), EvalError> {
+pub fn layout(
+    images: &[f32],
+    n: usize,
+    channels: usize,
+    size: usize,
+    cols: usize,
+) -> Result<(usize, usize, Vec<u8>), EvalError> {
     if channels != 1 && channels != 3 {
         return Err(EvalError::Invalid(format!("image grid: 1 or 3 channels, got {channels}")));
     }
     if images.len() != n * channels * size * size || n == 0 || cols == 0 {
-        return Err(EvalError::Invalid(format!("image grid: {} values are not {n} images of {channels}×{size}×{size}", images.len())));
+        return Err(EvalError::Invalid(format!(
+            "image grid: {} values are not {n} images of {channels}×{size}×{size}",
+            images.len()
+        )));
     }
     let cols = cols.min(n);
     let rows = n.div_ceil(cols);
@@ -42,7 +51,14 @@ pub fn to_u8(v: f32) -> u8 {
 
 /// Writes a grid of `images` (see [`layout`]) to `path` as PNG, atomically (a temporary file in
 /// the same directory, then a rename).
-pub fn save_grid(path: &Path, images: &[f32], n: usize, channels: usize, size: usize, cols: usize) -> Result<(), EvalError> {
+pub fn save_grid(
+    path: &Path,
+    images: &[f32],
+    n: usize,
+    channels: usize,
+    size: usize,
+    cols: usize,
+) -> Result<(), EvalError> {
     let (w, h, rgb) = layout(images, n, channels, size, cols)?;
     let tmp = path.with_extension("png.tmp");
     {

@@ -36,11 +36,7 @@ pub struct PrdcConfig {
 
 impl Default for PrdcConfig {
     fn default() -> Self {
-        PrdcConfig {
-            k: DEFAULT_K,
-            row_block: 256,
-            col_block: 2048,
-        }
+        PrdcConfig { k: DEFAULT_K, row_block: 256, col_block: 2048 }
     }
 }
 
@@ -63,19 +59,8 @@ pub struct PrecisionRecall {
 ///
 /// # Errors
 /// As [`precision_recall_with`].
-pub fn precision_recall(
-    real: &[Vec<f32>],
-    generated: &[Vec<f32>],
-    k: usize,
-) -> Result<PrecisionRecall, EvalError> {
-    precision_recall_with(
-        real,
-        generated,
-        &PrdcConfig {
-            k,
-            ..PrdcConfig::default()
-        },
-    )
+pub fn precision_recall(real: &[Vec<f32>], generated: &[Vec<f32>], k: usize) -> Result<PrecisionRecall, EvalError> {
+    precision_recall_with(real, generated, &PrdcConfig { k, ..PrdcConfig::default() })
 }
 
 /// Improved precision and recall with explicit settings.
@@ -93,9 +78,7 @@ pub fn precision_recall_with(
         return Err(EvalError::Invalid("precision/recall needs k ≥ 1".into()));
     }
     if config.row_block == 0 || config.col_block == 0 {
-        return Err(EvalError::Invalid(
-            "precision/recall block sizes must be ≥ 1".into(),
-        ));
+        return Err(EvalError::Invalid("precision/recall block sizes must be ≥ 1".into()));
     }
     for (name, set) in [("real", real), ("generated", generated)] {
         if k >= set.len() {
@@ -114,15 +97,10 @@ pub fn precision_recall_with(
     for (name, set) in [("real", real), ("generated", generated)] {
         for (i, row) in set.iter().enumerate() {
             if row.len() != dim {
-                return Err(EvalError::Invalid(format!(
-                    "{name} vector {i} has length {}, expected {dim}",
-                    row.len()
-                )));
+                return Err(EvalError::Invalid(format!("{name} vector {i} has length {}, expected {dim}", row.len())));
             }
             if row.iter().any(|v| !v.is_finite()) {
-                return Err(EvalError::Invalid(format!(
-                    "{name} vector {i} has a non-finite value"
-                )));
+                return Err(EvalError::Invalid(format!("{name} vector {i} has a non-finite value")));
             }
             for (c, &v) in centre.iter_mut().zip(row) {
                 *c += v as f64;
@@ -138,13 +116,7 @@ pub fn precision_recall_with(
     let gen_radii = kth_neighbour_sq(&generated, k, config);
     let precision = covered(&generated, &real, &real_radii, config) as f64 / generated.n as f64;
     let recall = covered(&real, &generated, &gen_radii, config) as f64 / real.n as f64;
-    Ok(PrecisionRecall {
-        precision,
-        recall,
-        k,
-        n_real: real.n,
-        n_generated: generated.n,
-    })
+    Ok(PrecisionRecall { precision, recall, k, n_real: real.n, n_generated: generated.n })
 }
 
 /// Centred vectors, contiguous and row-major, with their squared norms.
@@ -169,47 +141,26 @@ impl Points {
             }
             norms.push(norm as f32);
         }
-        Points {
-            n: rows.len(),
-            dim,
-            data,
-            norms,
-        }
+        Points { n: rows.len(), dim, data, norms }
     }
 
     /// Rows `start..start + len`, as a contiguous `len × dim` matrix. (A copy: nalgebra's
     /// fallback for small products mishandles views with a row stride, so only standard
     /// layouts are handed to it.)
     fn rows(&self, start: usize, len: usize) -> DMatrix<f32> {
-        DMatrix::from_row_slice(
-            len,
-            self.dim,
-            &self.data[start * self.dim..(start + len) * self.dim],
-        )
+        DMatrix::from_row_slice(len, self.dim, &self.data[start * self.dim..(start + len) * self.dim])
     }
 
     /// Rows `start..start + len`, transposed, as a `dim × len` matrix view.
     fn cols(&self, start: usize, len: usize) -> DMatrixView<'_, f32> {
-        DMatrixView::from_slice(
-            &self.data[start * self.dim..(start + len) * self.dim],
-            self.dim,
-            len,
-        )
+        DMatrixView::from_slice(&self.data[start * self.dim..(start + len) * self.dim], self.dim, len)
     }
 }
 
 /// Squared distances between the rows `a_rows` (`na × dim`, rows `a0..` of `a`) and rows
 /// `b0..b0+nb` of `b` into `out` (`na × nb`, column-major: `out[i + j·na]`), negatives clamped
 /// to 0.
-fn sq_distances(
-    a: &Points,
-    a0: usize,
-    a_rows: &DMatrix<f32>,
-    b: &Points,
-    b0: usize,
-    nb: usize,
-    out: &mut [f32],
-) {
+fn sq_distances(a: &Points, a0: usize, a_rows: &DMatrix<f32>, b: &Points, b0: usize, nb: usize, out: &mut [f32]) {
     let na = a_rows.nrows();
     let out = &mut out[..na * nb];
     {
@@ -305,50 +256,33 @@ mod tests {
     fn lcg(seed: u64) -> impl FnMut() -> f32 {
         let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         move || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (s >> 40) as f32 / (1u64 << 24) as f32
         }
     }
 
     fn cloud(n: usize, dim: usize, offset: f32, spread: f32, seed: u64) -> Vec<Vec<f32>> {
         let mut r = lcg(seed);
-        (0..n)
-            .map(|_| (0..dim).map(|_| offset + spread * (r() - 0.5)).collect())
-            .collect()
+        (0..n).map(|_| (0..dim).map(|_| offset + spread * (r() - 0.5)).collect()).collect()
     }
 
     /// Brute force in f64, straight from the definition.
     fn naive(real: &[Vec<f32>], gen: &[Vec<f32>], k: usize) -> (f64, f64) {
         let d = |a: &[f32], b: &[f32]| -> f64 {
-            a.iter()
-                .zip(b)
-                .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
-                .sum::<f64>()
-                .sqrt()
+            a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>().sqrt()
         };
         let radii = |set: &[Vec<f32>]| -> Vec<f64> {
             (0..set.len())
                 .map(|i| {
-                    let mut ds: Vec<f64> = (0..set.len())
-                        .filter(|&j| j != i)
-                        .map(|j| d(&set[i], &set[j]))
-                        .collect();
+                    let mut ds: Vec<f64> = (0..set.len()).filter(|&j| j != i).map(|j| d(&set[i], &set[j])).collect();
                     ds.sort_by(|a, b| a.partial_cmp(b).unwrap());
                     ds[k - 1]
                 })
                 .collect()
         };
         let (rr, rg) = (radii(real), radii(gen));
-        let p = gen
-            .iter()
-            .filter(|g| real.iter().zip(&rr).any(|(r, &rad)| d(g, r) <= rad))
-            .count();
-        let r = real
-            .iter()
-            .filter(|x| gen.iter().zip(&rg).any(|(g, &rad)| d(x, g) <= rad))
-            .count();
+        let p = gen.iter().filter(|g| real.iter().zip(&rr).any(|(r, &rad)| d(g, r) <= rad)).count();
+        let r = real.iter().filter(|x| gen.iter().zip(&rg).any(|(g, &rad)| d(x, g) <= rad)).count();
         (p as f64 / gen.len() as f64, r as f64 / real.len() as f64)
     }
 
@@ -387,12 +321,7 @@ mod tests {
         // (9,9) is 8.49 from (3,3) > √10 and farther from the rest → 2/3.
         // Recall: (0,0) and (1,0) are farther than 0.1414 from the close pair and 12.73, 12.04
         // from (9,9) > 12.02; (0,2) (11.40) and (3,3) (8.49) are inside (9,9)'s ball → 1/2.
-        let real = vec![
-            vec![0.0, 0.0],
-            vec![1.0, 0.0],
-            vec![0.0, 2.0],
-            vec![3.0, 3.0],
-        ];
+        let real = vec![vec![0.0, 0.0], vec![1.0, 0.0], vec![0.0, 2.0], vec![3.0, 3.0]];
         let gen = vec![vec![0.5, 0.5], vec![0.6, 0.4], vec![9.0, 9.0]];
         let pr = precision_recall(&real, &gen, 1).unwrap();
         assert!((pr.precision - 2.0 / 3.0).abs() < 1e-12, "{pr:?}");
@@ -407,22 +336,10 @@ mod tests {
         for k in [1, 3, 7] {
             let want = naive(&real, &gen, k);
             for (rb, cb) in [(1, 1), (16, 50), (256, 2048), (13, 200)] {
-                let pr = precision_recall_with(
-                    &real,
-                    &gen,
-                    &PrdcConfig {
-                        k,
-                        row_block: rb,
-                        col_block: cb,
-                    },
-                )
-                .unwrap();
+                let pr = precision_recall_with(&real, &gen, &PrdcConfig { k, row_block: rb, col_block: cb }).unwrap();
                 assert_eq!((pr.precision, pr.recall), want, "k {k}, blocks {rb}×{cb}");
             }
-            assert!(
-                want.0 > 0.3 && want.0 < 1.0 && want.1 > 0.3 && want.1 < 1.0,
-                "{want:?}"
-            );
+            assert!(want.0 > 0.3 && want.0 < 1.0 && want.1 > 0.3 && want.1 < 1.0, "{want:?}");
         }
     }
 
@@ -434,25 +351,14 @@ mod tests {
         assert!(precision_recall(&a, &b, 3).is_ok());
         let err = precision_recall(&a, &b, 4).unwrap_err();
         assert!(err.to_string().contains("generated"), "{err}");
-        assert!(precision_recall(&b, &a, 4)
-            .unwrap_err()
-            .to_string()
-            .contains("real"));
+        assert!(precision_recall(&b, &a, 4).unwrap_err().to_string().contains("real"));
         assert!(precision_recall(&[], &b, 1).is_err());
         let short = vec![vec![0.0; 2]; 4];
         assert!(precision_recall(&a, &short, 1).is_err());
         let mut nan = b.clone();
         nan[2][1] = f32::NAN;
         assert!(precision_recall(&a, &nan, 1).is_err());
-        assert!(precision_recall_with(
-            &a,
-            &b,
-            &PrdcConfig {
-                row_block: 0,
-                ..PrdcConfig::default()
-            }
-        )
-        .is_err());
+        assert!(precision_recall_with(&a, &b, &PrdcConfig { row_block: 0, ..PrdcConfig::default() }).is_err());
     }
 
     /// Wall-clock time of 10 000 × 10 000 vectors of 2048 features (release only).
@@ -463,10 +369,7 @@ mod tests {
         let gen = cloud(10_000, 2048, 0.02, 1.0, 10);
         let t = std::time::Instant::now();
         let pr = precision_recall(&real, &gen, 3).unwrap();
-        println!(
-            "precision/recall 10k × 10k × 2048: {:.2?}, {pr:?}",
-            t.elapsed()
-        );
+        println!("precision/recall 10k × 10k × 2048: {:.2?}, {pr:?}", t.elapsed());
         assert!(pr.precision > 0.0 && pr.recall > 0.0);
     }
 }

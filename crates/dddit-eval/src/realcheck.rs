@@ -47,7 +47,14 @@ fn batch_of(data: &dyn Dataset, range: std::ops::Range<usize>, device: &Device) 
     Tensor::from_data(TensorData::new(images, [n, c, s, s]), device)
 }
 
-fn features_of(extractor: &dyn FeatureExtractor, data: &dyn Dataset, n: usize, device: &Device, progress: &mut dyn FnMut(&str), what: &str) -> Vec<Vec<f32>> {
+fn features_of(
+    extractor: &dyn FeatureExtractor,
+    data: &dyn Dataset,
+    n: usize,
+    device: &Device,
+    progress: &mut dyn FnMut(&str),
+    what: &str,
+) -> Vec<Vec<f32>> {
     let chunk = 500;
     let mut rows = Vec::with_capacity(n);
     let start = Instant::now();
@@ -83,12 +90,18 @@ pub fn real_check(
         )));
     }
     if samples < 2 || reference_samples < samples {
-        return Err(EvalError::Invalid(format!("need 2 ≤ samples ≤ reference_samples, got {samples} and {reference_samples}")));
+        return Err(EvalError::Invalid(format!(
+            "need 2 ≤ samples ≤ reference_samples, got {samples} and {reference_samples}"
+        )));
     }
     let start = Instant::now();
     let name = extractor.name();
     let ref_rows = features_of(extractor, reference, reference_samples, device, progress, "reference");
-    let ref_stats = FeatureStats::from_rows(&ref_rows, name.clone(), format!("{} train, first {reference_samples}", reference.name()))?;
+    let ref_stats = FeatureStats::from_rows(
+        &ref_rows,
+        name.clone(),
+        format!("{} train, first {reference_samples}", reference.name()),
+    )?;
     let fd_ref = FrechetReference::new(&ref_stats)?;
     let mut candidates = Vec::new();
 
@@ -119,17 +132,32 @@ pub fn real_check(
         fd: fd_ref.distance(&stats)?,
         precision_recall: precision_recall(&ref_rows[..samples], &noise_rows, crate::prdc::DEFAULT_K)?,
     });
-    Ok(RealCheck { extractor: name, reference: format!("{} train", reference.name()), reference_samples, candidates, seconds: start.elapsed().as_secs_f64() })
+    Ok(RealCheck {
+        extractor: name,
+        reference: format!("{} train", reference.name()),
+        reference_samples,
+        candidates,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// The check as a Markdown table.
 pub fn markdown(checks: &[RealCheck]) -> String {
-    let mut s = String::from("| features | reference | candidate | n | FD | precision | recall |\n|---|---|---|---:|---:|---:|---:|\n");
+    let mut s = String::from(
+        "| features | reference | candidate | n | FD | precision | recall |\n|---|---|---|---:|---:|---:|---:|\n",
+    );
     for c in checks {
         for k in &c.candidates {
             s.push_str(&format!(
                 "| {} | {} ({}) | {} | {} | {:.3} | {:.3} | {:.3} |\n",
-                c.extractor, c.reference, c.reference_samples, k.candidate, k.samples, k.fd, k.precision_recall.precision, k.precision_recall.recall
+                c.extractor,
+                c.reference,
+                c.reference_samples,
+                k.candidate,
+                k.samples,
+                k.fd,
+                k.precision_recall.precision,
+                k.precision_recall.recall
             ));
         }
     }

@@ -30,7 +30,11 @@ pub struct TrainedRun {
 
 impl std::fmt::Debug for TrainedRun {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrainedRun").field("dir", &self.dir).field("router", &self.model.router()).field("step", &self.step).finish()
+        f.debug_struct("TrainedRun")
+            .field("dir", &self.dir)
+            .field("router", &self.model.router())
+            .field("step", &self.step)
+            .finish()
     }
 }
 
@@ -56,8 +60,10 @@ impl TrainedRun {
         model.load(&ck.join("ema.bpk")).map_err(|e| EvalError::format(ck.join("ema.bpk"), e))?;
         let state_path = ck.join("state.json");
         let text = std::fs::read(&state_path).map_err(|e| EvalError::io(&state_path, e))?;
-        let state: TrainState = serde_json::from_slice(&text).map_err(|e| EvalError::format(&state_path, e.to_string()))?;
-        let text_encoder = if file.model.caption { Some(state.text_encoder.unwrap_or(file.model.text_encoder)) } else { None };
+        let state: TrainState =
+            serde_json::from_slice(&text).map_err(|e| EvalError::format(&state_path, e.to_string()))?;
+        let text_encoder =
+            if file.model.caption { Some(state.text_encoder.unwrap_or(file.model.text_encoder)) } else { None };
         Ok(TrainedRun { dir: dir.to_path_buf(), file, data, dit, model, step: state.step, text_encoder })
     }
 }

@@ -64,7 +64,8 @@ impl SampleConfig {
     /// variance.
     pub fn diffusion(&self, learn_sigma: bool) -> Result<GaussianDiffusion, EvalError> {
         self.validate()?;
-        let respacing = if self.sampler == SamplerKind::Ddim { format!("ddim{}", self.steps) } else { self.steps.to_string() };
+        let respacing =
+            if self.sampler == SamplerKind::Ddim { format!("ddim{}", self.steps) } else { self.steps.to_string() };
         Ok(DiffusionConfig::for_model(learn_sigma).with_respacing(respacing).init()?)
     }
 
@@ -113,14 +114,27 @@ pub struct Samples {
 ///
 /// The device's random generator is seeded from `config.seed` and `batch_index`, so a batch is
 /// reproducible on its own, whatever batches came before it.
-pub fn sample_batch(model: &dyn AnyRoutedModel, config: &SampleConfig, labels: &[usize], batch_index: u64, device: &Device) -> Result<Samples, EvalError> {
+pub fn sample_batch(
+    model: &dyn AnyRoutedModel,
+    config: &SampleConfig,
+    labels: &[usize],
+    batch_index: u64,
+    device: &Device,
+) -> Result<Samples, EvalError> {
     sample_batch_with(model, config, labels, None, batch_index, device)
 }
 
 /// [`sample_batch`] of a caption-conditioned model: `text` holds one pooled caption embedding
 /// per sample (`[batch, text_dim]`); the labels may then be the null label (`num_classes`).
 /// With guidance, the unconditional half gets zero rows: the null caption.
-pub fn sample_batch_with(model: &dyn AnyRoutedModel, config: &SampleConfig, labels: &[usize], text: Option<&Tensor<2>>, batch_index: u64, device: &Device) -> Result<Samples, EvalError> {
+pub fn sample_batch_with(
+    model: &dyn AnyRoutedModel,
+    config: &SampleConfig,
+    labels: &[usize],
+    text: Option<&Tensor<2>>,
+    batch_index: u64,
+    device: &Device,
+) -> Result<Samples, EvalError> {
     let dit = model.config().clone();
     let diffusion = config.diffusion(dit.learn_sigma)?;
     let b = labels.len();
@@ -130,15 +144,24 @@ pub fn sample_batch_with(model: &dyn AnyRoutedModel, config: &SampleConfig, labe
     let max_label = if text.is_some() { dit.num_classes } else { dit.num_classes - 1 };
     if let Some(t) = text {
         if t.dims() != [b, dit.text_dim] {
-            return Err(EvalError::Invalid(format!("caption embeddings are {:?}, the model wants [{b}, {}]", t.dims(), dit.text_dim)));
+            return Err(EvalError::Invalid(format!(
+                "caption embeddings are {:?}, the model wants [{b}, {}]",
+                t.dims(),
+                dit.text_dim
+            )));
         }
     }
     if let Some(&bad) = labels.iter().find(|&&l| l > max_label) {
         return Err(EvalError::Invalid(format!("label {bad} out of range: the model has {} classes", dit.num_classes)));
     }
     device.seed(config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(batch_index));
-    let noise = Tensor::<4>::random([b, dit.in_channels, dit.input_height, dit.input_width], burn::tensor::Distribution::Normal(0.0, 1.0), device);
-    let y = Tensor::<1, Int>::from_data(TensorData::new(labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [b]), device);
+    let noise = Tensor::<4>::random(
+        [b, dit.in_channels, dit.input_height, dit.input_width],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    let y =
+        Tensor::<1, Int>::from_data(TensorData::new(labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [b]), device);
     let eps_channels = diffusion.eps_channels(dit.out_channels());
     let mut trace = Vec::with_capacity(diffusion.len());
     let start = Instant::now();
@@ -155,8 +178,16 @@ pub fn sample_batch_with(model: &dyn AnyRoutedModel, config: &SampleConfig, labe
                 let n = x.dims()[0];
                 let ts: Vec<f64> = (0..n).map(|i| host_t[i % b]).collect();
                 // With guidance the batch is doubled; its second half is unconditional.
-                let text_rows = text.map(|t| if n == b { t.clone() } else { Tensor::cat(vec![t.clone(), t.zeros_like()], 0) });
-                let opts = ForwardOptions { timesteps: &ts, text: text_rows.as_ref(), mode: Mode::Eval, force_drop: None, complexity: None, full: false };
+                let text_rows =
+                    text.map(|t| if n == b { t.clone() } else { Tensor::cat(vec![t.clone(), t.zeros_like()], 0) });
+                let opts = ForwardOptions {
+                    timesteps: &ts,
+                    text: text_rows.as_ref(),
+                    mode: Mode::Eval,
+                    force_drop: None,
+                    complexity: None,
+                    full: false,
+                };
                 let r = model.forward(x, t, y, &opts);
                 for (i, f) in r.flops.iter().enumerate() {
                     flops[i % b] += *f;
@@ -223,7 +254,10 @@ mod tests {
         let a = sample_batch(model.as_ref(), &cfg, &[1, 4], 7, &device).unwrap();
         let b = sample_batch(model.as_ref(), &cfg, &[1, 4], 7, &device).unwrap();
         assert!(a.trace.iter().all(|s| s.flops.iter().all(|f| *f == model.full_flops())));
-        assert_eq!(a.images.into_data().try_to_vec::<f32>().unwrap(), b.images.into_data().try_to_vec::<f32>().unwrap());
+        assert_eq!(
+            a.images.into_data().try_to_vec::<f32>().unwrap(),
+            b.images.into_data().try_to_vec::<f32>().unwrap()
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@
 use crate::sample::{balanced_labels, sample_batch, SampleConfig, SamplerKind};
 use crate::EvalError;
 use burn::prelude::*;
-use dddit_routers::AnyRoutedModel;
 pub use dddit_routers::fixtures::forward_once;
+use dddit_routers::AnyRoutedModel;
 use dddit_train::data::{Complexity, Dataset, Sample, SplitMix64};
 use dddit_train::{TrainConfig, Trainer};
 use serde::Serialize;
@@ -40,7 +40,13 @@ impl RandomImages {
     pub fn new(len: usize, channels: usize, size: usize, classes: usize, seed: u64) -> Self {
         let mut rng = SplitMix64::new(seed);
         let pool = len.min(256);
-        let images = (0..pool).map(|_| (0..channels * size * size).map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0).collect()).collect();
+        let images = (0..pool)
+            .map(|_| {
+                (0..channels * size * size)
+                    .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0)
+                    .collect()
+            })
+            .collect();
         let labels = (0..pool).map(|_| rng.below(classes)).collect();
         RandomImages { images, labels, channels, size, classes, len }
     }
@@ -53,7 +59,13 @@ impl Dataset for RandomImages {
     fn get(&self, index: usize) -> Sample {
         assert!(index < self.len, "index {index} out of range ({})", self.len);
         let i = index % self.images.len();
-        Sample { image: self.images[i].clone(), label: self.labels[i], caption: String::new(), complexity: Complexity { objects: 1, edge_density: 0.0 }, objects: vec![] }
+        Sample {
+            image: self.images[i].clone(),
+            label: self.labels[i],
+            caption: String::new(),
+            complexity: Complexity { objects: 1, edge_density: 0.0 },
+            objects: vec![],
+        }
     }
     fn channels(&self) -> usize {
         self.channels
@@ -78,7 +90,13 @@ impl Dataset for RandomImages {
 pub fn bench_trainer(model: Box<dyn AnyRoutedModel>, batch: usize, device: &Device) -> Result<Trainer, EvalError> {
     let m = model.config();
     let data = Arc::new(RandomImages::new(batch * 64, m.in_channels, m.input_height, m.num_classes, 7));
-    let config = TrainConfig { steps: usize::MAX / 2, batch_size: batch, grad_clip: 0.0, checkpoint_every: 0, ..TrainConfig::default() };
+    let config = TrainConfig {
+        steps: usize::MAX / 2,
+        batch_size: batch,
+        grad_clip: 0.0,
+        checkpoint_every: 0,
+        ..TrainConfig::default()
+    };
     Trainer::new(config, model, data, device).map_err(|e| EvalError::Invalid(e.to_string()))
 }
 
@@ -106,7 +124,11 @@ impl Timing {
 }
 
 /// Runs `f` `warmup` times untimed, then `reps` times timed.
-pub fn time_reps(warmup: usize, reps: usize, mut f: impl FnMut() -> Result<(), EvalError>) -> Result<Timing, EvalError> {
+pub fn time_reps(
+    warmup: usize,
+    reps: usize,
+    mut f: impl FnMut() -> Result<(), EvalError>,
+) -> Result<Timing, EvalError> {
     for _ in 0..warmup {
         f()?;
     }
@@ -130,10 +152,17 @@ pub fn ddim(steps: usize) -> SampleConfig {
 }
 
 /// One full trajectory of `batch` images; returns the mean GFLOPs per image of the trajectory.
-pub fn sample_once(model: &dyn AnyRoutedModel, config: &SampleConfig, batch: usize, device: &Device) -> Result<f64, EvalError> {
+pub fn sample_once(
+    model: &dyn AnyRoutedModel,
+    config: &SampleConfig,
+    batch: usize,
+    device: &Device,
+) -> Result<f64, EvalError> {
     let labels = balanced_labels(batch, model.config().num_classes);
     let s = sample_batch(model, config, &labels, 0, device)?;
-    Ok(s.trace.iter().map(|st| st.flops.iter().map(|f| f.total() as f64).sum::<f64>()).sum::<f64>() / batch as f64 / 1e9)
+    Ok(s.trace.iter().map(|st| st.flops.iter().map(|f| f.total() as f64).sum::<f64>()).sum::<f64>()
+        / batch as f64
+        / 1e9)
 }
 
 #[cfg(test)]
@@ -174,6 +203,9 @@ mod tests {
         let gf = sample_once(trainer.ema.as_ref(), &ddim(2), 3, &ad).unwrap();
         let x = Tensor::<4>::zeros([3, 1, 8, 8], &ad);
         let per_call = forward_once(trainer.ema.as_ref(), &x, &[500.0]);
-        assert!((gf - 2.0 * per_call).abs() < 1e-9 * gf.max(1.0), "a 2-step trajectory costs two forwards: {gf} vs {per_call}");
+        assert!(
+            (gf - 2.0 * per_call).abs() < 1e-9 * gf.max(1.0),
+            "a 2-step trajectory costs two forwards: {gf} vs {per_call}"
+        );
     }
 }

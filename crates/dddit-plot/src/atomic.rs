@@ -19,10 +19,7 @@ pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// The temporary file `write` uses for `path`: hidden, in the same directory (so the rename stays
 /// on one file system), and unique to this process.
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
 }
 
@@ -55,22 +52,15 @@ mod tests {
     use super::*;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("dddit-plot-atomic-{name}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("dddit-plot-atomic-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         dir
     }
 
     #[test]
     fn suffix_is_appended() {
-        assert_eq!(
-            with_suffix(Path::new("a/fd.v2"), ".svg"),
-            PathBuf::from("a/fd.v2.svg")
-        );
-        assert_eq!(
-            with_suffix(Path::new("plot"), ".png"),
-            PathBuf::from("plot.png")
-        );
+        assert_eq!(with_suffix(Path::new("a/fd.v2"), ".svg"), PathBuf::from("a/fd.v2.svg"));
+        assert_eq!(with_suffix(Path::new("plot"), ".png"), PathBuf::from("plot.png"));
     }
 
     #[test]
@@ -80,10 +70,7 @@ mod tests {
         write(&path, b"first").unwrap();
         write(&path, b"second").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"second");
-        let names: Vec<_> = fs::read_dir(path.parent().unwrap())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![OsString::from("out.txt")]);
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -97,10 +84,7 @@ mod tests {
         fs::write(&blocker, b"x").unwrap();
         let err = write(&blocker.join("out.png"), b"data").unwrap_err();
         assert!(matches!(err, PlotError::Io { .. }));
-        assert!(
-            err.to_string().starts_with(&blocker.display().to_string()),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with(&blocker.display().to_string()), "{err}");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -48,13 +48,7 @@ pub struct Point {
 impl Point {
     /// A point without error bars or label.
     pub fn new(x: f64, y: f64) -> Point {
-        Point {
-            x,
-            y,
-            y_err: None,
-            x_err: None,
-            label: None,
-        }
+        Point { x, y, y_err: None, x_err: None, label: None }
     }
 
     /// The same point with a vertical error bar of half-length `e`.
@@ -94,24 +88,12 @@ pub struct Series {
 impl Series {
     /// A series drawn as markers only (a scatter plot).
     pub fn scatter(name: impl Into<String>, points: Vec<Point>) -> Series {
-        Series {
-            name: name.into(),
-            points,
-            line: false,
-            markers: true,
-            color: None,
-        }
+        Series { name: name.into(), points, line: false, markers: true, color: None }
     }
 
     /// A series drawn as a line with markers.
     pub fn line(name: impl Into<String>, points: Vec<Point>) -> Series {
-        Series {
-            name: name.into(),
-            points,
-            line: true,
-            markers: true,
-            color: None,
-        }
+        Series { name: name.into(), points, line: true, markers: true, color: None }
     }
 
     /// The same series in colour `color`.
@@ -148,11 +130,7 @@ pub struct Chart {
 
 impl Chart {
     /// An empty chart with linear axes and no options set.
-    pub fn new(
-        title: impl Into<String>,
-        x_label: impl Into<String>,
-        y_label: impl Into<String>,
-    ) -> Chart {
+    pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Chart {
         Chart {
             title: title.into(),
             x_label: x_label.into(),
@@ -168,10 +146,7 @@ impl Chart {
 
     /// The colour series `index` is drawn in: its own, or the palette's.
     pub fn series_color(&self, index: usize) -> Rgb {
-        self.series
-            .get(index)
-            .and_then(|s| s.color)
-            .unwrap_or(PALETTE[index % PALETTE.len()])
+        self.series.get(index).and_then(|s| s.color).unwrap_or(PALETTE[index % PALETTE.len()])
     }
 
     /// The chart as an SVG document of `width` × `height` pixels (a side of 0 counts as 1); text
@@ -207,9 +182,7 @@ mod tests {
 
     /// Decodes a PNG: width, height and RGB bytes.
     fn decode(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
-            .read_info()
-            .unwrap();
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
         let mut buf = vec![0; reader.output_buffer_size().unwrap()];
         let info = reader.next_frame(&mut buf).unwrap();
         assert_eq!(info.color_type, png::ColorType::Rgb);
@@ -233,12 +206,7 @@ mod tests {
 
     fn example() -> Chart {
         let mut c = Chart::new("FD vs GFLOPs <test> & more", "GFLOPs", "FD");
-        c.series.push(Series::scatter(
-            "dense",
-            vec![Point::new(10.0, 4.0)
-                .with_y_err(0.5)
-                .with_label("dense λ=0")],
-        ));
+        c.series.push(Series::scatter("dense", vec![Point::new(10.0, 4.0).with_y_err(0.5).with_label("dense λ=0")]));
         c.series.push(Series::line(
             "routed",
             vec![
@@ -259,23 +227,16 @@ mod tests {
         let c = example();
         let svg = c.to_svg(800, 560);
         assert!(svg.starts_with("<?xml") && svg.trim_end().ends_with("</svg>"));
-        assert!(
-            svg.contains("FD vs GFLOPs &lt;test&gt; &amp; more"),
-            "title missing or unescaped"
-        );
+        assert!(svg.contains("FD vs GFLOPs &lt;test&gt; &amp; more"), "title missing or unescaped");
         assert!(!svg.contains("<test>"));
         assert_eq!(svg.matches("<circle").count(), 4, "4 finite points of 6");
-        assert!(
-            svg.contains("dense λ=0") && svg.contains("cap ≤ 0.5") && svg.contains("mean ± std")
-        );
+        assert!(svg.contains("dense λ=0") && svg.contains("cap ≤ 0.5") && svg.contains("mean ± std"));
         // The Pareto frontier is dashed; series colours come from the palette.
         assert!(svg.contains("stroke-dasharray"));
         assert!(svg.contains("#1f77b4") && svg.contains("#ff7f0e"));
         // Legend entries.
         assert!(
-            svg.contains(">dense</text>")
-                && svg.contains(">routed</text>")
-                && svg.contains(">Pareto front</text>")
+            svg.contains(">dense</text>") && svg.contains(">routed</text>") && svg.contains(">Pareto front</text>")
         );
         // Tags balance (well-formed-ish): every element is self-closed or closed.
         assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
@@ -304,16 +265,10 @@ mod tests {
         assert_eq!(buf.len(), (w * h * 3) as usize);
         let scene = layout::build(&c, w, h);
         let (cx, cy, cw, ch) = scene.clip;
-        let plot = (
-            (cx as u32 + 2, (cx + cw) as u32 - 1),
-            (cy as u32 + 2, (cy + ch) as u32 - 1),
-        );
+        let plot = ((cx as u32 + 2, (cx + cw) as u32 - 1), (cy as u32 + 2, (cy + ch) as u32 - 1));
         assert!(ink(&buf, w, plot.0, plot.1) > 200, "plot area is blank");
         // The title is drawn in the band above the plot.
-        assert!(
-            ink(&buf, w, (0, w), (0, cy as u32 - 4)) > 100,
-            "no title pixels"
-        );
+        assert!(ink(&buf, w, (0, w), (0, cy as u32 - 4)) > 100, "no title pixels");
         // Every marker's centre has its series colour, so PNG and layout agree.
         let mut markers = 0;
         for item in &scene.items {
@@ -338,24 +293,13 @@ mod tests {
                 .map(|(i, l)| (i as f64, l.to_string()))
                 .collect(),
         );
-        let pts = (0..4)
-            .map(|i| Point::new(i as f64, 1.0 + i as f64))
-            .collect();
+        let pts = (0..4).map(|i| Point::new(i as f64, 1.0 + i as f64)).collect();
         c.series.push(Series::line("λ=0.1", pts));
         let svg = c.to_svg(800, 560);
-        for l in [
-            "t ∈ [0,250)",
-            "[250,500)",
-            "[500,750)",
-            "[750,1000)",
-            "λ=0.1",
-        ] {
+        for l in ["t ∈ [0,250)", "[250,500)", "[500,750)", "[750,1000)", "λ=0.1"] {
             assert!(svg.contains(&format!(">{l}</text>")), "{l}");
         }
-        assert!(
-            !svg.contains(">0.5</text>"),
-            "automatic x ticks must not appear"
-        );
+        assert!(!svg.contains(">0.5</text>"), "automatic x ticks must not appear");
         let (w, h, _) = decode(&c.to_png(400, 300).unwrap());
         assert_eq!((w, h), (400, 300));
     }
@@ -381,22 +325,14 @@ mod tests {
     #[test]
     fn degenerate_inputs_do_not_panic() {
         let long = "x".repeat(10_000);
-        let mut cases = vec![
-            Chart::new("", "", ""),
-            Chart::new(long.clone(), long.clone(), long.clone()),
-        ];
+        let mut cases = vec![Chart::new("", "", ""), Chart::new(long.clone(), long.clone(), long.clone())];
         let mut one = Chart::new("one", "x", "y");
-        one.series.push(Series::scatter(
-            long.clone(),
-            vec![Point::new(3.0, 3.0).with_label(long.clone())],
-        ));
+        one.series.push(Series::scatter(long.clone(), vec![Point::new(3.0, 3.0).with_label(long.clone())]));
         one.note = Some(long.clone());
         one.pareto_min = true;
         cases.push(one);
         let mut equal = Chart::new("equal", "x", "y");
-        equal
-            .series
-            .push(Series::line("s", vec![Point::new(0.0, 0.0); 5]));
+        equal.series.push(Series::line("s", vec![Point::new(0.0, 0.0); 5]));
         equal.x_ticks = Some(vec![(f64::NAN, "nan".into()), (0.0, long.clone())]);
         cases.push(equal);
         let mut bad = Chart::new("bad", "x", "y");
@@ -407,9 +343,7 @@ mod tests {
                 Point::new(f64::NAN, f64::NAN),
                 Point::new(-1.0, 2.0),
                 Point::new(f64::INFINITY, 1.0),
-                Point::new(1e-300, 1e300)
-                    .with_y_err(f64::INFINITY)
-                    .with_x_err(f64::NAN),
+                Point::new(1e-300, 1e300).with_y_err(f64::INFINITY).with_x_err(f64::NAN),
                 Point::new(1e300, -1e300).with_y_err(-1e300),
             ],
         ));
@@ -418,10 +352,7 @@ mod tests {
         cases.push(bad);
         let mut many = Chart::new("many series", "x", "y");
         for i in 0..60 {
-            many.series.push(Series::scatter(
-                format!("s{i}"),
-                vec![Point::new(i as f64, 1.0)],
-            ));
+            many.series.push(Series::scatter(format!("s{i}"), vec![Point::new(i as f64, 1.0)]));
         }
         cases.push(many);
         for c in &cases {

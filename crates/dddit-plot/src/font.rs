@@ -70,10 +70,7 @@ pub(crate) fn ascii_len(s: &str) -> usize {
 /// The 8 rows of `c`'s glyph, bit 0 being the leftmost pixel; `?` for characters outside the
 /// font.
 pub(crate) fn glyph(c: char) -> [u8; 8] {
-    font8x8::BASIC_FONTS
-        .get(c)
-        .or_else(|| font8x8::BASIC_FONTS.get('?'))
-        .unwrap_or([0; 8])
+    font8x8::BASIC_FONTS.get(c).or_else(|| font8x8::BASIC_FONTS.get('?')).unwrap_or([0; 8])
 }
 
 #[cfg(test)]
@@ -83,10 +80,7 @@ mod tests {
     #[test]
     fn symbols_are_spelled_in_ascii() {
         assert_eq!(to_ascii("FD ± std"), "FD +- std");
-        assert_eq!(
-            to_ascii("t ∈ [0, 250) · λ ≤ 2"),
-            "t in [0, 250) * lambda <= 2"
-        );
+        assert_eq!(to_ascii("t ∈ [0, 250) · λ ≤ 2"), "t in [0, 250) * lambda <= 2");
         assert_eq!(to_ascii("a\tb\nc"), "a b c");
         assert_eq!(to_ascii("日本"), "??");
         assert_eq!(ascii_len("λ"), 6);

@@ -20,11 +20,7 @@ const MUTED: Rgb = [90, 90, 90];
 const AXIS: Rgb = [70, 70, 70];
 const GRID: Rgb = [226, 226, 226];
 /// How the Pareto frontier is drawn (in the plot and the legend).
-pub(crate) const FRONT_STROKE: Stroke = Stroke {
-    color: [150, 150, 150],
-    width: 4.0,
-    dash: Some((8.0, 5.0)),
-};
+pub(crate) const FRONT_STROKE: Stroke = Stroke { color: [150, 150, 150], width: 4.0, dash: Some((8.0, 5.0)) };
 const WHITE: Rgb = [255, 255, 255];
 /// Longest label printed beside a point or under a custom tick, in characters.
 const MAX_LABEL: usize = 24;
@@ -47,27 +43,17 @@ type Ticks = Vec<(f64, String)>;
 
 /// Automatic ticks for the transformed range `lo..hi`.
 fn auto_ticks(lo: f64, hi: f64, log: bool, target: usize) -> Ticks {
-    let values = if log {
-        scale::log_ticks(10f64.powf(lo), 10f64.powf(hi), target)
-    } else {
-        scale::nice_ticks(lo, hi, target)
-    };
+    let values =
+        if log { scale::log_ticks(10f64.powf(lo), 10f64.powf(hi), target) } else { scale::nice_ticks(lo, hi, target) };
     let labels = scale::format_ticks(&values);
-    values
-        .into_iter()
-        .zip(labels)
-        .filter_map(|(v, l)| scale::transform(v, log).map(|t| (t, l)))
-        .collect()
+    values.into_iter().zip(labels).filter_map(|(v, l)| scale::transform(v, log).map(|t| (t, l))).collect()
 }
 
 /// Show every n-th tick label so that labels of `extent` pixels (plus a gap) do not overlap.
 fn label_stride(pixels: &[f64], extent: f64) -> usize {
     let mut sorted: Vec<f64> = pixels.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let spacing = sorted
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .fold(f64::INFINITY, f64::min);
+    let spacing = sorted.windows(2).map(|w| w[1] - w[0]).fold(f64::INFINITY, f64::min);
     if spacing.is_finite() && spacing > 0.0 {
         ((extent / spacing).ceil() as usize).max(1)
     } else {
@@ -80,11 +66,7 @@ fn label_stride(pixels: &[f64], extent: f64) -> usize {
 fn axis_values(points: &[Drawn], x_axis: bool, log: bool) -> Vec<f64> {
     let mut ts = Vec::new();
     for d in points {
-        let (v, err) = if x_axis {
-            (d.point.x, d.point.x_err)
-        } else {
-            (d.point.y, d.point.y_err)
-        };
+        let (v, err) = if x_axis { (d.point.x, d.point.x_err) } else { (d.point.y, d.point.y_err) };
         ts.extend(scale::transform(v, log));
         if let Some(e) = err.filter(|e| e.is_finite()).map(f64::abs) {
             ts.extend(scale::transform(v - e, log));
@@ -117,66 +99,36 @@ impl Axis {
     fn new(scale: Scale, ticks: Ticks, extent: impl Fn(&Ticks) -> f64) -> Axis {
         let px: Vec<f64> = ticks.iter().map(|t| scale.px_t(t.0)).collect();
         let stride = label_stride(&px, extent(&ticks));
-        Axis {
-            scale,
-            ticks,
-            px,
-            stride,
-        }
+        Axis { scale, ticks, px, stride }
     }
 
     /// Tick indices in pixel order, each with whether its label is shown.
     fn labelled(&self) -> Vec<(usize, bool)> {
         let mut order: Vec<usize> = (0..self.px.len()).collect();
         order.sort_by(|&a, &b| self.px[a].total_cmp(&self.px[b]));
-        order
-            .into_iter()
-            .enumerate()
-            .map(|(rank, i)| (i, rank % self.stride == 0))
-            .collect()
+        order.into_iter().enumerate().map(|(rank, i)| (i, rank % self.stride == 0)).collect()
     }
 }
 
 /// The chart laid out on a `width` × `height` image.
 pub(crate) fn build(chart: &Chart, width: u32, height: u32) -> Scene {
     let (w, h) = (f64::from(width), f64::from(height));
-    let mut scene = Scene {
-        width,
-        height,
-        clip: (0.0, 0.0, w, h),
-        items: Vec::new(),
-    };
-    scene.push(Shape::Rect {
-        x: 0.0,
-        y: 0.0,
-        w,
-        h,
-        fill: Some(WHITE),
-        stroke: None,
-    });
+    let mut scene = Scene { width, height, clip: (0.0, 0.0, w, h), items: Vec::new() };
+    scene.push(Shape::Rect { x: 0.0, y: 0.0, w, h, fill: Some(WHITE), stroke: None });
 
     // Drawable points (pixel positions filled in once the scales are known).
     let mut drawn: Vec<Drawn> = Vec::new();
     for (series, s) in chart.series.iter().enumerate() {
         for point in &s.points {
-            if scale::transform(point.x, chart.x_log).is_some()
-                && scale::transform(point.y, chart.y_log).is_some()
-            {
-                drawn.push(Drawn {
-                    series,
-                    px: 0.0,
-                    py: 0.0,
-                    point,
-                });
+            if scale::transform(point.x, chart.x_log).is_some() && scale::transform(point.y, chart.y_log).is_some() {
+                drawn.push(Drawn { series, px: 0.0, py: 0.0, point });
             }
         }
     }
     let custom: Option<Ticks> = chart.x_ticks.as_ref().map(|ticks| {
         ticks
             .iter()
-            .filter_map(|(v, l)| {
-                scale::transform(*v, chart.x_log).map(|t| (t, truncate(l, MAX_LABEL)))
-            })
+            .filter_map(|(v, l)| scale::transform(*v, chart.x_log).map(|t| (t, truncate(l, MAX_LABEL))))
             .collect()
     });
 
@@ -186,16 +138,11 @@ pub(crate) fn build(chart: &Chart, width: u32, height: u32) -> Scene {
     if let Some(c) = custom.as_ref().filter(|c| !c.is_empty()) {
         let lo = c.iter().map(|t| t.0).fold(f64::INFINITY, f64::min);
         let hi = c.iter().map(|t| t.0).fold(f64::NEG_INFINITY, f64::max);
-        x_min_pad = if c.len() > 1 && hi > lo {
-            0.5 * (hi - lo) / (c.len() - 1) as f64
-        } else {
-            0.5
-        };
+        x_min_pad = if c.len() > 1 && hi > lo { 0.5 * (hi - lo) / (c.len() - 1) as f64 } else { 0.5 };
         xt.extend(c.iter().map(|t| t.0));
     }
     let (x_lo, x_hi) = scale::padded_range(&xt, chart.x_log, x_min_pad);
-    let (y_lo, y_hi) =
-        scale::padded_range(&axis_values(&drawn, false, chart.y_log), chart.y_log, 0.0);
+    let (y_lo, y_hi) = scale::padded_range(&axis_values(&drawn, false, chart.y_log), chart.y_log, 0.0);
 
     // Vertical layout, then the y axis, whose labels size the left margin.
     let has_title = !chart.title.trim().is_empty();
@@ -203,74 +150,37 @@ pub(crate) fn build(chart: &Chart, width: u32, height: u32) -> Scene {
     let has_ylabel = !chart.y_label.trim().is_empty();
     let note = chart.note.as_deref().filter(|n| !n.trim().is_empty());
     let top = (PAD + if has_title { 30.0 } else { 4.0 }).round();
-    let bottom_margin = TICK
-        + 4.0
-        + CH
-        + if has_xlabel { 12.0 + CH } else { 0.0 }
-        + if note.is_some() { 10.0 + CH } else { 0.0 }
-        + PAD;
+    let bottom_margin =
+        TICK + 4.0 + CH + if has_xlabel { 12.0 + CH } else { 0.0 } + if note.is_some() { 10.0 + CH } else { 0.0 } + PAD;
     let bottom = (h - bottom_margin).round().max(top + 1.0);
-    let y_scale = Scale {
-        log: chart.y_log,
-        t_lo: y_lo,
-        t_hi: y_hi,
-        p_lo: bottom,
-        p_hi: top,
-    };
+    let y_scale = Scale { log: chart.y_log, t_lo: y_lo, t_hi: y_hi, p_lo: bottom, p_hi: top };
     let y_target = (((bottom - top) / 45.0).round() as usize).clamp(2, 10);
-    let y = Axis::new(
-        y_scale,
-        auto_ticks(y_lo, y_hi, chart.y_log, y_target),
-        |_| CH + 4.0,
-    );
+    let y = Axis::new(y_scale, auto_ticks(y_lo, y_hi, chart.y_log, y_target), |_| CH + 4.0);
     let y_label_w = y
         .labelled()
         .iter()
         .filter(|(_, shown)| *shown)
         .map(|&(i, _)| ascii_len(&y.ticks[i].1) as f64 * CH)
         .fold(0.0, f64::max);
-    let left = (PAD + if has_ylabel { CH + 10.0 } else { 0.0 } + y_label_w + 4.0 + TICK)
-        .min(0.4 * w)
-        .round();
+    let left = (PAD + if has_ylabel { CH + 10.0 } else { 0.0 } + y_label_w + 4.0 + TICK).min(0.4 * w).round();
 
     // The legend goes right of the plot when there is room for it; then the x axis.
     let front: Vec<usize> = if chart.pareto_min {
-        pareto_front(
-            &drawn
-                .iter()
-                .map(|d| (d.point.x, d.point.y))
-                .collect::<Vec<_>>(),
-        )
+        pareto_front(&drawn.iter().map(|d| (d.point.x, d.point.y)).collect::<Vec<_>>())
     } else {
         Vec::new()
     };
     let legend = Legend::new(chart, front.len() >= 2, w);
     let show_legend = !legend.is_empty() && w - left - legend.width - 12.0 - PAD >= 0.35 * w;
-    let right = if show_legend {
-        w - PAD - legend.width - 12.0
-    } else {
-        w - PAD - 14.0
-    };
+    let right = if show_legend { w - PAD - legend.width - 12.0 } else { w - PAD - 14.0 };
     let right = right.round().max(left + 1.0);
-    let area = Area {
-        left,
-        top,
-        right,
-        bottom,
-    };
-    let x_scale = Scale {
-        log: chart.x_log,
-        t_lo: x_lo,
-        t_hi: x_hi,
-        p_lo: left,
-        p_hi: right,
-    };
+    let area = Area { left, top, right, bottom };
+    let x_scale = Scale { log: chart.x_log, t_lo: x_lo, t_hi: x_hi, p_lo: left, p_hi: right };
     let x_ticks = custom.unwrap_or_else(|| {
         let target = (((right - left) / 90.0).round() as usize).clamp(2, 10);
         auto_ticks(x_lo, x_hi, chart.x_log, target)
     });
-    let widest =
-        |t: &Ticks| t.iter().map(|t| ascii_len(&t.1)).max().unwrap_or(0) as f64 * CH + 10.0;
+    let widest = |t: &Ticks| t.iter().map(|t| ascii_len(&t.1)).max().unwrap_or(0) as f64 * CH + 10.0;
     let x = Axis::new(x_scale, x_ticks, widest);
     scene.clip = (left, top, right - left, bottom - top);
 
@@ -279,14 +189,7 @@ pub(crate) fn build(chart: &Chart, width: u32, height: u32) -> Scene {
         d.px = x.scale.px(d.point.x).unwrap_or(f64::NAN);
         d.py = y.scale.px(d.point.y).unwrap_or(f64::NAN);
     }
-    data(
-        &mut scene,
-        chart,
-        &drawn,
-        &front,
-        (&x.scale, &y.scale),
-        area,
-    );
+    data(&mut scene, chart, &drawn, &front, (&x.scale, &y.scale), area);
     axes(&mut scene, area, &x, &y);
     texts(&mut scene, chart, note, area);
     if show_legend {
@@ -299,37 +202,21 @@ pub(crate) fn build(chart: &Chart, width: u32, height: u32) -> Scene {
 fn grid(scene: &mut Scene, a: Area, x: &Axis, y: &Axis) {
     for &py in &y.px {
         let points = vec![(a.left, crisp(py)), (a.right, crisp(py))];
-        scene.push_clipped(Shape::Polyline {
-            points,
-            stroke: Stroke::solid(GRID, 1.0),
-        });
+        scene.push_clipped(Shape::Polyline { points, stroke: Stroke::solid(GRID, 1.0) });
     }
     for &px in &x.px {
         let points = vec![(crisp(px), a.top), (crisp(px), a.bottom)];
-        scene.push_clipped(Shape::Polyline {
-            points,
-            stroke: Stroke::solid(GRID, 1.0),
-        });
+        scene.push_clipped(Shape::Polyline { points, stroke: Stroke::solid(GRID, 1.0) });
     }
 }
 
 /// The Pareto frontier, series lines, error bars, markers and point labels, clipped to the plot.
-fn data(
-    scene: &mut Scene,
-    chart: &Chart,
-    drawn: &[Drawn],
-    front: &[usize],
-    (xs, ys): (&Scale, &Scale),
-    a: Area,
-) {
+fn data(scene: &mut Scene, chart: &Chart, drawn: &[Drawn], front: &[usize], (xs, ys): (&Scale, &Scale), a: Area) {
     // Pareto frontier: wide, light and dashed, under the series lines, so that it still shows as
     // a dashed halo where a series line follows it.
     if front.len() >= 2 {
         let points = front.iter().map(|&i| (drawn[i].px, drawn[i].py)).collect();
-        scene.push_clipped(Shape::Polyline {
-            points,
-            stroke: FRONT_STROKE,
-        });
+        scene.push_clipped(Shape::Polyline { points, stroke: FRONT_STROKE });
     }
 
     // Series lines, broken where a point cannot be drawn.
@@ -341,10 +228,7 @@ fn data(
                 Some(xy) => run.push(xy),
                 None => {
                     if run.len() >= 2 {
-                        scene.push_clipped(Shape::Polyline {
-                            points: std::mem::take(&mut run),
-                            stroke,
-                        });
+                        scene.push_clipped(Shape::Polyline { points: std::mem::take(&mut run), stroke });
                     }
                     run.clear();
                 }
@@ -359,11 +243,8 @@ fn data(
             let Some(e) = err.filter(|e| e.is_finite() && *e != 0.0).map(f64::abs) else {
                 continue;
             };
-            let (scale, v, beyond) = if horizontal {
-                (xs, d.point.x, a.left - 10.0)
-            } else {
-                (ys, d.point.y, a.bottom + 10.0)
-            };
+            let (scale, v, beyond) =
+                if horizontal { (xs, d.point.x, a.left - 10.0) } else { (ys, d.point.y, a.bottom + 10.0) };
             let ends = [scale.px(v - e), scale.px(v + e)];
             let at = |along: f64, across: f64| {
                 if horizontal {
@@ -372,19 +253,10 @@ fn data(
                     (d.px + across, along)
                 }
             };
-            let bar = vec![
-                at(ends[0].unwrap_or(beyond), 0.0),
-                at(ends[1].unwrap_or(beyond), 0.0),
-            ];
-            scene.push_clipped(Shape::Polyline {
-                points: bar,
-                stroke,
-            });
+            let bar = vec![at(ends[0].unwrap_or(beyond), 0.0), at(ends[1].unwrap_or(beyond), 0.0)];
+            scene.push_clipped(Shape::Polyline { points: bar, stroke });
             for end in ends.into_iter().flatten() {
-                scene.push_clipped(Shape::Polyline {
-                    points: vec![at(end, -3.0), at(end, 3.0)],
-                    stroke,
-                });
+                scene.push_clipped(Shape::Polyline { points: vec![at(end, -3.0), at(end, 3.0)], stroke });
             }
         }
     }
@@ -393,13 +265,7 @@ fn data(
     for d in drawn.iter().filter(|d| chart.series[d.series].markers) {
         let fill = chart.series_color(d.series);
         let stroke = Some(Stroke::solid(WHITE, 1.0));
-        scene.push_clipped(Shape::Circle {
-            cx: d.px,
-            cy: d.py,
-            r: MARKER_R,
-            fill,
-            stroke,
-        });
+        scene.push_clipped(Shape::Circle { cx: d.px, cy: d.py, r: MARKER_R, fill, stroke });
     }
     for d in drawn {
         let Some(label) = d.point.label.as_deref().filter(|l| !l.trim().is_empty()) else {
@@ -407,27 +273,11 @@ fn data(
         };
         let text = truncate(label, MAX_LABEL);
         let tw = ascii_len(&text) as f64 * CH;
-        let (x, anchor) = if d.px + 7.0 + tw > a.right {
-            (d.px - 7.0, Anchor::End)
-        } else {
-            (d.px + 7.0, Anchor::Start)
-        };
-        let y = if d.py - 8.0 < a.top + 5.0 {
-            d.py + 9.0
-        } else {
-            d.py - 8.0
-        };
+        let (x, anchor) =
+            if d.px + 7.0 + tw > a.right { (d.px - 7.0, Anchor::End) } else { (d.px + 7.0, Anchor::Start) };
+        let y = if d.py - 8.0 < a.top + 5.0 { d.py + 9.0 } else { d.py - 8.0 };
         let size = TextSize::Small;
-        let shape = Shape::Text {
-            x,
-            y,
-            text,
-            size,
-            anchor,
-            color: MUTED,
-            vertical: false,
-            bold: false,
-        };
+        let shape = Shape::Text { x, y, text, size, anchor, color: MUTED, vertical: false, bold: false };
         scene.push_clipped(shape);
     }
 }
@@ -436,37 +286,17 @@ fn data(
 fn axes(scene: &mut Scene, a: Area, x: &Axis, y: &Axis) {
     let stroke = Stroke::solid(AXIS, 1.0);
     let (w, h) = (a.right - a.left, a.bottom - a.top);
-    scene.push(Shape::Rect {
-        x: a.left + 0.5,
-        y: a.top + 0.5,
-        w,
-        h,
-        fill: None,
-        stroke: Some(stroke),
-    });
+    scene.push(Shape::Rect { x: a.left + 0.5, y: a.top + 0.5, w, h, fill: None, stroke: Some(stroke) });
     for (i, shown) in y.labelled() {
         let (py, label) = (y.px[i], &y.ticks[i].1);
-        scene.push(Shape::Polyline {
-            points: vec![(a.left - TICK, crisp(py)), (a.left, crisp(py))],
-            stroke,
-        });
+        scene.push(Shape::Polyline { points: vec![(a.left - TICK, crisp(py)), (a.left, crisp(py))], stroke });
         if shown {
-            scene.text(
-                a.left - TICK - 4.0,
-                py,
-                label.clone(),
-                TextSize::Small,
-                Anchor::End,
-                TEXT,
-            );
+            scene.text(a.left - TICK - 4.0, py, label.clone(), TextSize::Small, Anchor::End, TEXT);
         }
     }
     for (i, shown) in x.labelled() {
         let (px, label) = (x.px[i], &x.ticks[i].1);
-        scene.push(Shape::Polyline {
-            points: vec![(crisp(px), a.bottom), (crisp(px), a.bottom + TICK)],
-            stroke,
-        });
+        scene.push(Shape::Polyline { points: vec![(crisp(px), a.bottom), (crisp(px), a.bottom + TICK)], stroke });
         if shown {
             let ty = a.bottom + TICK + 4.0 + CH / 2.0;
             scene.text(px, ty, label.clone(), TextSize::Small, Anchor::Middle, TEXT);
@@ -482,53 +312,21 @@ fn texts(scene: &mut Scene, chart: &Chart, note: Option<&str>, a: Area) {
         let text = truncate(&chart.title, chars(w - 2.0 * PAD, TextSize::Large.cell()));
         let (size, anchor) = (TextSize::Large, Anchor::Middle);
         let (x, y) = (w / 2.0, PAD + 8.0);
-        scene.push(Shape::Text {
-            x,
-            y,
-            text,
-            size,
-            anchor,
-            color: TEXT,
-            vertical: false,
-            bold: true,
-        });
+        scene.push(Shape::Text { x, y, text, size, anchor, color: TEXT, vertical: false, bold: true });
     }
     if !chart.x_label.trim().is_empty() {
         let text = truncate(&chart.x_label, chars(w - 2.0 * PAD, CH));
         let y = a.bottom + TICK + 4.0 + CH + 12.0 + CH / 2.0;
-        scene.text(
-            (a.left + a.right) / 2.0,
-            y,
-            text,
-            TextSize::Small,
-            Anchor::Middle,
-            TEXT,
-        );
+        scene.text((a.left + a.right) / 2.0, y, text, TextSize::Small, Anchor::Middle, TEXT);
     }
     if !chart.y_label.trim().is_empty() {
         let text = truncate(&chart.y_label, chars(a.bottom - a.top + 40.0, CH));
         let (x, y) = (PAD + CH / 2.0, (a.top + a.bottom) / 2.0);
         let (size, anchor) = (TextSize::Small, Anchor::Middle);
-        scene.push(Shape::Text {
-            x,
-            y,
-            text,
-            size,
-            anchor,
-            color: TEXT,
-            vertical: true,
-            bold: false,
-        });
+        scene.push(Shape::Text { x, y, text, size, anchor, color: TEXT, vertical: true, bold: false });
     }
     if let Some(note) = note {
         let text = truncate(note, chars(w - 2.0 * PAD, CH));
-        scene.text(
-            PAD,
-            h - PAD - CH / 2.0,
-            text,
-            TextSize::Small,
-            Anchor::Start,
-            MUTED,
-        );
+        scene.text(PAD, h - PAD - CH / 2.0, text, TextSize::Small, Anchor::Start, MUTED);
     }
 }

@@ -18,11 +18,7 @@ const BORDER: Rgb = [200, 200, 200];
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Swatch {
     /// A series: a line and/or a square in its colour.
-    Series {
-        color: Rgb,
-        line: bool,
-        marker: bool,
-    },
+    Series { color: Rgb, line: bool, marker: bool },
     /// The Pareto frontier's dashed line.
     Front,
     /// Nothing (the "… more" row).
@@ -47,11 +43,7 @@ impl Legend {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let swatch = Swatch::Series {
-                    color: chart.series_color(i),
-                    line: s.line,
-                    marker: s.markers,
-                };
+                let swatch = Swatch::Series { color: chart.series_color(i), line: s.line, marker: s.markers };
                 (truncate(&s.name, max_chars), swatch)
             })
             .collect();
@@ -59,10 +51,7 @@ impl Legend {
             rows.push(("Pareto front".into(), Swatch::Front));
         }
         let widest = rows.iter().map(|r| ascii_len(&r.0)).max().unwrap_or(0);
-        Legend {
-            rows,
-            width: 44.0 + widest as f64 * CH,
-        }
+        Legend { rows, width: 44.0 + widest as f64 * CH }
     }
 
     /// Whether there is nothing to list.
@@ -93,30 +82,16 @@ impl Legend {
         for (i, (name, swatch)) in self.rows.into_iter().enumerate() {
             let cy = top + 12.0 + i as f64 * ROW;
             let line = |scene: &mut Scene, stroke| {
-                scene.push(Shape::Polyline {
-                    points: vec![(x0 + 8.0, cy), (x0 + 30.0, cy)],
-                    stroke,
-                });
+                scene.push(Shape::Polyline { points: vec![(x0 + 8.0, cy), (x0 + 30.0, cy)], stroke });
             };
             match swatch {
-                Swatch::Series {
-                    color,
-                    line: l,
-                    marker,
-                } => {
+                Swatch::Series { color, line: l, marker } => {
                     if l {
                         line(scene, Stroke::solid(color, 2.0));
                     }
                     if marker {
                         let fill = Some(color);
-                        scene.push(Shape::Rect {
-                            x: x0 + 15.0,
-                            y: cy - 4.0,
-                            w: 8.0,
-                            h: 8.0,
-                            fill,
-                            stroke: None,
-                        });
+                        scene.push(Shape::Rect { x: x0 + 15.0, y: cy - 4.0, w: 8.0, h: 8.0, fill, stroke: None });
                     }
                 }
                 Swatch::Front => line(scene, FRONT_STROKE),
@@ -133,12 +108,7 @@ mod tests {
     use crate::{Point, Series};
 
     fn scene() -> Scene {
-        Scene {
-            width: 800,
-            height: 560,
-            clip: (0.0, 0.0, 800.0, 560.0),
-            items: Vec::new(),
-        }
+        Scene { width: 800, height: 560, clip: (0.0, 0.0, 800.0, 560.0), items: Vec::new() }
     }
 
     fn texts(scene: &Scene) -> Vec<String> {
@@ -155,8 +125,7 @@ mod tests {
     #[test]
     fn rows_follow_the_series_and_names_are_truncated() {
         let mut c = Chart::new("t", "x", "y");
-        c.series
-            .push(Series::scatter("a", vec![Point::new(1.0, 1.0)]));
+        c.series.push(Series::scatter("a", vec![Point::new(1.0, 1.0)]));
         c.series.push(Series::line("b".repeat(100), Vec::new()));
         let legend = Legend::new(&c, true, 800.0);
         assert!(legend.width <= 0.28 * 800.0 + 1.0, "{}", legend.width);
@@ -168,9 +137,8 @@ mod tests {
         assert!(t[1].starts_with("bbb") && t[1].ends_with("...") && t[1].len() < 40);
         assert_eq!(t[2], "Pareto front");
         // Scatter: a square; line series: a line and a square; frontier: a dashed line.
-        let dashed = s.items.iter().filter(
-            |i| matches!(&i.shape, Shape::Polyline { stroke, .. } if stroke.dash.is_some()),
-        );
+        let dashed =
+            s.items.iter().filter(|i| matches!(&i.shape, Shape::Polyline { stroke, .. } if stroke.dash.is_some()));
         assert_eq!(dashed.count(), 1);
     }
 

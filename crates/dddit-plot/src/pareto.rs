@@ -10,9 +10,8 @@ use std::cmp::Ordering;
 /// at least one. Exact duplicates do not dominate each other, so all copies of a frontier point
 /// are returned. Points with a NaN or infinite coordinate are ignored.
 pub fn pareto_front(points: &[(f64, f64)]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..points.len())
-        .filter(|&i| points[i].0.is_finite() && points[i].1.is_finite())
-        .collect();
+    let mut order: Vec<usize> =
+        (0..points.len()).filter(|&i| points[i].0.is_finite() && points[i].1.is_finite()).collect();
     order.sort_by(|&a, &b| {
         let (pa, pb) = (points[a], points[b]);
         pa.0.partial_cmp(&pb.0)
@@ -44,14 +43,7 @@ mod tests {
 
     #[test]
     fn dominated_points_are_excluded() {
-        let pts = [
-            (1.0, 5.0),
-            (2.0, 3.0),
-            (3.0, 4.0),
-            (4.0, 1.0),
-            (2.5, 3.0),
-            (5.0, 0.5),
-        ];
+        let pts = [(1.0, 5.0), (2.0, 3.0), (3.0, 4.0), (4.0, 1.0), (2.5, 3.0), (5.0, 0.5)];
         // (3,4) is dominated by (2,3); (2.5,3) is dominated by (2,3) (same y, larger x).
         assert_eq!(pareto_front(&pts), vec![0, 1, 3, 5]);
     }
@@ -67,10 +59,7 @@ mod tests {
         // Same x: only the lower y survives.
         assert_eq!(pareto_front(&[(1.0, 3.0), (1.0, 2.0)]), vec![1]);
         // Exact duplicates: neither dominates the other.
-        assert_eq!(
-            pareto_front(&[(1.0, 2.0), (3.0, 1.0), (1.0, 2.0)]),
-            vec![0, 2, 1]
-        );
+        assert_eq!(pareto_front(&[(1.0, 2.0), (3.0, 1.0), (1.0, 2.0)]), vec![0, 2, 1]);
         // A duplicate of a dominated point stays dominated.
         assert_eq!(pareto_front(&[(0.0, 0.0), (1.0, 1.0), (1.0, 1.0)]), vec![0]);
     }
@@ -78,12 +67,7 @@ mod tests {
     #[test]
     fn non_finite_and_empty() {
         assert!(pareto_front(&[]).is_empty());
-        let pts = [
-            (f64::NAN, 0.0),
-            (1.0, f64::INFINITY),
-            (2.0, 2.0),
-            (f64::NEG_INFINITY, 0.0),
-        ];
+        let pts = [(f64::NAN, 0.0), (1.0, f64::INFINITY), (2.0, 2.0), (f64::NEG_INFINITY, 0.0)];
         assert_eq!(pareto_front(&pts), vec![2]);
     }
 

@@ -27,11 +27,7 @@ pub(crate) fn check_size(width: u32, height: u32) -> Result<(), PlotError> {
     if ok(width) && ok(height) {
         Ok(())
     } else {
-        Err(PlotError::Size {
-            width,
-            height,
-            max: MAX_SIDE,
-        })
+        Err(PlotError::Size { width, height, max: MAX_SIDE })
     }
 }
 
@@ -39,11 +35,7 @@ pub(crate) fn check_size(width: u32, height: u32) -> Result<(), PlotError> {
 fn segment_distance(px: f64, py: f64, a: (f64, f64), b: (f64, f64)) -> f64 {
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
     let len2 = dx * dx + dy * dy;
-    let t = if len2 > 0.0 {
-        (((px - a.0) * dx + (py - a.1) * dy) / len2).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
+    let t = if len2 > 0.0 { (((px - a.0) * dx + (py - a.1) * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
     (px - a.0 - t * dx).hypot(py - a.1 - t * dy)
 }
 
@@ -59,12 +51,7 @@ fn clip_segment(
         return None;
     }
     let (mut t0, mut t1) = (0.0f64, 1.0f64);
-    for (p, q) in [
-        (-dx, a.0 - x0),
-        (dx, x1 - a.0),
-        (-dy, a.1 - y0),
-        (dy, y1 - a.1),
-    ] {
+    for (p, q) in [(-dx, a.0 - x0), (dx, x1 - a.0), (-dy, a.1 - y0), (dy, y1 - a.1)] {
         if p == 0.0 {
             if q < 0.0 {
                 return None;
@@ -78,18 +65,14 @@ fn clip_segment(
             }
         }
     }
-    (t0 <= t1).then_some((
-        (a.0 + t0 * dx, a.1 + t0 * dy),
-        (a.0 + t1 * dx, a.1 + t1 * dy),
-    ))
+    (t0 <= t1).then_some(((a.0 + t0 * dx, a.1 + t0 * dy), (a.0 + t1 * dx, a.1 + t1 * dy)))
 }
 
 /// The segments to draw for a polyline: all of them, or the "on" parts of a dash pattern that
 /// runs continuously along the whole line.
 fn dash_segments(points: &[(f64, f64)], dash: Option<(f64, f64)>) -> Vec<((f64, f64), (f64, f64))> {
     let pairs = points.windows(2).map(|w| (w[0], w[1]));
-    let Some((on, off)) = dash.filter(|(on, off)| *on > 0.0 && *off >= 0.0 && on + off > 0.0)
-    else {
+    let Some((on, off)) = dash.filter(|(on, off)| *on > 0.0 && *off >= 0.0 && on + off > 0.0) else {
         return pairs.collect();
     };
     let period = on + off;
@@ -103,11 +86,7 @@ fn dash_segments(points: &[(f64, f64)], dash: Option<(f64, f64)>) -> Vec<((f64, 
         let at = |d: f64| (a.0 + (b.0 - a.0) * d / len, a.1 + (b.1 - a.1) * d / len);
         let mut d = 0.0;
         while d < len {
-            let (in_on, left) = if phase < on {
-                (true, on - phase)
-            } else {
-                (false, period - phase)
-            };
+            let (in_on, left) = if phase < on { (true, on - phase) } else { (false, period - phase) };
             let step = left.min(len - d);
             if in_on {
                 out.push((at(d), at(d + step)));
@@ -123,12 +102,7 @@ impl Canvas {
     /// A white canvas.
     pub fn new(width: u32, height: u32) -> Canvas {
         let full = (0, 0, i64::from(width), i64::from(height));
-        Canvas {
-            width,
-            height,
-            pixels: vec![255; width as usize * height as usize * 3],
-            clip: full,
-        }
+        Canvas { width, height, pixels: vec![255; width as usize * height as usize * 3], clip: full }
     }
 
     /// Restricts drawing to the pixels inside `(x, y, w, h)` (and the canvas), or lifts the
@@ -196,32 +170,16 @@ impl Canvas {
         };
         // Walk the major axis; at each step only a band around the line is examined.
         let steep = (b.1 - a.1).abs() > (b.0 - a.0).abs();
-        let (major_a, major_b, minor_a, minor_b) = if steep {
-            (a.1, b.1, a.0, b.0)
-        } else {
-            (a.0, b.0, a.1, b.1)
-        };
-        let (lo_clip, hi_clip, mlo_clip, mhi_clip) = if steep {
-            (y0, y1, x0, x1)
-        } else {
-            (x0, x1, y0, y1)
-        };
+        let (major_a, major_b, minor_a, minor_b) = if steep { (a.1, b.1, a.0, b.0) } else { (a.0, b.0, a.1, b.1) };
+        let (lo_clip, hi_clip, mlo_clip, mhi_clip) = if steep { (y0, y1, x0, x1) } else { (x0, x1, y0, y1) };
         let dmaj = major_b - major_a;
-        let slope = if dmaj != 0.0 {
-            (minor_b - minor_a) / dmaj
-        } else {
-            0.0
-        };
+        let slope = if dmaj != 0.0 { (minor_b - minor_a) / dmaj } else { 0.0 };
         let band = reach * (1.0 + slope * slope).sqrt() + 1.0;
         let start = ((major_a.min(major_b) - reach).floor() as i64).max(lo_clip);
         let end = ((major_a.max(major_b) + reach).ceil() as i64).min(hi_clip - 1);
         for m in start..=end {
             let pm = m as f64 + 0.5;
-            let t = if dmaj != 0.0 {
-                ((pm - major_a) / dmaj).clamp(0.0, 1.0)
-            } else {
-                0.0
-            };
+            let t = if dmaj != 0.0 { ((pm - major_a) / dmaj).clamp(0.0, 1.0) } else { 0.0 };
             let centre = minor_a + t * (minor_b - minor_a);
             let ms = ((centre - band).floor() as i64).max(mlo_clip);
             let me = ((centre + band).ceil() as i64).min(mhi_clip - 1);
@@ -260,16 +218,7 @@ impl Canvas {
 
     /// Text in the bitmap font at integer `scale`, anchored at `(x, y)` (`y` the vertical middle
     /// of the glyphs); `vertical` text reads bottom to top.
-    pub fn text(
-        &mut self,
-        x: f64,
-        y: f64,
-        s: &str,
-        scale: u32,
-        anchor: Anchor,
-        c: Rgb,
-        vertical: bool,
-    ) {
+    pub fn text(&mut self, x: f64, y: f64, s: &str, scale: u32, anchor: Anchor, c: Rgb, vertical: bool) {
         if !(x.is_finite() && y.is_finite()) {
             return;
         }
@@ -296,11 +245,8 @@ impl Canvas {
                     let v = gy as i64 * scale - cell / 2; // across, from the middle
                     for dy in 0..scale {
                         for dx in 0..scale {
-                            let (px, py) = if vertical {
-                                (ax + v + dy, ay - (u + dx))
-                            } else {
-                                (ax + u + dx, ay + v + dy)
-                            };
+                            let (px, py) =
+                                if vertical { (ax + v + dy, ay - (u + dx)) } else { (ax + u + dx, ay + v + dy) };
                             self.blend(px, py, c, 1.0);
                         }
                     }
@@ -316,14 +262,7 @@ pub(crate) fn render(scene: &Scene) -> Canvas {
     for item in &scene.items {
         canvas.set_clip(item.clip.then_some(scene.clip));
         match &item.shape {
-            Shape::Rect {
-                x,
-                y,
-                w,
-                h,
-                fill,
-                stroke,
-            } => {
+            Shape::Rect { x, y, w, h, fill, stroke } => {
                 if let Some(f) = fill {
                     canvas.fill_rect(*x, *y, *w, *h, *f);
                 }
@@ -334,13 +273,7 @@ pub(crate) fn render(scene: &Scene) -> Canvas {
                 }
             }
             Shape::Polyline { points, stroke } => canvas.polyline(points, stroke),
-            Shape::Circle {
-                cx,
-                cy,
-                r,
-                fill,
-                stroke,
-            } => match stroke {
+            Shape::Circle { cx, cy, r, fill, stroke } => match stroke {
                 // The stroke is centred on the circle's edge, as in SVG.
                 Some(s) => {
                     canvas.disc(*cx, *cy, r + s.width / 2.0, s.color);
@@ -349,16 +282,7 @@ pub(crate) fn render(scene: &Scene) -> Canvas {
                 None => canvas.disc(*cx, *cy, *r, *fill),
             },
             // The bitmap font at scale 2 is heavy already: bold is for SVG only.
-            Shape::Text {
-                x,
-                y,
-                text,
-                size,
-                anchor,
-                color,
-                vertical,
-                bold: _,
-            } => {
+            Shape::Text { x, y, text, size, anchor, color, vertical, bold: _ } => {
                 canvas.text(*x, *y, text, size.scale(), *anchor, *color, *vertical);
             }
         }
@@ -385,10 +309,7 @@ mod tests {
     const BLACK: Rgb = [0, 0, 0];
 
     fn dark(c: &Canvas) -> usize {
-        c.pixels
-            .chunks(3)
-            .filter(|p| p.iter().all(|&v| v < 128))
-            .count()
+        c.pixels.chunks(3).filter(|p| p.iter().all(|&v| v < 128)).count()
     }
 
     #[test]
@@ -433,14 +354,8 @@ mod tests {
     #[test]
     fn segments_are_clipped() {
         let r = (0.0, 0.0, 10.0, 10.0);
-        assert_eq!(
-            clip_segment((-10.0, 5.0), (20.0, 5.0), r),
-            Some(((0.0, 5.0), (10.0, 5.0)))
-        );
-        assert_eq!(
-            clip_segment((2.0, 2.0), (3.0, 3.0), r),
-            Some(((2.0, 2.0), (3.0, 3.0)))
-        );
+        assert_eq!(clip_segment((-10.0, 5.0), (20.0, 5.0), r), Some(((0.0, 5.0), (10.0, 5.0))));
+        assert_eq!(clip_segment((2.0, 2.0), (3.0, 3.0), r), Some(((2.0, 2.0), (3.0, 3.0))));
         assert_eq!(clip_segment((-5.0, -5.0), (-1.0, 20.0), r), None);
         assert_eq!(clip_segment((f64::NAN, 0.0), (1.0, 1.0), r), None);
     }
@@ -471,12 +386,8 @@ mod tests {
         // Vertical text occupies a tall box.
         let mut v = Canvas::new(20, 60);
         v.text(10.0, 30.0, "AB", 1, Anchor::Middle, BLACK, true);
-        let ys: Vec<u32> = (0..60)
-            .filter(|&y| (0..20).any(|x| v.get(x, y) == BLACK))
-            .collect();
-        let xs: Vec<u32> = (0..20)
-            .filter(|&x| (0..60).any(|y| v.get(x, y) == BLACK))
-            .collect();
+        let ys: Vec<u32> = (0..60).filter(|&y| (0..20).any(|x| v.get(x, y) == BLACK)).collect();
+        let xs: Vec<u32> = (0..20).filter(|&x| (0..60).any(|y| v.get(x, y) == BLACK)).collect();
         assert!(ys.last().unwrap() - ys[0] > xs.last().unwrap() - xs[0]);
     }
 

@@ -51,9 +51,7 @@ pub(crate) fn transform(v: f64, log: bool) -> Option<f64> {
 /// around them. The result is always finite and increasing.
 pub(crate) fn padded_range(ts: &[f64], log: bool, min_pad: f64) -> (f64, f64) {
     let finite = ts.iter().copied().filter(|t| t.is_finite());
-    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), t| {
-        (lo.min(t), hi.max(t))
-    });
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), t| (lo.min(t), hi.max(t)));
     let (lo, hi) = if lo > hi {
         (0.0, 1.0)
     } else if hi - lo <= 1e-12 * lo.abs().max(hi.abs()) {
@@ -142,22 +140,14 @@ pub fn log_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
     let decades = (k1 - k0 + 1).max(0) as usize;
     if decades >= 2 && decades * 3 > target {
         let stride = decades.div_ceil(target + 1) as i32;
-        return (k0..=k1)
-            .filter(|k| (k - k0) % stride == 0)
-            .map(|k| decimal(1.0, k))
-            .collect();
+        return (k0..=k1).filter(|k| (k - k0) % stride == 0).map(|k| decimal(1.0, k)).collect();
     }
-    let with_2_5: Vec<f64> = (k0 - 1..=k1)
-        .flat_map(|k| [1.0, 2.0, 5.0].map(|m| decimal(m, k)))
-        .filter(|&v| in_range(v))
-        .collect();
+    let with_2_5: Vec<f64> =
+        (k0 - 1..=k1).flat_map(|k| [1.0, 2.0, 5.0].map(|m| decimal(m, k))).filter(|&v| in_range(v)).collect();
     if with_2_5.len() >= 2 {
         return with_2_5;
     }
-    nice_ticks(lo, hi, target)
-        .into_iter()
-        .filter(|&v| v > 0.0)
-        .collect()
+    nice_ticks(lo, hi, target).into_iter().filter(|&v| v > 0.0).collect()
 }
 
 /// The shortest label of tick `v` that reads back within `tol` of it: plain decimals for
@@ -196,20 +186,12 @@ pub(crate) fn format_tick(v: f64, tol: f64) -> String {
 
 /// Labels for a set of tick values, precise enough to tell neighbours apart.
 pub(crate) fn format_ticks(ticks: &[f64]) -> Vec<String> {
-    let gap = ticks
-        .windows(2)
-        .map(|w| (w[1] - w[0]).abs())
-        .filter(|g| *g > 0.0)
-        .fold(f64::INFINITY, f64::min);
+    let gap = ticks.windows(2).map(|w| (w[1] - w[0]).abs()).filter(|g| *g > 0.0).fold(f64::INFINITY, f64::min);
     ticks
         .iter()
         .map(|&v| {
             let rel = 1e-9 * v.abs();
-            let tol = if gap.is_finite() {
-                (1e-6 * gap).max(rel)
-            } else {
-                rel.max(1e-300)
-            };
+            let tol = if gap.is_finite() { (1e-6 * gap).max(rel) } else { rel.max(1e-300) };
             format_tick(v, tol)
         })
         .collect()
@@ -229,31 +211,16 @@ mod tests {
         assert_eq!(nice_ticks(-0.3, 9.7, 5), vec![0.0, 2.0, 4.0, 6.0, 8.0]);
         assert_eq!(nice_ticks(13.0, 87.0, 4), vec![20.0, 40.0, 60.0, 80.0]);
         assert_eq!(nice_ticks(0.11, 0.39, 3), vec![0.2, 0.3]);
-        assert_eq!(
-            labels(&nice_ticks(0.0, 1.0, 5)),
-            ["0", "0.2", "0.4", "0.6", "0.8", "1"]
-        );
-        assert_eq!(
-            labels(&nice_ticks(-1.0, 1.0, 4)),
-            ["-1", "-0.5", "0", "0.5", "1"]
-        );
+        assert_eq!(labels(&nice_ticks(0.0, 1.0, 5)), ["0", "0.2", "0.4", "0.6", "0.8", "1"]);
+        assert_eq!(labels(&nice_ticks(-1.0, 1.0, 4)), ["-1", "-0.5", "0", "0.5", "1"]);
     }
 
     #[test]
     fn linear_ticks_bounded_count_and_inside_range() {
-        for (lo, hi) in [
-            (0.0, 1.0),
-            (-3.7, 1234.5),
-            (1e-7, 3e-7),
-            (1e15, 1e15 + 7.0),
-            (5.0, 5.001),
-        ] {
+        for (lo, hi) in [(0.0, 1.0), (-3.7, 1234.5), (1e-7, 3e-7), (1e15, 1e15 + 7.0), (5.0, 5.001)] {
             for target in 2..12 {
                 let t = nice_ticks(lo, hi, target);
-                assert!(
-                    t.len() >= 2 && t.len() <= target + 1,
-                    "{lo} {hi} {target}: {t:?}"
-                );
+                assert!(t.len() >= 2 && t.len() <= target + 1, "{lo} {hi} {target}: {t:?}");
                 assert!(t.iter().all(|&v| v >= lo && v <= hi), "{t:?}");
                 assert!(t.windows(2).all(|w| w[1] > w[0]));
             }
@@ -265,25 +232,16 @@ mod tests {
     #[test]
     fn log_ticks_are_decades() {
         assert_eq!(log_ticks(0.5, 2000.0, 5), vec![1.0, 10.0, 100.0, 1000.0]);
-        assert_eq!(
-            labels(&log_ticks(0.5, 2000.0, 5)),
-            ["1", "10", "100", "1000"]
-        );
+        assert_eq!(labels(&log_ticks(0.5, 2000.0, 5)), ["1", "10", "100", "1000"]);
         // Many decades: every n-th.
         assert_eq!(log_ticks(1e-4, 1e8, 3), vec![1e-4, 1.0, 1e4, 1e8]);
-        assert_eq!(
-            labels(&log_ticks(1e-4, 1e8, 3)),
-            ["1e-4", "1", "10000", "1e8"]
-        );
+        assert_eq!(labels(&log_ticks(1e-4, 1e8, 3)), ["1e-4", "1", "10000", "1e8"]);
         assert_eq!(log_ticks(0.005, 400.0, 5).len(), 5);
         // Few decades: 2 and 5 are added.
         assert_eq!(log_ticks(0.9, 30.0, 8), vec![1.0, 2.0, 5.0, 10.0, 20.0]);
         // Within one decade, too narrow for 1-2-5: linear ticks.
         let t = log_ticks(31.0, 47.0, 5);
-        assert!(
-            t.len() >= 2 && t.iter().all(|&v| (31.0..=47.0).contains(&v)),
-            "{t:?}"
-        );
+        assert!(t.len() >= 2 && t.iter().all(|&v| (31.0..=47.0).contains(&v)), "{t:?}");
         assert!(log_ticks(-1.0, 10.0, 5).is_empty());
         assert_eq!(labels(&[0.001, 0.01, 0.1]), ["0.001", "0.01", "0.1"]);
     }
@@ -300,10 +258,7 @@ mod tests {
     #[test]
     fn ranges_are_padded_and_never_empty() {
         let close = |(lo, hi): (f64, f64), (elo, ehi): (f64, f64)| {
-            assert!(
-                (lo - elo).abs() < 1e-12 && (hi - ehi).abs() < 1e-12,
-                "{lo}..{hi}"
-            );
+            assert!((lo - elo).abs() < 1e-12 && (hi - ehi).abs() < 1e-12, "{lo}..{hi}");
         };
         close(padded_range(&[0.0, 10.0], false, 0.0), (-0.5, 10.5));
         close(padded_range(&[], false, 0.0), (0.0, 1.0));
@@ -317,13 +272,7 @@ mod tests {
 
     #[test]
     fn scale_maps_and_rejects() {
-        let s = Scale {
-            log: true,
-            t_lo: 0.0,
-            t_hi: 2.0,
-            p_lo: 100.0,
-            p_hi: 0.0,
-        };
+        let s = Scale { log: true, t_lo: 0.0, t_hi: 2.0, p_lo: 100.0, p_hi: 0.0 };
         assert_eq!(s.px(1.0), Some(100.0));
         assert_eq!(s.px(10.0), Some(50.0));
         assert_eq!(s.px(0.0), None);

@@ -54,11 +54,7 @@ pub(crate) struct Stroke {
 impl Stroke {
     /// A solid line.
     pub fn solid(color: Rgb, width: f64) -> Stroke {
-        Stroke {
-            color,
-            width,
-            dash: None,
-        }
+        Stroke { color, width, dash: None }
     }
 }
 
@@ -129,25 +125,8 @@ impl Scene {
     }
 
     /// Appends a text primitive (horizontal, regular weight).
-    pub fn text(
-        &mut self,
-        x: f64,
-        y: f64,
-        text: String,
-        size: TextSize,
-        anchor: Anchor,
-        color: Rgb,
-    ) {
-        self.push(Shape::Text {
-            x,
-            y,
-            text,
-            size,
-            anchor,
-            color,
-            vertical: false,
-            bold: false,
-        });
+    pub fn text(&mut self, x: f64, y: f64, text: String, size: TextSize, anchor: Anchor, color: Rgb) {
+        self.push(Shape::Text { x, y, text, size, anchor, color, vertical: false, bold: false });
     }
 }
 

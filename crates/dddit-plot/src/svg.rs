@@ -47,19 +47,10 @@ fn color(c: Rgb) -> String {
 }
 
 fn stroke_attrs(s: &Stroke) -> String {
-    let mut a = format!(
-        r#" stroke="{}" stroke-width="{}""#,
-        color(s.color),
-        num(s.width)
-    );
+    let mut a = format!(r#" stroke="{}" stroke-width="{}""#, color(s.color), num(s.width));
     match s.dash {
         Some((on, off)) => {
-            let _ = write!(
-                a,
-                r#" stroke-dasharray="{},{}" stroke-linecap="butt""#,
-                num(on),
-                num(off)
-            );
+            let _ = write!(a, r#" stroke-dasharray="{},{}" stroke-linecap="butt""#, num(on), num(off));
         }
         None => a.push_str(r#" stroke-linecap="round""#),
     }
@@ -70,9 +61,7 @@ fn stroke_attrs(s: &Stroke) -> String {
 fn finite(shape: &Shape) -> bool {
     match shape {
         Shape::Rect { x, y, w, h, .. } => [x, y, w, h].iter().all(|v| v.is_finite()),
-        Shape::Polyline { points, .. } => {
-            points.iter().all(|(x, y)| x.is_finite() && y.is_finite())
-        }
+        Shape::Polyline { points, .. } => points.iter().all(|(x, y)| x.is_finite() && y.is_finite()),
         Shape::Circle { cx, cy, r, .. } => [cx, cy, r].iter().all(|v| v.is_finite()),
         Shape::Text { x, y, .. } => x.is_finite() && y.is_finite(),
     }
@@ -83,10 +72,7 @@ pub(crate) fn write(scene: &Scene) -> String {
     let (w, h) = (scene.width, scene.height);
     let mut out = String::new();
     let _ = writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">"#
-    );
+    let _ = writeln!(out, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">"#);
     let (cx, cy, cw, ch) = scene.clip;
     let _ = writeln!(
         out,
@@ -97,20 +83,9 @@ pub(crate) fn write(scene: &Scene) -> String {
         num(ch.max(0.0))
     );
     for item in scene.items.iter().filter(|i| finite(&i.shape)) {
-        let clip = if item.clip {
-            format!(r#" clip-path="url(#{CLIP_ID})""#)
-        } else {
-            String::new()
-        };
+        let clip = if item.clip { format!(r#" clip-path="url(#{CLIP_ID})""#) } else { String::new() };
         match &item.shape {
-            Shape::Rect {
-                x,
-                y,
-                w,
-                h,
-                fill,
-                stroke,
-            } => {
+            Shape::Rect { x, y, w, h, fill, stroke } => {
                 let fill = fill.map_or("none".into(), color);
                 let stroke = stroke.as_ref().map_or(String::new(), stroke_attrs);
                 let _ = writeln!(
@@ -123,10 +98,7 @@ pub(crate) fn write(scene: &Scene) -> String {
                 );
             }
             Shape::Polyline { points, stroke } => {
-                let pts: Vec<String> = points
-                    .iter()
-                    .map(|(x, y)| format!("{},{}", num(*x), num(*y)))
-                    .collect();
+                let pts: Vec<String> = points.iter().map(|(x, y)| format!("{},{}", num(*x), num(*y))).collect();
                 let _ = writeln!(
                     out,
                     r#"<polyline points="{}" fill="none" stroke-linejoin="round"{}{clip}/>"#,
@@ -134,13 +106,7 @@ pub(crate) fn write(scene: &Scene) -> String {
                     stroke_attrs(stroke)
                 );
             }
-            Shape::Circle {
-                cx,
-                cy,
-                r,
-                fill,
-                stroke,
-            } => {
+            Shape::Circle { cx, cy, r, fill, stroke } => {
                 let stroke = stroke.as_ref().map_or(String::new(), stroke_attrs);
                 let _ = writeln!(
                     out,
@@ -151,16 +117,7 @@ pub(crate) fn write(scene: &Scene) -> String {
                     color(*fill)
                 );
             }
-            Shape::Text {
-                x,
-                y,
-                text,
-                size,
-                anchor,
-                color: c,
-                vertical,
-                bold,
-            } => {
+            Shape::Text { x, y, text, size, anchor, color: c, vertical, bold } => {
                 let anchor = match anchor {
                     Anchor::Start => "start",
                     Anchor::Middle => "middle",
@@ -195,10 +152,7 @@ mod tests {
 
     #[test]
     fn escaping() {
-        assert_eq!(
-            escape(r#"a<b & "c" 'd'>"#),
-            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;"
-        );
+        assert_eq!(escape(r#"a<b & "c" 'd'>"#), "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;");
         assert_eq!(escape("mean ± std, t ∈ [0,1)"), "mean ± std, t ∈ [0,1)");
         assert_eq!(escape("a\u{1}b\nc"), "a b c");
     }
@@ -215,42 +169,15 @@ mod tests {
 
     #[test]
     fn shapes_are_written_and_non_finite_skipped() {
-        let mut scene = Scene {
-            width: 100,
-            height: 50,
-            clip: (10.0, 5.0, 80.0, 40.0),
-            items: Vec::new(),
-        };
-        scene.push_clipped(Shape::Circle {
-            cx: 20.0,
-            cy: 20.0,
-            r: 3.0,
-            fill: [255, 0, 0],
-            stroke: None,
-        });
-        scene.push_clipped(Shape::Circle {
-            cx: f64::NAN,
-            cy: 20.0,
-            r: 3.0,
-            fill: [255, 0, 0],
-            stroke: None,
-        });
-        scene.text(
-            50.0,
-            10.0,
-            "x < y".into(),
-            TextSize::Large,
-            Anchor::Middle,
-            [0, 0, 0],
-        );
+        let mut scene = Scene { width: 100, height: 50, clip: (10.0, 5.0, 80.0, 40.0), items: Vec::new() };
+        scene.push_clipped(Shape::Circle { cx: 20.0, cy: 20.0, r: 3.0, fill: [255, 0, 0], stroke: None });
+        scene.push_clipped(Shape::Circle { cx: f64::NAN, cy: 20.0, r: 3.0, fill: [255, 0, 0], stroke: None });
+        scene.text(50.0, 10.0, "x < y".into(), TextSize::Large, Anchor::Middle, [0, 0, 0]);
         let svg = write(&scene);
         assert!(svg.starts_with("<?xml"));
         assert!(svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<circle").count(), 1);
-        assert!(
-            svg.contains(r##"fill="#ff0000" clip-path="url(#plot-area)""##),
-            "{svg}"
-        );
+        assert!(svg.contains(r##"fill="#ff0000" clip-path="url(#plot-area)""##), "{svg}");
         assert!(svg.contains(">x &lt; y</text>"));
         assert!(svg.contains(r#"width="100" height="50""#));
     }

@@ -66,19 +66,33 @@ pub struct NoiseSkipStack {
 impl RouterConfig for NoiseSkipConfig {
     type Stack = NoiseSkipStack;
     const NAME: &'static str = "noise-skip";
-    const DESCRIPTION: &'static str = "example (docs/adding-a-router.md): samples with t < threshold skip the last skip_layers blocks; training-free";
+    const DESCRIPTION: &'static str =
+        "example (docs/adding-a-router.md): samples with t < threshold skip the last skip_layers blocks; training-free";
 
     fn keys() -> &'static [KeyDoc] {
         &[
-            KeyDoc { key: "skip_layers", ty: "integer ≤ depth", default: "2", doc: "last blocks a low-noise sample skips" },
-            KeyDoc { key: "threshold", ty: "float ≥ 0", default: "300.0", doc: "timestep below which a sample is low-noise" },
+            KeyDoc {
+                key: "skip_layers",
+                ty: "integer ≤ depth",
+                default: "2",
+                doc: "last blocks a low-noise sample skips",
+            },
+            KeyDoc {
+                key: "threshold",
+                ty: "float ≥ 0",
+                default: "300.0",
+                doc: "timestep below which a sample is low-noise",
+            },
         ]
     }
 
     fn validate(&self, model: &DiTConfig) -> Vec<ConfigError> {
         let mut errors = vec![];
         if self.skip_layers > model.depth {
-            errors.push(ConfigError::new("skip_layers", format!("must be ≤ depth {}; got {}", model.depth, self.skip_layers)));
+            errors.push(ConfigError::new(
+                "skip_layers",
+                format!("must be ≤ depth {}; got {}", model.depth, self.skip_layers),
+            ));
         }
         // TOML has `nan`, and NaN fails every comparison: refuse it explicitly.
         if self.threshold.is_nan() || self.threshold < 0.0 {

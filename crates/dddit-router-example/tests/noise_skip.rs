@@ -52,8 +52,12 @@ fn perturbed(cfg: &NoiseSkipConfig, m: &DiTConfig, dev: &Device) -> RoutedDiT<No
 
 /// Inference forward of `model` on `x` at host timesteps `ts`.
 fn eval<S: RoutedStack>(model: &RoutedDiT<S>, x: Tensor<4>, ts: &[f64], y: Tensor<1, Int>) -> RoutedForward {
-    let t = Tensor::<1>::from_data(TensorData::new(ts.iter().map(|&v| v as f32).collect::<Vec<_>>(), [ts.len()]), &x.device());
-    let opts = ForwardOptions { timesteps: ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
+    let t = Tensor::<1>::from_data(
+        TensorData::new(ts.iter().map(|&v| v as f32).collect::<Vec<_>>(), [ts.len()]),
+        &x.device(),
+    );
+    let opts =
+        ForwardOptions { timesteps: ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
     model.forward(x, t, y, &opts)
 }
 
@@ -114,7 +118,14 @@ fn skipped_blocks_get_no_gradient() {
     let model = perturbed(&NoiseSkipConfig { skip_layers: 1, threshold: 500.0 }, &m, &dev);
     let ts = [10.0, 20.0];
     let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
-    let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Train, force_drop: None, complexity: None, full: false };
+    let opts = ForwardOptions {
+        timesteps: &ts,
+        text: None,
+        mode: Mode::Train,
+        force_drop: None,
+        complexity: None,
+        full: false,
+    };
     let out = model.forward(x, Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 2], &dev), &opts);
     let grads = out.out.square().mean().backward();
     let weight = |i: usize| model.stack.blocks[i].ada_ln_modulation.weight.val();
@@ -130,10 +141,18 @@ fn low_noise_samples_cost_exactly_the_skipped_blocks_less() {
     let m = tiny();
     let dev = device();
     for skip in 0..=m.depth {
-        let model = build(&table(&format!("kind = \"noise-skip\"\nskip_layers = {skip}\nthreshold = 300")), &m, &dev).unwrap();
+        let model =
+            build(&table(&format!("kind = \"noise-skip\"\nskip_layers = {skip}\nthreshold = 300")), &m, &dev).unwrap();
         let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
         let ts = [299.0, 300.0]; // below, and exactly at, the threshold
-        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
+        let opts = ForwardOptions {
+            timesteps: &ts,
+            text: None,
+            mode: Mode::Eval,
+            force_drop: None,
+            complexity: None,
+            full: false,
+        };
         let out = model.forward(x, Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 1], &dev), &opts);
         let (low, high) = (out.flops[0], out.flops[1]);
         assert_eq!(high, m.dense_flops(), "skip {skip}");
@@ -157,7 +176,15 @@ fn low_noise_samples_run_only_the_first_blocks() {
     let h = Tensor::<3>::random([2, n, d], Distribution::Normal(0.0, 1.0), &dev); // [batch, tokens, hidden]
     let c = Tensor::<2>::random([2, d], Distribution::Normal(0.0, 1.0), &dev); // [batch, hidden]
     let x_t = Tensor::<4>::zeros([2, 1, 8, 8], &dev);
-    let input = StackInput { c: &c, t_emb: &c, timesteps: &[100.0, 900.0], text: None, x_t: &x_t, mode: Mode::Eval, full: false };
+    let input = StackInput {
+        c: &c,
+        t_emb: &c,
+        timesteps: &[100.0, 900.0],
+        text: None,
+        x_t: &x_t,
+        mode: Mode::Eval,
+        full: false,
+    };
     let out = stack.forward(h.clone(), &input).h;
     let dense = |s: usize, blocks: usize| {
         let mut hs = h.clone().slice_dim(0, s..s + 1); // [1, tokens, hidden]
@@ -212,10 +239,12 @@ proptest! {
 fn config_errors_name_the_key() {
     let m = tiny();
     let dev = device();
-    let err = build(&table("kind = \"noise-skip\"\nskip_layers = 99\nthreshold = -1"), &m, &dev).unwrap_err().to_string();
+    let err =
+        build(&table("kind = \"noise-skip\"\nskip_layers = 99\nthreshold = -1"), &m, &dev).unwrap_err().to_string();
     assert!(err.contains("router.skip_layers: must be ≤ depth 4"), "{err}");
     assert!(err.contains("router.threshold: must be ≥ 0"), "{err}");
-    let keys: Vec<String> = NoiseSkipConfig { skip_layers: 99, threshold: f64::NAN }.validate(&m).into_iter().map(|e| e.key).collect();
+    let keys: Vec<String> =
+        NoiseSkipConfig { skip_layers: 99, threshold: f64::NAN }.validate(&m).into_iter().map(|e| e.key).collect();
     assert_eq!(keys, ["skip_layers", "threshold"]);
     // An unknown key (here a typo) is refused before validation, by name.
     let err = build(&table("kind = \"noise-skip\"\nskip_layer = 1"), &m, &dev).unwrap_err().to_string();
@@ -241,9 +270,13 @@ fn guide_quotes_the_crate() {
             if let Some(name) = marker.strip_prefix("// ANCHOR: ") {
                 open = Some((name.to_string(), String::new()));
             } else if let Some(name) = marker.strip_prefix("// ANCHOR_END: ") {
-                let (open_name, body) = open.take().unwrap_or_else(|| panic!("{file}: ANCHOR_END {name} without ANCHOR"));
+                let (open_name, body) =
+                    open.take().unwrap_or_else(|| panic!("{file}: ANCHOR_END {name} without ANCHOR"));
                 assert_eq!(open_name, name, "{file}: unbalanced anchors");
-                assert!(guide.contains(&body), "docs/adding-a-router.md does not quote `{name}` of {file} verbatim:\n{body}");
+                assert!(
+                    guide.contains(&body),
+                    "docs/adding-a-router.md does not quote `{name}` of {file} verbatim:\n{body}"
+                );
                 regions += 1;
             } else if let Some((_, body)) = open.as_mut() {
                 body.push_str(line);

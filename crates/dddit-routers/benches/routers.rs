@@ -13,8 +13,8 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use dddit_core::dit::DiTConfig;
 use dddit_core::routing::Mode;
-use dddit_routers::{AnyRoutedModel, ForwardOptions};
 use dddit_routers::fixtures::{cases, time_round_robin, Case};
+use dddit_routers::{AnyRoutedModel, ForwardOptions};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -58,11 +58,22 @@ fn time_all(cases: &[Case], x: &Tensor<4>, reps: usize) -> Vec<(f64, f64)> {
 
 fn peak_training_mib(model: &dyn AnyRoutedModel, m: &DiTConfig, batch: usize) -> f64 {
     let dev = dddit_core::testing::device().autodiff();
-    let x = Tensor::<4>::random([batch, m.in_channels, m.input_height, m.input_width], Distribution::Normal(0.0, 1.0), &dev);
+    let x = Tensor::<4>::random(
+        [batch, m.in_channels, m.input_height, m.input_width],
+        Distribution::Normal(0.0, 1.0),
+        &dev,
+    );
     let ts = vec![500.0; batch];
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
-    let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Train, force_drop: None, complexity: None, full: false };
+    let opts = ForwardOptions {
+        timesteps: &ts,
+        text: None,
+        mode: Mode::Train,
+        force_drop: None,
+        complexity: None,
+        full: false,
+    };
     let out = model.forward(x, Tensor::full([batch], 500.0, &dev), Tensor::zeros([batch], &dev), &opts);
     let mut loss = out.out.square().mean();
     for a in out.aux_losses {

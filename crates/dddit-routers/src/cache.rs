@@ -95,10 +95,25 @@ impl RouterConfig for StepCacheConfig {
 
     fn keys() -> &'static [KeyDoc] {
         &[
-            KeyDoc { key: "schedule", ty: "\"fixed\" | \"learned\"", default: "\"fixed\"", doc: "fixed interval, or calibrated on the first trajectory" },
+            KeyDoc {
+                key: "schedule",
+                ty: "\"fixed\" | \"learned\"",
+                default: "\"fixed\"",
+                doc: "fixed interval, or calibrated on the first trajectory",
+            },
             KeyDoc { key: "interval", ty: "integer ≥ 1", default: "2", doc: "fixed: recompute every N steps" },
-            KeyDoc { key: "threshold", ty: "float ≥ 0", default: "0.1", doc: "learned: reuse where the relative residual change is below this" },
-            KeyDoc { key: "layers", ty: "\"all\" | \"middle\"", default: "\"middle\"", doc: "blocks that may be cached" },
+            KeyDoc {
+                key: "threshold",
+                ty: "float ≥ 0",
+                default: "0.1",
+                doc: "learned: reuse where the relative residual change is below this",
+            },
+            KeyDoc {
+                key: "layers",
+                ty: "\"all\" | \"middle\"",
+                default: "\"middle\"",
+                doc: "blocks that may be cached",
+            },
         ]
     }
 
@@ -115,7 +130,9 @@ impl RouterConfig for StepCacheConfig {
 
     fn init(&self, m: &DiTConfig, device: &Device) -> CacheStack {
         CacheStack {
-            blocks: (0..m.depth).map(|_| DiTBlockConfig::new(m.hidden_size, m.num_heads, m.mlp_hidden()).init(device)).collect(),
+            blocks: (0..m.depth)
+                .map(|_| DiTBlockConfig::new(m.hidden_size, m.num_heads, m.mlp_hidden()).init(device))
+                .collect(),
             schedule: usize::from(self.schedule == CacheSchedule::Learned),
             interval: self.interval,
             threshold: self.threshold,
@@ -160,7 +177,12 @@ impl RoutedStack for CacheStack {
             for block in &self.blocks {
                 h = block.forward(h, input.c.clone());
             }
-            return StackOutput { h, flops: vec![full; b], aux_losses: vec![], stats: [("layers".to_string(), 1.0)].into() };
+            return StackOutput {
+                h,
+                flops: vec![full; b],
+                aux_losses: vec![],
+                stats: [("layers".to_string(), 1.0)].into(),
+            };
         }
         let mut st = self.state.lock().expect("cache state");
         if st.last_t.is_none_or(|last| t0 >= last) || st.batch != b {
@@ -210,7 +232,12 @@ impl RoutedStack for CacheStack {
         }
         st.step += 1;
         st.last_t = Some(t0);
-        StackOutput { h, flops: vec![cost; b], aux_losses: vec![], stats: [("layers".to_string(), ran as f64 / l.max(1) as f64)].into() }
+        StackOutput {
+            h,
+            flops: vec![cost; b],
+            aux_losses: vec![],
+            stats: [("layers".to_string(), ran as f64 / l.max(1) as f64)].into(),
+        }
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {

@@ -20,7 +20,10 @@ impl GateMlp {
     /// `d_in → hidden → paths`; xavier weights, the output layer small so routing starts near
     /// uniform.
     pub fn new(d_in: usize, hidden: usize, paths: usize, device: &Device) -> Self {
-        GateMlp { fc1: linear(d_in, hidden, LinearInit::XavierUniform, device), fc2: linear(hidden, paths, LinearInit::Normal(0.02), device) }
+        GateMlp {
+            fc1: linear(d_in, hidden, LinearInit::XavierUniform, device),
+            fc2: linear(hidden, paths, LinearInit::Normal(0.02), device),
+        }
     }
 
     /// Logits `[rows, paths]` (or any leading shape).
@@ -73,7 +76,11 @@ pub fn gumbel_sigmoid_st<const D: usize>(logits: Tensor<D>, tau: f64, train: boo
     let soft = sigmoid(noisy / tau);
     let hard = soft.clone().greater_elem(0.5).float();
     let st = hard.clone() - soft.clone().detach() + soft.clone();
-    if train { (st, soft) } else { (hard, soft) }
+    if train {
+        (st, soft)
+    } else {
+        (hard, soft)
+    }
 }
 
 /// Host copy of a float tensor.

@@ -42,7 +42,11 @@ pub struct ContentAwareConfig {
 
 impl Default for ContentAwareConfig {
     fn default() -> Self {
-        ContentAwareConfig { estimator: Estimator::Frequency, levels: vec![0.5, 0.75, 1.0], thresholds: vec![0.33, 0.66] }
+        ContentAwareConfig {
+            estimator: Estimator::Frequency,
+            levels: vec![0.5, 0.75, 1.0],
+            thresholds: vec![0.33, 0.66],
+        }
     }
 }
 
@@ -72,9 +76,24 @@ impl RouterConfig for ContentAwareConfig {
 
     fn keys() -> &'static [KeyDoc] {
         &[
-            KeyDoc { key: "estimator", ty: "\"frequency\" | \"gradient\" | \"learned\"", default: "\"frequency\"", doc: "complexity measure of x_t" },
-            KeyDoc { key: "levels", ty: "array of floats in (0, 1], ascending, last 1", default: "[0.5, 0.75, 1.0]", doc: "depths a sample can run, as fractions of the blocks" },
-            KeyDoc { key: "thresholds", ty: "array of floats, ascending, len(levels) - 1", default: "[0.33, 0.66]", doc: "complexity cut points between levels (heuristic estimators)" },
+            KeyDoc {
+                key: "estimator",
+                ty: "\"frequency\" | \"gradient\" | \"learned\"",
+                default: "\"frequency\"",
+                doc: "complexity measure of x_t",
+            },
+            KeyDoc {
+                key: "levels",
+                ty: "array of floats in (0, 1], ascending, last 1",
+                default: "[0.5, 0.75, 1.0]",
+                doc: "depths a sample can run, as fractions of the blocks",
+            },
+            KeyDoc {
+                key: "thresholds",
+                ty: "array of floats, ascending, len(levels) - 1",
+                default: "[0.33, 0.66]",
+                doc: "complexity cut points between levels (heuristic estimators)",
+            },
         ]
     }
 
@@ -85,17 +104,28 @@ impl RouterConfig for ContentAwareConfig {
             && self.levels.windows(2).all(|w| w[0] < w[1])
             && *self.levels.last().unwrap_or(&0.0) == 1.0;
         if !ok {
-            e.push(ConfigError::new("levels", format!("must be ascending fractions in (0, 1] ending in 1.0, got {:?}", self.levels)));
+            e.push(ConfigError::new(
+                "levels",
+                format!("must be ascending fractions in (0, 1] ending in 1.0, got {:?}", self.levels),
+            ));
         }
         if self.thresholds.len() + 1 != self.levels.len() || self.thresholds.windows(2).any(|w| w[0] > w[1]) {
-            e.push(ConfigError::new("thresholds", format!("need {} ascending values (one fewer than levels), got {:?}", self.levels.len().saturating_sub(1), self.thresholds)));
+            e.push(ConfigError::new(
+                "thresholds",
+                format!(
+                    "need {} ascending values (one fewer than levels), got {:?}",
+                    self.levels.len().saturating_sub(1),
+                    self.thresholds
+                ),
+            ));
         }
         e
     }
 
     fn init(&self, m: &DiTConfig, device: &Device) -> ContentStack {
         let d = m.hidden_size;
-        let mut levels: Vec<usize> = self.levels.iter().map(|f| ((f * m.depth as f64).round() as usize).clamp(1, m.depth)).collect();
+        let mut levels: Vec<usize> =
+            self.levels.iter().map(|f| ((f * m.depth as f64).round() as usize).clamp(1, m.depth)).collect();
         levels.dedup();
         ContentStack {
             blocks: (0..m.depth).map(|_| DiTBlockConfig::new(d, m.num_heads, m.mlp_hidden()).init(device)).collect(),
@@ -173,14 +203,23 @@ impl RoutedStack for ContentStack {
         let depth: Vec<usize> = if learned {
             let p = to_host(estimate(feats));
             let k = self.levels.len();
-            (0..b).map(|s| self.levels[(0..k).max_by(|&i, &j| p[s * k + i].total_cmp(&p[s * k + j]).then(j.cmp(&i))).unwrap()]).collect()
+            (0..b)
+                .map(|s| {
+                    self.levels[(0..k).max_by(|&i, &j| p[s * k + i].total_cmp(&p[s * k + j]).then(j.cmp(&i))).unwrap()]
+                })
+                .collect()
         } else {
             let f = to_host(feats);
             (0..b).map(|s| self.levels[self.level_of(f[s * FEATURES + self.estimator] as f64)]).collect()
         };
         let h = run_to_depth(&self.blocks, h, input, &depth, &mut flops);
         let ran: usize = depth.iter().sum();
-        StackOutput { h, flops, aux_losses: aux, stats: [("layers".to_string(), ran as f64 / (b * full_depth) as f64)].into() }
+        StackOutput {
+            h,
+            flops,
+            aux_losses: aux,
+            stats: [("layers".to_string(), ran as f64 / (b * full_depth) as f64)].into(),
+        }
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {

@@ -33,7 +33,11 @@ impl RouterConfig for DenseConfig {
     }
 
     fn init(&self, m: &DiTConfig, device: &Device) -> DenseStack {
-        DenseStack { blocks: (0..m.depth).map(|_| DiTBlockConfig::new(m.hidden_size, m.num_heads, m.mlp_hidden()).init(device)).collect() }
+        DenseStack {
+            blocks: (0..m.depth)
+                .map(|_| DiTBlockConfig::new(m.hidden_size, m.num_heads, m.mlp_hidden()).init(device))
+                .collect(),
+        }
     }
 }
 

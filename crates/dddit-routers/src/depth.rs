@@ -3,13 +3,13 @@
 //! many of the best-scored blocks run. Skipped blocks are not computed for that sample.
 
 use crate::common::{gumbel_sigmoid_st, to_host, GateMlp};
+use crate::depthrun::run_selected;
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::module::Param;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::Flops;
-use crate::depthrun::run_selected;
 use dddit_core::routing::{AuxLoss, Mode};
 use serde::Deserialize;
 
@@ -81,9 +81,19 @@ impl RouterConfig for DepthBudgetConfig {
 
     fn keys() -> &'static [KeyDoc] {
         &[
-            KeyDoc { key: "budget", ty: "float in [0, 1] | \"light\" | \"standard\" | \"full\"", default: "1.0", doc: "fraction of blocks run at inference" },
+            KeyDoc {
+                key: "budget",
+                ty: "float in [0, 1] | \"light\" | \"standard\" | \"full\"",
+                default: "1.0",
+                doc: "fraction of blocks run at inference",
+            },
             KeyDoc { key: "min_layers", ty: "integer ≤ depth", default: "1", doc: "blocks that always run" },
-            KeyDoc { key: "router_hidden", ty: "integer", default: "0", doc: "layer-router MLP width (0 = hidden size)" },
+            KeyDoc {
+                key: "router_hidden",
+                ty: "integer",
+                default: "0",
+                doc: "layer-router MLP width (0 = hidden size)",
+            },
             KeyDoc { key: "tau", ty: "float > 0", default: "1.0", doc: "gumbel-sigmoid temperature in training" },
         ]
     }
@@ -91,7 +101,10 @@ impl RouterConfig for DepthBudgetConfig {
     fn validate(&self, m: &DiTConfig) -> Vec<ConfigError> {
         let mut e = vec![];
         if self.budget.fraction().is_none() {
-            e.push(ConfigError::new("budget", format!("must be in [0, 1] or one of light, standard, full; got {:?}", self.budget)));
+            e.push(ConfigError::new(
+                "budget",
+                format!("must be in [0, 1] or one of light, standard, full; got {:?}", self.budget),
+            ));
         }
         if self.min_layers > m.depth {
             e.push(ConfigError::new("min_layers", format!("must be ≤ depth {}", m.depth)));
@@ -164,17 +177,24 @@ impl RoutedStack for DepthStack {
                 }
             }
             let per_block = self.blocks.first().map_or(0.0, |bl| bl.flops(n).total() as f64);
-            let ratio = (gates.sum_dim(1).reshape([b]) * per_block + router_cost.total() as f64).mean().reshape([1]) / full;
+            let ratio =
+                (gates.sum_dim(1).reshape([b]) * per_block + router_cost.total() as f64).mean().reshape([1]) / full;
             aux.push(AuxLoss { name: "flops_ratio".into(), value: ratio });
         } else {
             let plan = self.plan(&to_host(scores), b, self.budget);
             ran = run_selected(&self.blocks, &mut h, input, |s, i| plan[s].contains(&i), &mut flops);
         }
-        StackOutput { h, flops, aux_losses: aux, stats: [("layers".to_string(), ran as f64 / (b * l).max(1) as f64)].into() }
+        StackOutput {
+            h,
+            flops,
+            aux_losses: aux,
+            stats: [("layers".to_string(), ran as f64 / (b * l).max(1) as f64)].into(),
+        }
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {
-        self.blocks.iter().map(|b| b.flops(tokens)).sum::<Flops>() + Flops { router: self.router.macs_per_row(), ..Default::default() }
+        self.blocks.iter().map(|b| b.flops(tokens)).sum::<Flops>()
+            + Flops { router: self.router.macs_per_row(), ..Default::default() }
     }
 }
 

@@ -10,7 +10,13 @@ use dddit_core::routing::{execute, Granularity, PathAssignment, RoutingDecision}
 /// Runs block `i` only for the samples `s` with `runs(s, i)`; the others pass through untouched
 /// and are never gathered into it. Adds each sample's block costs to `flops` and returns how many
 /// (sample, block) pairs ran.
-pub fn run_selected(blocks: &[DiTBlock], h: &mut Tensor<3>, input: &StackInput, runs: impl Fn(usize, usize) -> bool, flops: &mut [Flops]) -> usize {
+pub fn run_selected(
+    blocks: &[DiTBlock],
+    h: &mut Tensor<3>,
+    input: &StackInput,
+    runs: impl Fn(usize, usize) -> bool,
+    flops: &mut [Flops],
+) -> usize {
     let [b, n, _] = h.dims();
     let mut ran = 0;
     for (i, block) in blocks.iter().enumerate() {
@@ -28,7 +34,9 @@ pub fn run_selected(blocks: &[DiTBlock], h: &mut Tensor<3>, input: &StackInput, 
         } else {
             let d = RoutingDecision::sparse(Granularity::Sample, b, vec![PathAssignment::new(0, samples)]);
             // Only the residual of the samples that run is added: the others keep their h.
-            let delta = execute(h.clone(), &d, |_, rows, idx| block.forward(rows.clone(), c.clone().select(0, idx.clone())) - rows);
+            let delta = execute(h.clone(), &d, |_, rows, idx| {
+                block.forward(rows.clone(), c.clone().select(0, idx.clone())) - rows
+            });
             h.clone() + delta
         };
     }
@@ -36,7 +44,13 @@ pub fn run_selected(blocks: &[DiTBlock], h: &mut Tensor<3>, input: &StackInput, 
 }
 
 /// Runs the first `depth[s]` blocks for each sample `s` (see [`run_selected`]).
-pub fn run_to_depth(blocks: &[DiTBlock], mut h: Tensor<3>, input: &StackInput, depth: &[usize], flops: &mut [Flops]) -> Tensor<3> {
+pub fn run_to_depth(
+    blocks: &[DiTBlock],
+    mut h: Tensor<3>,
+    input: &StackInput,
+    depth: &[usize],
+    flops: &mut [Flops],
+) -> Tensor<3> {
     run_selected(blocks, &mut h, input, |s, i| depth[s] > i, flops);
     h
 }

@@ -27,7 +27,12 @@ pub struct Case {
 }
 
 /// Builds a router from its TOML keys, then lets `tweak` set the weights that fix its decision.
-fn make<C: RouterConfig>(src: &str, m: &DiTConfig, dev: &Device, tweak: impl FnOnce(&mut C::Stack, &Device)) -> Box<dyn AnyRoutedModel> {
+fn make<C: RouterConfig>(
+    src: &str,
+    m: &DiTConfig,
+    dev: &Device,
+    tweak: impl FnOnce(&mut C::Stack, &Device),
+) -> Box<dyn AnyRoutedModel> {
     let table: toml::Table = src.parse().expect("fixture TOML parses");
     let cfg: C = parse(&table).expect("fixture config is valid");
     let mut stack = cfg.init(m, dev);
@@ -44,7 +49,17 @@ fn alternating(n: usize, first_on: bool, dev: &Device) -> Param<Tensor<1>> {
 /// Every router of this crate with a fixed decision, `dense` first. `only`, when given, keeps
 /// the cases whose router name is in it (dense is always kept, as the reference).
 pub fn cases(m: &DiTConfig, dev: &Device, only: Option<&[&str]>) -> Vec<Case> {
-    use crate::{cache::StepCacheConfig, content::ContentAwareConfig, dense::DenseConfig, depth::DepthBudgetConfig, moe::{ExpertChoiceConfig, SoftMoeConfig, TopKConfig}, text::TextBudgetConfig, tgate::TimestepGateConfig, tokens::TokenSkipConfig, width::DynamicWidthConfig};
+    use crate::{
+        cache::StepCacheConfig,
+        content::ContentAwareConfig,
+        dense::DenseConfig,
+        depth::DepthBudgetConfig,
+        moe::{ExpertChoiceConfig, SoftMoeConfig, TopKConfig},
+        text::TextBudgetConfig,
+        tgate::TimestepGateConfig,
+        tokens::TokenSkipConfig,
+        width::DynamicWidthConfig,
+    };
     let keep = |name: &str| name == "dense" || only.is_none_or(|o| o.contains(&name));
     let t = vec![500.0];
     let mut out = Vec::new();
@@ -56,11 +71,21 @@ pub fn cases(m: &DiTConfig, dev: &Device, only: Option<&[&str]>) -> Vec<Case> {
     c("dense", "dense", t.clone(), &|| make::<DenseConfig>("", m, dev, |_, _| {}));
     c("soft-moe (E=2)", "soft-moe", t.clone(), &|| make::<SoftMoeConfig>("experts = 2", m, dev, |_, _| {}));
     c("topk (E=4, k=1, token)", "topk", t.clone(), &|| make::<TopKConfig>("experts = 4\nk = 1", m, dev, |_, _| {}));
-    c("topk (E=4, k=1, expert 1/2 width)", "topk", t.clone(), &|| make::<TopKConfig>(&format!("experts = 4\nk = 1\nexpert_hidden = {}", m.mlp_hidden() / 2), m, dev, |_, _| {}));
-    c("expert-choice (E=4, cap 1)", "expert-choice", t.clone(), &|| make::<ExpertChoiceConfig>("experts = 4", m, dev, |_, _| {}));
-    c("depth-budget (0.5)", "depth-budget", t.clone(), &|| make::<DepthBudgetConfig>("budget = 0.5", m, dev, |_, _| {}));
-    c("timestep-gate (progressive, t=500: base)", "timestep-gate", t.clone(), &|| make::<TimestepGateConfig>("policy = \"progressive\"", m, dev, |_, _| {}));
-    c("timestep-gate (progressive, t=200: light)", "timestep-gate", vec![200.0], &|| make::<TimestepGateConfig>("policy = \"progressive\"", m, dev, |_, _| {}));
+    c("topk (E=4, k=1, expert 1/2 width)", "topk", t.clone(), &|| {
+        make::<TopKConfig>(&format!("experts = 4\nk = 1\nexpert_hidden = {}", m.mlp_hidden() / 2), m, dev, |_, _| {})
+    });
+    c("expert-choice (E=4, cap 1)", "expert-choice", t.clone(), &|| {
+        make::<ExpertChoiceConfig>("experts = 4", m, dev, |_, _| {})
+    });
+    c("depth-budget (0.5)", "depth-budget", t.clone(), &|| {
+        make::<DepthBudgetConfig>("budget = 0.5", m, dev, |_, _| {})
+    });
+    c("timestep-gate (progressive, t=500: base)", "timestep-gate", t.clone(), &|| {
+        make::<TimestepGateConfig>("policy = \"progressive\"", m, dev, |_, _| {})
+    });
+    c("timestep-gate (progressive, t=200: light)", "timestep-gate", vec![200.0], &|| {
+        make::<TimestepGateConfig>("policy = \"progressive\"", m, dev, |_, _| {})
+    });
     c("dynamic-width (1/2 heads, 2/4 groups)", "dynamic-width", t.clone(), &|| {
         make::<DynamicWidthConfig>("", m, dev, |s, d| {
             for l in &mut s.layers {
@@ -73,7 +98,8 @@ pub fn cases(m: &DiTConfig, dev: &Device, only: Option<&[&str]>) -> Vec<Case> {
         make::<TokenSkipConfig>("", m, dev, |s, d| {
             for l in &mut s.layers {
                 l.router.fc2.bias = Some(Param::from_tensor(Tensor::zeros([1], d)));
-                l.router.fc2.weight = Param::from_tensor(Tensor::random(l.router.fc2.weight.shape(), Distribution::Normal(0.0, 1.0), d));
+                l.router.fc2.weight =
+                    Param::from_tensor(Tensor::random(l.router.fc2.weight.shape(), Distribution::Normal(0.0, 1.0), d));
             }
         })
     });
@@ -84,7 +110,9 @@ pub fn cases(m: &DiTConfig, dev: &Device, only: Option<&[&str]>) -> Vec<Case> {
         })
     });
     c("content-aware (frequency)", "content-aware", t.clone(), &|| make::<ContentAwareConfig>("", m, dev, |_, _| {}));
-    c("step-cache (fixed, every 2nd step)", "step-cache", vec![600.0, 500.0], &|| make::<StepCacheConfig>("", m, dev, |_, _| {}));
+    c("step-cache (fixed, every 2nd step)", "step-cache", vec![600.0, 500.0], &|| {
+        make::<StepCacheConfig>("", m, dev, |_, _| {})
+    });
     out
 }
 
@@ -97,7 +125,14 @@ pub fn forward_once(model: &dyn AnyRoutedModel, x: &Tensor<4>, steps: &[f64]) ->
     let mut gf = 0.0;
     for &t in steps {
         let ts = vec![t; b];
-        let opts = crate::ForwardOptions { timesteps: &ts, text: None, mode: dddit_core::routing::Mode::Eval, force_drop: None, complexity: None, full: false };
+        let opts = crate::ForwardOptions {
+            timesteps: &ts,
+            text: None,
+            mode: dddit_core::routing::Mode::Eval,
+            force_drop: None,
+            complexity: None,
+            full: false,
+        };
         let out = model.forward(x.clone(), Tensor::full([b], t, &dev), y.clone(), &opts);
         let _ = out.out.slice([0..1, 0..1, 0..1, 0..1]).into_data();
         gf += out.flops.iter().map(|f| f.total() as f64).sum::<f64>() / b as f64 / 1e9;
@@ -144,7 +179,14 @@ mod tests {
             .iter()
             .map(|c| {
                 let ts = vec![500.0; 2];
-                let opts = crate::ForwardOptions { timesteps: &ts, text: None, mode: dddit_core::routing::Mode::Eval, force_drop: None, complexity: None, full: false };
+                let opts = crate::ForwardOptions {
+                    timesteps: &ts,
+                    text: None,
+                    mode: dddit_core::routing::Mode::Eval,
+                    force_drop: None,
+                    complexity: None,
+                    full: false,
+                };
                 let out = c.model.forward(x.clone(), Tensor::full([2], 500.0, &dev), Tensor::zeros([2], &dev), &opts);
                 out.flops.iter().map(|f| f.total() as f64).sum::<f64>()
             })

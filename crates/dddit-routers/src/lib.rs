@@ -18,18 +18,20 @@ pub mod dense;
 pub mod depth;
 pub mod depthrun;
 pub mod fixtures;
-pub mod moe;
-pub mod tgate;
-pub mod train_hooks;
-pub mod tokens;
-pub mod width;
 pub mod model;
+pub mod moe;
 pub mod registry;
 pub mod stack;
 pub mod text;
+pub mod tgate;
+pub mod tokens;
+pub mod train_hooks;
+pub mod width;
 
 pub use model::{ForwardOptions, RoutedDiT, RoutedForward};
-pub use registry::{build, lookup, routers, AnyRoutedModel, ConfigError, KeyDoc, RouterConfig, RouterEntry, RouterError};
+pub use registry::{
+    build, lookup, routers, AnyRoutedModel, ConfigError, KeyDoc, RouterConfig, RouterEntry, RouterError,
+};
 pub use stack::{RoutedStack, RoutingStats, StackInput, StackOutput};
 
 #[doc(hidden)]

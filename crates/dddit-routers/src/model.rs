@@ -64,7 +64,14 @@ impl<S: RoutedStack> RoutedDiT<S> {
         let mut backbone = stem.init(device);
         backbone.config = config.clone();
         let aux_heads = dddit_core::nn::linear(config.hidden_size, 3, dddit_core::nn::LinearInit::Normal(0.02), device);
-        let caption = (config.text_dim > 0).then(|| dddit_core::nn::linear(config.text_dim, config.hidden_size, dddit_core::nn::LinearInit::Normal(0.02), device));
+        let caption = (config.text_dim > 0).then(|| {
+            dddit_core::nn::linear(
+                config.text_dim,
+                config.hidden_size,
+                dddit_core::nn::LinearInit::Normal(0.02),
+                device,
+            )
+        });
         RoutedDiT { backbone, stack, aux_heads, caption }
     }
 
@@ -83,7 +90,15 @@ impl<S: RoutedStack> RoutedDiT<S> {
             let text = opts.text.cloned().unwrap_or_else(|| Tensor::zeros([b, self.config().text_dim], &x.device()));
             e.c = e.c + proj.forward(text); // [batch, D]
         }
-        let input = StackInput { c: &e.c, t_emb: &e.t_emb, timesteps: opts.timesteps, text: opts.text, x_t: &x, mode: opts.mode, full: opts.full };
+        let input = StackInput {
+            c: &e.c,
+            t_emb: &e.t_emb,
+            timesteps: opts.timesteps,
+            text: opts.text,
+            x_t: &x,
+            mode: opts.mode,
+            full: opts.full,
+        };
         let s = self.stack.forward(e.tokens, &input);
         let mut stem = self.config().stem_flops();
         let mut aux_losses = s.aux_losses;

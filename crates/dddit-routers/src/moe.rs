@@ -50,7 +50,8 @@ pub struct SoftMoeStack {
 impl RouterConfig for SoftMoeConfig {
     type Stack = SoftMoeStack;
     const NAME: &'static str = "soft-moe";
-    const DESCRIPTION: &'static str = "seed §2.2: softmax router on c mixes E expert blocks per layer; every expert runs (E x a block)";
+    const DESCRIPTION: &'static str =
+        "seed §2.2: softmax router on c mixes E expert blocks per layer; every expert runs (E x a block)";
 
     fn keys() -> &'static [KeyDoc] {
         &[
@@ -73,7 +74,9 @@ impl RouterConfig for SoftMoeConfig {
         SoftMoeStack {
             layers: (0..m.depth)
                 .map(|_| SoftMoeLayer {
-                    experts: (0..self.experts).map(|_| DiTBlockConfig::new(d, m.num_heads, m.mlp_hidden()).init(device)).collect(),
+                    experts: (0..self.experts)
+                        .map(|_| DiTBlockConfig::new(d, m.num_heads, m.mlp_hidden()).init(device))
+                        .collect(),
                     gate: GateMlp::new(d, rh, self.experts, device),
                 })
                 .collect(),
@@ -99,13 +102,21 @@ impl RoutedStack for SoftMoeStack {
             h = execute(h, &d, |e, rows, idx| layer.experts[e].forward(rows, c.clone().select(0, idx.clone())));
         }
         let experts = self.layers.first().map_or(0, |l| l.experts.len()) as f64;
-        StackOutput { h, flops, aux_losses: mean_losses(aux), stats: [("experts".to_string(), experts), ("layers".to_string(), 1.0)].into() }
+        StackOutput {
+            h,
+            flops,
+            aux_losses: mean_losses(aux),
+            stats: [("experts".to_string(), experts), ("layers".to_string(), 1.0)].into(),
+        }
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {
         self.layers
             .iter()
-            .map(|l| l.experts.iter().map(|e| e.flops(tokens)).sum::<Flops>() + Flops { router: l.gate.macs_per_row(), ..Default::default() })
+            .map(|l| {
+                l.experts.iter().map(|e| e.flops(tokens)).sum::<Flops>()
+                    + Flops { router: l.gate.macs_per_row(), ..Default::default() }
+            })
             .sum()
     }
 }
@@ -122,11 +133,12 @@ pub(crate) fn mean_losses(losses: Vec<AuxLoss>) -> Vec<AuxLoss> {
             None => out.push((l, 1)),
         }
     }
-    out.into_iter().map(|(mut o, n)| {
-        o.value = o.value / n as f64;
-        o
-    })
-    .collect()
+    out.into_iter()
+        .map(|(mut o, n)| {
+            o.value = o.value / n as f64;
+            o
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,7 +178,15 @@ pub struct TopKConfig {
 
 impl Default for TopKConfig {
     fn default() -> Self {
-        TopKConfig { experts: 4, k: 1, mode: MoeMode::Token, expert_hidden: 0, shared_experts: 0, normalize: true, capacity: 1.0 }
+        TopKConfig {
+            experts: 4,
+            k: 1,
+            mode: MoeMode::Token,
+            expert_hidden: 0,
+            shared_experts: 0,
+            normalize: true,
+            capacity: 1.0,
+        }
     }
 }
 
@@ -224,8 +244,18 @@ fn moe_keys() -> &'static [KeyDoc] {
     &[
         KeyDoc { key: "experts", ty: "integer ≥ 1", default: "4", doc: "expert MLPs per block" },
         KeyDoc { key: "k", ty: "integer in [1, experts]", default: "1", doc: "experts per token (or per sample)" },
-        KeyDoc { key: "mode", ty: "\"token\" | \"sample\"", default: "\"token\"", doc: "token choice (DiT-MoE) or per-sample choice from c" },
-        KeyDoc { key: "expert_hidden", ty: "integer", default: "0", doc: "inner width of an expert (0 = the model's MLP width)" },
+        KeyDoc {
+            key: "mode",
+            ty: "\"token\" | \"sample\"",
+            default: "\"token\"",
+            doc: "token choice (DiT-MoE) or per-sample choice from c",
+        },
+        KeyDoc {
+            key: "expert_hidden",
+            ty: "integer",
+            default: "0",
+            doc: "inner width of an expert (0 = the model's MLP width)",
+        },
         KeyDoc { key: "shared_experts", ty: "integer", default: "0", doc: "experts every token runs (DiT-MoE: 2)" },
         KeyDoc { key: "normalize", ty: "bool", default: "true", doc: "renormalise top-k probabilities to sum to 1" },
         KeyDoc { key: "capacity", ty: "float > 0", default: "1.0", doc: "(expert-choice only) capacity factor" },
@@ -246,7 +276,17 @@ fn moe_validate(experts: usize, k: usize, capacity: f64) -> Vec<ConfigError> {
     e
 }
 
-fn moe_init(m: &DiTConfig, experts: usize, expert_hidden: usize, shared: usize, mode: MoeMode, k: usize, normalize: bool, capacity: f64, device: &Device) -> MoeStack {
+fn moe_init(
+    m: &DiTConfig,
+    experts: usize,
+    expert_hidden: usize,
+    shared: usize,
+    mode: MoeMode,
+    k: usize,
+    normalize: bool,
+    capacity: f64,
+    device: &Device,
+) -> MoeStack {
     let d = m.hidden_size;
     let eh = if expert_hidden == 0 { m.mlp_hidden() } else { expert_hidden };
     MoeStack {
@@ -284,21 +324,42 @@ impl RouterConfig for TopKConfig {
     }
 
     fn init(&self, m: &DiTConfig, device: &Device) -> MoeStack {
-        moe_init(m, self.experts, self.expert_hidden, self.shared_experts, self.mode, self.k, self.normalize, self.capacity, device)
+        moe_init(
+            m,
+            self.experts,
+            self.expert_hidden,
+            self.shared_experts,
+            self.mode,
+            self.k,
+            self.normalize,
+            self.capacity,
+            device,
+        )
     }
 }
 
 impl RouterConfig for ExpertChoiceConfig {
     type Stack = MoeStack;
     const NAME: &'static str = "expert-choice";
-    const DESCRIPTION: &'static str = "EC-DiT: each expert MLP takes its top tokens of the batch up to a capacity; tokens are gathered";
+    const DESCRIPTION: &'static str =
+        "EC-DiT: each expert MLP takes its top tokens of the batch up to a capacity; tokens are gathered";
 
     fn keys() -> &'static [KeyDoc] {
         &[
             KeyDoc { key: "experts", ty: "integer ≥ 1", default: "4", doc: "expert MLPs per block" },
             KeyDoc { key: "k", ty: "integer in [1, experts]", default: "1", doc: "average experts per token" },
-            KeyDoc { key: "capacity", ty: "float > 0", default: "1.0", doc: "each expert takes capacity·tokens·k/experts tokens" },
-            KeyDoc { key: "expert_hidden", ty: "integer", default: "0", doc: "inner width of an expert (0 = the model's MLP width)" },
+            KeyDoc {
+                key: "capacity",
+                ty: "float > 0",
+                default: "1.0",
+                doc: "each expert takes capacity·tokens·k/experts tokens",
+            },
+            KeyDoc {
+                key: "expert_hidden",
+                ty: "integer",
+                default: "0",
+                doc: "inner width of an expert (0 = the model's MLP width)",
+            },
         ]
     }
 
@@ -357,7 +418,11 @@ impl MoeStack {
             .into_iter()
             .enumerate()
             .map(|(ex, (us, pos))| {
-                let w = if us.is_empty() { None } else { Some(flat_w.clone().select(0, Tensor::from_ints(pos.as_slice(), &device))) };
+                let w = if us.is_empty() {
+                    None
+                } else {
+                    Some(flat_w.clone().select(0, Tensor::from_ints(pos.as_slice(), &device)))
+                };
                 PathAssignment { path: ex, units: us, weights: w }
             })
             .collect();
@@ -397,7 +462,9 @@ impl RoutedStack for MoeStack {
             }
             h = h + y * m.gate_mlp.clone().unsqueeze_dim::<3>(1);
             let gate_rows = if self.mode == 1 { 1 } else { n };
-            let fixed = cost::adaln(dim) + layer.attn.flops(n, layer.attn.num_heads) + cost::router_linear(gate_rows, dim, e)
+            let fixed = cost::adaln(dim)
+                + layer.attn.flops(n, layer.attn.num_heads)
+                + cost::router_linear(gate_rows, dim, e)
                 + layer.shared.iter().map(|s| s.cost(n)).sum::<Flops>();
             for (f, s) in flops.iter_mut().zip(d.per_sample_flops(&paths, b, n)) {
                 *f += s + fixed;
@@ -422,7 +489,9 @@ impl RoutedStack for MoeStack {
             .iter()
             .map(|l| {
                 let dim = l.attn.proj.weight.dims()[0];
-                cost::adaln(dim) + l.attn.flops(tokens, l.attn.num_heads) + cost::router_linear(tokens, dim, l.experts.len())
+                cost::adaln(dim)
+                    + l.attn.flops(tokens, l.attn.num_heads)
+                    + cost::router_linear(tokens, dim, l.experts.len())
                     + l.experts.iter().chain(&l.shared).map(|e| e.cost(tokens)).sum::<Flops>()
             })
             .sum()
@@ -432,4 +501,3 @@ impl RoutedStack for MoeStack {
 crate::register_router!(SoftMoeConfig);
 crate::register_router!(TopKConfig);
 crate::register_router!(ExpertChoiceConfig);
-

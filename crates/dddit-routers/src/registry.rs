@@ -213,11 +213,19 @@ pub fn parse<C: RouterConfig>(table: &toml::Table) -> Result<C, Vec<ConfigError>
 pub fn validate_entry<C: RouterConfig>(table: &toml::Table, model: &DiTConfig) -> Result<(), Vec<ConfigError>> {
     let c = parse::<C>(table)?;
     let errs = c.validate(model);
-    if errs.is_empty() { Ok(()) } else { Err(errs) }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs)
+    }
 }
 
 /// `build` of [`RouterEntry`] for a config type.
-pub fn build_entry<C: RouterConfig>(table: &toml::Table, model: &DiTConfig, device: &Device) -> Result<Box<dyn AnyRoutedModel>, Vec<ConfigError>> {
+pub fn build_entry<C: RouterConfig>(
+    table: &toml::Table,
+    model: &DiTConfig,
+    device: &Device,
+) -> Result<Box<dyn AnyRoutedModel>, Vec<ConfigError>> {
     let c = parse::<C>(table)?;
     let errs = c.validate(model);
     if !errs.is_empty() {

@@ -56,7 +56,11 @@ pub trait RoutedStack: Module + burn::module::ModuleDisplay + Clone + Send + std
 }
 
 /// The complete model of a gated stack: every block runs densely for every sample.
-pub fn run_complete<'a>(blocks: impl Iterator<Item = &'a dddit_core::dit::DiTBlock>, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+pub fn run_complete<'a>(
+    blocks: impl Iterator<Item = &'a dddit_core::dit::DiTBlock>,
+    mut h: Tensor<3>,
+    input: &StackInput,
+) -> StackOutput {
     let [b, n, _] = h.dims();
     let mut cost = Flops::default();
     for block in blocks {

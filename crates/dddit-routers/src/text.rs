@@ -48,11 +48,17 @@ pub struct TextStack {
 impl RouterConfig for TextBudgetConfig {
     type Stack = TextStack;
     const NAME: &'static str = "text-budget";
-    const DESCRIPTION: &'static str = "seed §4.1: pooled text embedding → sigmoid → integer budget of blocks per sample; exactly that many run";
+    const DESCRIPTION: &'static str =
+        "seed §4.1: pooled text embedding → sigmoid → integer budget of blocks per sample; exactly that many run";
 
     fn keys() -> &'static [KeyDoc] {
         &[
-            KeyDoc { key: "text_dim", ty: "integer ≥ 1", default: "384", doc: "pooled text embedding size (MiniLM: 384)" },
+            KeyDoc {
+                key: "text_dim",
+                ty: "integer ≥ 1",
+                default: "384",
+                doc: "pooled text embedding size (MiniLM: 384)",
+            },
             KeyDoc { key: "min_layers", ty: "integer in [0, depth]", default: "1", doc: "blocks every sample runs" },
         ]
     }
@@ -130,7 +136,12 @@ impl RoutedStack for TextStack {
         }
         let ran: usize = budgets.iter().sum();
         let text = if input.text.is_some() { 1.0 } else { 0.0 };
-        StackOutput { h, flops, aux_losses: aux, stats: [("layers".to_string(), ran as f64 / (b * l).max(1) as f64), ("text".to_string(), text)].into() }
+        StackOutput {
+            h,
+            flops,
+            aux_losses: aux,
+            stats: [("layers".to_string(), ran as f64 / (b * l).max(1) as f64), ("text".to_string(), text)].into(),
+        }
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {

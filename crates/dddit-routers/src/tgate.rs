@@ -163,13 +163,24 @@ impl RoutedStack for GateStack {
                     (Mode::Train, _) => {
                         // The expected cost Σ p_i · cost_i / cost_heavy, differentiable, for the FLOPs loss.
                         let heavy = layer.blocks[0].flops(n).total().max(1) as f64;
-                        let costs: Vec<f32> = layer.blocks.iter().map(|x| (x.flops(n).total() as f64 / heavy) as f32).collect();
-                        let cost = p.clone().matmul(Tensor::<1>::from_floats(costs.as_slice(), &p.device()).reshape([3, 1])).reshape([b]); // [b]
+                        let costs: Vec<f32> =
+                            layer.blocks.iter().map(|x| (x.flops(n).total() as f64 / heavy) as f32).collect();
+                        let cost = p
+                            .clone()
+                            .matmul(Tensor::<1>::from_floats(costs.as_slice(), &p.device()).reshape([3, 1]))
+                            .reshape([b]); // [b]
                         expected = Some(add_ratio(expected, cost));
                         // Gumbel-max: a draw from p, so every block is tried in proportion to it.
-                        let u = Tensor::<2>::random([b, 3], burn::tensor::Distribution::Uniform(1e-6, 1.0 - 1e-6), &p.device());
+                        let u = Tensor::<2>::random(
+                            [b, 3],
+                            burn::tensor::Distribution::Uniform(1e-6, 1.0 - 1e-6),
+                            &p.device(),
+                        );
                         let choice = argmax_rows(&to_host(p.clone().log() - u.log().neg().log()), b);
-                        let idx = Tensor::<2, Int>::from_ints(burn::tensor::TensorData::new(choice.iter().map(|&i| i as i64).collect::<Vec<_>>(), [b, 1]), &p.device());
+                        let idx = Tensor::<2, Int>::from_ints(
+                            burn::tensor::TensorData::new(choice.iter().map(|&i| i as i64).collect::<Vec<_>>(), [b, 1]),
+                            &p.device(),
+                        );
                         let chosen = p.gather(1, idx).reshape([b]); // [b]
                         st = Some(chosen.clone() / chosen.detach());
                         one_path_per_sample(&choice)
@@ -188,7 +199,8 @@ impl RoutedStack for GateStack {
                     // the residual's effect on the loss.
                     Some(w) => {
                         let [m, t, dim] = rows.dims();
-                        rows.clone() + (out - rows) * w.clone().select(0, idx.clone()).reshape([m, 1, 1]).expand([m, t, dim])
+                        rows.clone()
+                            + (out - rows) * w.clone().select(0, idx.clone()).reshape([m, 1, 1]).expand([m, t, dim])
                     }
                     None => out,
                 }
@@ -197,13 +209,24 @@ impl RoutedStack for GateStack {
         let heavy: f64 = self.layers.iter().map(|l| l.blocks[0].flops(n).total() as f64).sum::<f64>() * b as f64;
         let mut aux_losses = mean_losses(aux);
         if let Some(e) = expected {
-            aux_losses.push(AuxLoss { name: "flops_ratio".into(), value: e.mean().reshape([1]) / self.layers.len().max(1) as f64 });
+            aux_losses.push(AuxLoss {
+                name: "flops_ratio".into(),
+                value: e.mean().reshape([1]) / self.layers.len().max(1) as f64,
+            });
         }
-        StackOutput { h, flops, aux_losses, stats: [("block_cost".to_string(), chosen_cost / heavy.max(1.0)), ("layers".to_string(), 1.0)].into() }
+        StackOutput {
+            h,
+            flops,
+            aux_losses,
+            stats: [("block_cost".to_string(), chosen_cost / heavy.max(1.0)), ("layers".to_string(), 1.0)].into(),
+        }
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {
-        self.layers.iter().map(|l| l.blocks[0].flops(tokens) + Flops { router: l.gate.macs_per_row(), ..Default::default() }).sum()
+        self.layers
+            .iter()
+            .map(|l| l.blocks[0].flops(tokens) + Flops { router: l.gate.macs_per_row(), ..Default::default() })
+            .sum()
     }
 }
 
@@ -254,7 +277,8 @@ mod tests {
         for l in &mut stack.layers {
             let dev = l.gate.fc2.weight.device();
             l.gate.fc2.weight = burn::module::Param::from_tensor(l.gate.fc2.weight.val().zeros_like().require_grad());
-            l.gate.fc2.bias = Some(burn::module::Param::from_tensor(Tensor::<1>::from_floats(bias, &dev).require_grad()));
+            l.gate.fc2.bias =
+                Some(burn::module::Param::from_tensor(Tensor::<1>::from_floats(bias, &dev).require_grad()));
         }
     }
 
@@ -276,7 +300,9 @@ mod tests {
         for l in &mut stack.layers {
             for blk in &mut l.blocks {
                 let w = blk.ada_ln_modulation.weight.val();
-                blk.ada_ln_modulation.weight = burn::module::Param::from_tensor(Tensor::random(w.dims(), Distribution::Normal(0.0, 0.05), &dev).require_grad());
+                blk.ada_ln_modulation.weight = burn::module::Param::from_tensor(
+                    Tensor::random(w.dims(), Distribution::Normal(0.0, 0.05), &dev).require_grad(),
+                );
             }
         }
         for path in 0..3 {
@@ -288,7 +314,8 @@ mod tests {
             assert!(err < 1e-4, "path {path}: train and inference differ by {err}");
             assert_eq!(train.flops, eval.flops, "path {path}");
             let cost = train.stats["block_cost"];
-            let want = stack.layers[0].blocks[path].flops(m.num_tokens()).total() as f64 / stack.layers[0].blocks[0].flops(m.num_tokens()).total() as f64;
+            let want = stack.layers[0].blocks[path].flops(m.num_tokens()).total() as f64
+                / stack.layers[0].blocks[0].flops(m.num_tokens()).total() as f64;
             assert!((cost - want).abs() < 1e-9, "path {path}: block cost {cost}, want {want}");
             let ratio = train.aux_losses.iter().find(|a| a.name == "flops_ratio").expect("flops_ratio").value.clone();
             assert!((to_host(ratio.clone())[0] as f64 - want).abs() < 1e-3, "expected cost of a decisive gate");
@@ -305,7 +332,12 @@ mod tests {
         let _g = seeded(&dev, 4);
         let (m, mut stack, h, c) = setup(&dev);
         fixed_gate(&mut stack, [0.0; 3]);
-        let costs: Vec<u64> = (0..3).map(|p| stack.layers[0].blocks[p].flops(m.num_tokens()).total() + stack.layers[1].blocks[p].flops(m.num_tokens()).total()).collect();
+        let costs: Vec<u64> = (0..3)
+            .map(|p| {
+                stack.layers[0].blocks[p].flops(m.num_tokens()).total()
+                    + stack.layers[1].blocks[p].flops(m.num_tokens()).total()
+            })
+            .collect();
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..20 {
             let out = run(&stack, &h, &c, Mode::Train);

@@ -50,13 +50,24 @@ pub struct TokenStack {
 impl RouterConfig for TokenSkipConfig {
     type Stack = TokenStack;
     const NAME: &'static str = "token-skip";
-    const DESCRIPTION: &'static str = "DyDiT dynamic tokens: a per-token gate lets tokens skip the block's MLP; skipped tokens are gathered out";
+    const DESCRIPTION: &'static str =
+        "DyDiT dynamic tokens: a per-token gate lets tokens skip the block's MLP; skipped tokens are gathered out";
 
     fn keys() -> &'static [KeyDoc] {
         &[
-            KeyDoc { key: "reduction", ty: "integer ≥ 1", default: "16", doc: "router hidden size = hidden / reduction" },
+            KeyDoc {
+                key: "reduction",
+                ty: "integer ≥ 1",
+                default: "16",
+                doc: "router hidden size = hidden / reduction",
+            },
             KeyDoc { key: "tau", ty: "float > 0", default: "5.0", doc: "gumbel-sigmoid temperature in training" },
-            KeyDoc { key: "init_bias", ty: "float", default: "5.0", doc: "initial router bias (high: every token starts in)" },
+            KeyDoc {
+                key: "init_bias",
+                ty: "float",
+                default: "5.0",
+                doc: "initial router bias (high: every token starts in)",
+            },
         ]
     }
 
@@ -89,7 +100,9 @@ impl RouterConfig for TokenSkipConfig {
 impl TokenStack {
     fn fixed_cost(layer: &TokenLayer, tokens: usize) -> Flops {
         let dim = layer.block.attn.proj.weight.dims()[0];
-        cost::adaln(dim) + layer.block.attn.flops(tokens, layer.block.attn.num_heads) + Flops { router: tokens as u64 * layer.router.macs_per_row(), ..Default::default() }
+        cost::adaln(dim)
+            + layer.block.attn.flops(tokens, layer.block.attn.num_heads)
+            + Flops { router: tokens as u64 * layer.router.macs_per_row(), ..Default::default() }
     }
 }
 
@@ -118,7 +131,11 @@ impl RoutedStack for TokenStack {
             }
             let y = if train {
                 // Straight-through: every token computed, gated by the mask.
-                let r = (mask.clone().reshape([b, n]).sum_dim(1).reshape([b]) * per_token.total() as f64 + Self::fixed_cost(layer, n).total() as f64).mean().reshape([1]) / full;
+                let r = (mask.clone().reshape([b, n]).sum_dim(1).reshape([b]) * per_token.total() as f64
+                    + Self::fixed_cost(layer, n).total() as f64)
+                    .mean()
+                    .reshape([1])
+                    / full;
                 ratio = Some(add_ratio(ratio, r));
                 layer.block.mlp.forward(x) * mask
             } else {
@@ -129,7 +146,12 @@ impl RoutedStack for TokenStack {
             h = h + y * m.gate_mlp.clone().unsqueeze_dim::<3>(1);
         }
         let units = (b * self.layers.len()).max(1) as f64;
-        let mut out = StackOutput { h, flops, aux_losses: vec![], stats: [("tokens".to_string(), kept_frac / units), ("layers".to_string(), 1.0)].into() };
+        let mut out = StackOutput {
+            h,
+            flops,
+            aux_losses: vec![],
+            stats: [("tokens".to_string(), kept_frac / units), ("layers".to_string(), 1.0)].into(),
+        };
         if let Some(r) = ratio {
             out.aux_losses.push(AuxLoss { name: "flops_ratio".into(), value: r });
         }
@@ -139,7 +161,9 @@ impl RoutedStack for TokenStack {
     fn full_flops(&self, tokens: usize) -> Flops {
         self.layers
             .iter()
-            .map(|l| Self::fixed_cost(l, tokens) + cost::mlp(tokens, l.block.attn.proj.weight.dims()[0], l.block.mlp.inner()))
+            .map(|l| {
+                Self::fixed_cost(l, tokens) + cost::mlp(tokens, l.block.attn.proj.weight.dims()[0], l.block.mlp.inner())
+            })
             .sum()
     }
 }

@@ -10,10 +10,10 @@ use burn::prelude::*;
 use dddit_core::dit::{attn_input, mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::{cost, Flops};
 use dddit_core::nn::{linear, AttentionSlice, LinearInit, MlpSlice};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use dddit_core::routing::Mode;
 use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Config of `dynamic-width`.
 #[derive(Clone, Debug, Deserialize)]
@@ -70,16 +70,29 @@ impl RouterConfig for DynamicWidthConfig {
 
     fn keys() -> &'static [KeyDoc] {
         &[
-            KeyDoc { key: "mlp_groups", ty: "integer ≥ 1 dividing the MLP width", default: "4", doc: "MLP channel groups (the first is always on)" },
+            KeyDoc {
+                key: "mlp_groups",
+                ty: "integer ≥ 1 dividing the MLP width",
+                default: "4",
+                doc: "MLP channel groups (the first is always on)",
+            },
             KeyDoc { key: "tau", ty: "float > 0", default: "5.0", doc: "gumbel-sigmoid temperature in training" },
-            KeyDoc { key: "init_bias", ty: "float", default: "5.0", doc: "initial router bias (high: everything starts on)" },
+            KeyDoc {
+                key: "init_bias",
+                ty: "float",
+                default: "5.0",
+                doc: "initial router bias (high: everything starts on)",
+            },
         ]
     }
 
     fn validate(&self, m: &DiTConfig) -> Vec<ConfigError> {
         let mut e = vec![];
         if self.mlp_groups == 0 || !m.mlp_hidden().is_multiple_of(self.mlp_groups) {
-            e.push(ConfigError::new("mlp_groups", format!("must divide the MLP width {}, got {}", m.mlp_hidden(), self.mlp_groups)));
+            e.push(ConfigError::new(
+                "mlp_groups",
+                format!("must divide the MLP width {}, got {}", m.mlp_hidden(), self.mlp_groups),
+            ));
         }
         if self.tau.is_nan() || self.tau <= 0.0 {
             e.push(ConfigError::new("tau", "must be positive"));
@@ -171,7 +184,9 @@ impl RoutedStack for WidthStack {
                 let per_head = layer.block.attn.flops(n, 1).total() as f64;
                 let per_group = cost::mlp(n, layer.block.mlp.fc1.weight.dims()[0], group_size).total() as f64;
                 let fixed = cost::adaln(layer.block.mlp.fc1.weight.dims()[0]).total() as f64;
-                let r = (hm.clone().sum_dim(1) * per_head + gm.clone().sum_dim(1) * per_group + fixed).mean().reshape([1]) / full;
+                let r =
+                    (hm.clone().sum_dim(1) * per_head + gm.clone().sum_dim(1) * per_group + fixed).mean().reshape([1])
+                        / full;
                 ratio = Some(add_ratio(ratio, r));
             } else {
                 // Inference: group samples with the same masks; each group runs only its heads and
@@ -200,7 +215,8 @@ impl RoutedStack for WidthStack {
                     for ((hs, gs), members) in &groups {
                         let idx = crate::common::index(members, &h.device());
                         let s = slice(hs, gs);
-                        let rows = width_block(&layer.block, h.clone().select(0, idx.clone()), &m.select(idx.clone()), &s);
+                        let rows =
+                            width_block(&layer.block, h.clone().select(0, idx.clone()), &m.select(idx.clone()), &s);
                         out = out.select_assign(0, idx, rows, burn::tensor::IndexingUpdateOp::Add);
                     }
                     out
@@ -212,7 +228,12 @@ impl RoutedStack for WidthStack {
             h,
             flops,
             aux_losses: vec![],
-            stats: [("heads".to_string(), head_frac / units), ("mlp_channels".to_string(), chan_frac / units), ("layers".to_string(), 1.0)].into(),
+            stats: [
+                ("heads".to_string(), head_frac / units),
+                ("mlp_channels".to_string(), chan_frac / units),
+                ("layers".to_string(), 1.0),
+            ]
+            .into(),
         };
         if let Some(r) = ratio {
             out.aux_losses.push(dddit_core::routing::AuxLoss { name: "flops_ratio".into(), value: r });
@@ -226,7 +247,12 @@ impl RoutedStack for WidthStack {
 }
 
 /// A block running only the heads and MLP channel groups of a weight slice.
-fn width_block(block: &DiTBlock, h: Tensor<3>, m: &dddit_core::dit::Modulation, slice: &(AttentionSlice, MlpSlice)) -> Tensor<3> {
+fn width_block(
+    block: &DiTBlock,
+    h: Tensor<3>,
+    m: &dddit_core::dit::Modulation,
+    slice: &(AttentionSlice, MlpSlice),
+) -> Tensor<3> {
     let (attn, mlp) = slice;
     let a = attn.forward(&block.attn, attn_input(h.clone(), m));
     let h = h + a * m.gate_msa.clone().unsqueeze_dim::<3>(1);

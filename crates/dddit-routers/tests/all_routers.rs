@@ -20,7 +20,17 @@ fn table(s: &str) -> toml::Table {
 }
 
 const EXPECTED: [&str; 11] = [
-    "content-aware", "dense", "depth-budget", "dynamic-width", "expert-choice", "soft-moe", "step-cache", "text-budget", "timestep-gate", "token-skip", "topk",
+    "content-aware",
+    "dense",
+    "depth-budget",
+    "dynamic-width",
+    "expert-choice",
+    "soft-moe",
+    "step-cache",
+    "text-budget",
+    "timestep-gate",
+    "token-skip",
+    "topk",
 ];
 
 #[test]
@@ -70,7 +80,8 @@ fn every_router_runs_forward_and_backward() {
         let t = Tensor::<1>::from_floats(ts, &dev);
         let y = Tensor::<1, Int>::from_ints([0, 1, 3], &dev);
         for mode in [Mode::Train, Mode::Eval] {
-            let opts = ForwardOptions { timesteps: &ts, text: None, mode, force_drop: None, complexity: None, full: false };
+            let opts =
+                ForwardOptions { timesteps: &ts, text: None, mode, force_drop: None, complexity: None, full: false };
             let out = model.forward(x.clone(), t.clone(), y.clone(), &opts);
             assert_eq!(out.out.dims(), [b, 2, 8, 8], "{}", e.name);
             assert_eq!(out.flops.len(), b);
@@ -86,7 +97,12 @@ fn every_router_runs_forward_and_backward() {
             if mode == Mode::Train {
                 let mut loss = out.out.square().mean();
                 for a in &out.aux_losses {
-                    assert!(a.value.clone().is_finite().all().into_scalar::<bool>(), "{}: {} not finite", e.name, a.name);
+                    assert!(
+                        a.value.clone().is_finite().all().into_scalar::<bool>(),
+                        "{}: {} not finite",
+                        e.name,
+                        a.name
+                    );
                     loss = loss + a.value.clone().mean();
                 }
                 let grads = loss.backward();
@@ -103,7 +119,14 @@ fn dense_reports_the_dit_flops() {
     let model = build(&table("kind = \"dense\""), &m, &dev).unwrap();
     assert_eq!(model.full_flops(), m.dense_flops());
     let x = Tensor::<4>::zeros([2, 1, 8, 8], &dev);
-    let opts = ForwardOptions { timesteps: &[1.0, 2.0], text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
+    let opts = ForwardOptions {
+        timesteps: &[1.0, 2.0],
+        text: None,
+        mode: Mode::Eval,
+        force_drop: None,
+        complexity: None,
+        full: false,
+    };
     let out = model.forward(x, Tensor::from_floats([1.0, 2.0], &dev), Tensor::from_ints([0, 1], &dev), &opts);
     assert!(out.flops.iter().all(|f| *f == m.dense_flops()));
 }
@@ -112,7 +135,14 @@ fn step(model: &dyn dddit_routers::AnyRoutedModel, x: Tensor<4>, t: f64) -> (Ten
     let dev = x.device();
     let b = x.dims()[0];
     let ts = vec![t; b];
-    let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
+    let opts = ForwardOptions {
+        timesteps: &ts,
+        text: None,
+        mode: Mode::Eval,
+        force_drop: None,
+        complexity: None,
+        full: false,
+    };
     let out = model.forward(x, Tensor::full([b], t, &dev), Tensor::zeros([b], &dev), &opts);
     (out.out, out.flops[0].total())
 }
@@ -136,7 +166,9 @@ fn step_cache_reuses_residuals_along_a_trajectory() {
     assert!([750.0, 500.0].iter().all(|&t| step(never.as_ref(), x.clone(), t).1 == dense));
     // Learned: the first trajectory calibrates (computes everything); with an infinite threshold
     // the second reuses every cacheable block once it has a residual.
-    let learned = build(&table("kind = \"step-cache\"\nschedule = \"learned\"\nthreshold = 1e30\nlayers = \"all\""), &m, &dev).unwrap();
+    let learned =
+        build(&table("kind = \"step-cache\"\nschedule = \"learned\"\nthreshold = 1e30\nlayers = \"all\""), &m, &dev)
+            .unwrap();
     let first: Vec<u64> = [750.0, 500.0, 0.0].iter().map(|&t| step(learned.as_ref(), x.clone(), t).1).collect();
     assert!(first.iter().all(|&c| c == dense), "{first:?}");
     let second: Vec<u64> = [750.0, 500.0, 0.0].iter().map(|&t| step(learned.as_ref(), x.clone(), t).1).collect();
@@ -153,11 +185,23 @@ fn full_budget_costs_dense_plus_router() {
     let m = tiny();
     let dev = device();
     let dense = m.dense_flops();
-    for src in ["kind = \"depth-budget\"\nbudget = 1.0", "kind = \"dynamic-width\"", "kind = \"text-budget\"\nmin_layers = 3", "kind = \"token-skip\""] {
+    for src in [
+        "kind = \"depth-budget\"\nbudget = 1.0",
+        "kind = \"dynamic-width\"",
+        "kind = \"text-budget\"\nmin_layers = 3",
+        "kind = \"token-skip\"",
+    ] {
         let model = build(&table(src), &m, &dev).unwrap();
         let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
         let ts = [100.0, 900.0];
-        let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
+        let opts = ForwardOptions {
+            timesteps: &ts,
+            text: None,
+            mode: Mode::Eval,
+            force_drop: None,
+            complexity: None,
+            full: false,
+        };
         let out = model.forward(x, Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 1], &dev), &opts);
         for f in &out.flops {
             let mut no_router = *f;
@@ -197,12 +241,25 @@ fn hard_choices_are_one_hot() {
 fn full_mode_runs_the_complete_model() {
     let m = tiny();
     let dev = device();
-    for src in ["kind = \"depth-budget\"\nbudget = 0.0\nmin_layers = 0", "kind = \"dynamic-width\"\ninit_bias = -5.0", "kind = \"token-skip\"\ninit_bias = -5.0", "kind = \"text-budget\"\nmin_layers = 0", "kind = \"content-aware\""] {
+    for src in [
+        "kind = \"depth-budget\"\nbudget = 0.0\nmin_layers = 0",
+        "kind = \"dynamic-width\"\ninit_bias = -5.0",
+        "kind = \"token-skip\"\ninit_bias = -5.0",
+        "kind = \"text-budget\"\nmin_layers = 0",
+        "kind = \"content-aware\"",
+    ] {
         let model = build(&table(src), &m, &dev).unwrap();
         let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
         let ts = [100.0, 900.0];
         let run = |full: bool| {
-            let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full };
+            let opts = ForwardOptions {
+                timesteps: &ts,
+                text: None,
+                mode: Mode::Eval,
+                force_drop: None,
+                complexity: None,
+                full,
+            };
             model.forward(x.clone(), Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 1], &dev), &opts)
         };
         let full = run(true);
@@ -228,10 +285,19 @@ fn caption_conditioning_projects_the_text_into_c() {
         // The output is zero at initialisation (adaLN-Zero); the auxiliary heads read `c`.
         let targets = Tensor::<2>::ones([2, 2], &dev);
         let run = |text: Option<&Tensor<2>>| {
-            let opts = ForwardOptions { timesteps: &ts, text, mode: Mode::Eval, force_drop: None, complexity: Some(targets.clone()), full: false };
+            let opts = ForwardOptions {
+                timesteps: &ts,
+                text,
+                mode: Mode::Eval,
+                force_drop: None,
+                complexity: Some(targets.clone()),
+                full: false,
+            };
             m.forward(x.clone(), t.clone(), y.clone(), &opts)
         };
-        let aux = |r: &dddit_routers::RoutedForward| r.aux_losses.iter().find(|a| a.name == "aux").expect("aux loss").value.clone().into_scalar::<f32>();
+        let aux = |r: &dddit_routers::RoutedForward| {
+            r.aux_losses.iter().find(|a| a.name == "aux").expect("aux loss").value.clone().into_scalar::<f32>()
+        };
         let none = run(None);
         let zeros = Tensor::<2>::zeros([2, 6], &dev);
         let caption = Tensor::<2>::random([2, 6], Distribution::Normal(0.0, 3.0), &dev);

@@ -24,10 +24,16 @@ fn tiny(depth: usize) -> DiTConfig {
     c
 }
 
-fn run(model: &dyn dddit_routers::AnyRoutedModel, x: Tensor<4>, ts: &[f64], y: Tensor<1, Int>) -> (Vec<f32>, Vec<Flops>) {
+fn run(
+    model: &dyn dddit_routers::AnyRoutedModel,
+    x: Tensor<4>,
+    ts: &[f64],
+    y: Tensor<1, Int>,
+) -> (Vec<f32>, Vec<Flops>) {
     let dev = x.device();
     let t = Tensor::<1>::from_data(TensorData::new(ts.iter().map(|&v| v as f32).collect::<Vec<_>>(), [ts.len()]), &dev);
-    let opts = ForwardOptions { timesteps: ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
+    let opts =
+        ForwardOptions { timesteps: ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
     let out = model.forward(x, t, y, &opts);
     (to_host(out.out), out.flops)
 }
@@ -169,7 +175,10 @@ fn perturbed<C: RouterConfig>(src: &str, m: &DiTConfig, dev: &Device) -> Box<dyn
 /// decisions and outputs.
 #[test]
 fn batch_invariance_and_determinism() {
-    use dddit_routers::{dense::DenseConfig, depth::DepthBudgetConfig as Depth, moe::SoftMoeConfig, tgate::TimestepGateConfig, tokens::TokenSkipConfig, width::DynamicWidthConfig};
+    use dddit_routers::{
+        dense::DenseConfig, depth::DepthBudgetConfig as Depth, moe::SoftMoeConfig, tgate::TimestepGateConfig,
+        tokens::TokenSkipConfig, width::DynamicWidthConfig,
+    };
     type Build = fn(&str, &DiTConfig, &Device) -> Box<dyn dddit_routers::AnyRoutedModel>;
     let m = tiny(2);
     let routers: [(&str, Build); 12] = [
@@ -201,7 +210,8 @@ fn batch_invariance_and_determinism() {
                 let r = |t: Tensor<4>| t.slice_dim(0, i..i + 1);
                 let (one, f1) = run(model.as_ref(), r(x.clone()), &ts[i..i + 1], y.clone().slice_dim(0, i..i + 1));
                 let scale = all.iter().fold(1e-6f32, |a, v| a.max(v.abs()));
-                let err = one.iter().zip(&all[i * per..(i + 1) * per]).fold(0f32, |a, (p, q)| a.max((p - q).abs())) / scale;
+                let err =
+                    one.iter().zip(&all[i * per..(i + 1) * per]).fold(0f32, |a, (p, q)| a.max((p - q).abs())) / scale;
                 assert!(err < 1e-4, "{name} {src}: sample {i} depends on its batch ({err})");
                 assert_eq!(f1[0], fl[i], "{name} {src}: cost of sample {i} depends on its batch");
             }

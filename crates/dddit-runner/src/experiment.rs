@@ -8,7 +8,21 @@ use crate::validate::{Checker, Resolved};
 use std::path::{Path, PathBuf};
 
 /// Top-level keys of an experiment file.
-pub const TOP_KEYS: &[&str] = &["name", "description", "include", "device", "precision", "seeds", "out", "model", "router", "data", "train", "eval", "sweep"];
+pub const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "include",
+    "device",
+    "precision",
+    "seeds",
+    "out",
+    "model",
+    "router",
+    "data",
+    "train",
+    "eval",
+    "sweep",
+];
 
 /// One point of the sweep: the base settings with the sweep's assignments applied.
 #[derive(Clone, Debug)]
@@ -63,7 +77,12 @@ impl Experiment {
     pub fn open(path: &Path) -> Result<Experiment, RunnerError> {
         let source = Source::load(path)?;
         let mut problems = Vec::new();
-        let at = |key: &str, message: String| Problem { location: source.locate(key), key: key.into(), message, points: vec![] };
+        let at = |key: &str, message: String| Problem {
+            location: source.locate(key),
+            key: key.into(),
+            message,
+            points: vec![],
+        };
         for key in source.table.keys() {
             if !TOP_KEYS.contains(&key.as_str()) {
                 problems.push(at(key, format!("unknown key; expected one of: {}", TOP_KEYS.join(", "))));
@@ -72,9 +91,16 @@ impl Experiment {
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "experiment".into());
         let name = match source.table.get("name") {
             None => stem,
-            Some(toml::Value::String(s)) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => s.clone(),
+            Some(toml::Value::String(s))
+                if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+            {
+                s.clone()
+            }
             Some(other) => {
-                problems.push(at("name", format!("must be a non-empty name of letters, digits, '-', '_' or '.', found {other}")));
+                problems.push(at(
+                    "name",
+                    format!("must be a non-empty name of letters, digits, '-', '_' or '.', found {other}"),
+                ));
                 stem
             }
         };
@@ -88,7 +114,9 @@ impl Experiment {
         };
         let seeds = match source.table.get("seeds") {
             None => vec![0],
-            Some(toml::Value::Array(a)) if !a.is_empty() && a.iter().all(|v| v.as_integer().is_some_and(|i| i >= 0)) => {
+            Some(toml::Value::Array(a))
+                if !a.is_empty() && a.iter().all(|v| v.as_integer().is_some_and(|i| i >= 0)) =>
+            {
                 let s: Vec<u64> = a.iter().filter_map(|v| v.as_integer()).map(|i| i as u64).collect();
                 let unique: std::collections::BTreeSet<u64> = s.iter().copied().collect();
                 if unique.len() != s.len() {
@@ -97,7 +125,8 @@ impl Experiment {
                 s
             }
             Some(other) => {
-                problems.push(at("seeds", format!("expected a non-empty list of non-negative integers, found {other}")));
+                problems
+                    .push(at("seeds", format!("expected a non-empty list of non-negative integers, found {other}")));
                 vec![0]
             }
         };
@@ -134,7 +163,12 @@ impl Experiment {
             let mut ok = true;
             for a in &assignments {
                 if let Err(m) = sweep::set_path(&mut table, &a.key, a.value.clone()) {
-                    point_problems.push(Problem { location: a.location.clone(), key: format!("sweep.\"{}\"", a.key), message: m, points: vec![name.clone()] });
+                    point_problems.push(Problem {
+                        location: a.location.clone(),
+                        key: format!("sweep.\"{}\"", a.key),
+                        message: m,
+                        points: vec![name.clone()],
+                    });
                     ok = false;
                 }
             }
@@ -154,7 +188,9 @@ impl Experiment {
         }
         problems.extend(merge_points(point_problems, total));
         if !problems.is_empty() {
-            problems.sort_by(|a, b| (&a.location.file, a.location.line, &a.key).cmp(&(&b.location.file, b.location.line, &b.key)));
+            problems.sort_by(|a, b| {
+                (&a.location.file, a.location.line, &a.key).cmp(&(&b.location.file, b.location.line, &b.key))
+            });
             return Err(RunnerError::Invalid(problems));
         }
         let mut runs = Vec::new();

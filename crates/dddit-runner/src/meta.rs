@@ -26,13 +26,30 @@ impl Provenance {
     /// Collects the provenance for an experiment file at `path`.
     pub fn collect(path: &Path) -> Provenance {
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let git = |args: &[&str]| Command::new("git").arg("-C").arg(dir).args(args).output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        let git = |args: &[&str]| {
+            Command::new("git")
+                .arg("-C")
+                .arg(dir)
+                .args(args)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        };
         let git_commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
         let git_dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).or_else(|_| std::env::var("HOSTNAME")).unwrap_or_else(|_| "unknown".into());
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "unknown".into());
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|s| s.trim().to_string())
+            })
             .unwrap_or_else(|| std::env::consts::ARCH.to_string());
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         Provenance { git_commit, git_dirty, host, cpu, cores, dddit_version: env!("CARGO_PKG_VERSION").into() }
@@ -78,6 +95,11 @@ mod tests {
         assert!(p.cores >= 1);
         assert!(!p.host.is_empty());
         // Inside a git checkout the commit is a 40-hex hash; a source tarball says "unknown".
-        assert!(p.git_commit == "unknown" || (p.git_commit.len() == 40 && p.git_commit.chars().all(|c| c.is_ascii_hexdigit())), "{}", p.git_commit);
+        assert!(
+            p.git_commit == "unknown"
+                || (p.git_commit.len() == 40 && p.git_commit.chars().all(|c| c.is_ascii_hexdigit())),
+            "{}",
+            p.git_commit
+        );
     }
 }

@@ -20,7 +20,10 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
             format!("FD [{}] (lower is better)", f.extractor),
         );
         chart.pareto_min = true;
-        chart.note = Some(format!("{} generated vs {} real; mean ± std over {} seed(s); dashed: Pareto frontier", f.generated, f.reference, seeds));
+        chart.note = Some(format!(
+            "{} generated vs {} real; mean ± std over {} seed(s); dashed: Pareto frontier",
+            f.generated, f.reference, seeds
+        ));
         let mut by_router: BTreeMap<String, Vec<Point>> = BTreeMap::new();
         for r in &table.rows {
             let Some(x) = r.features.get(i) else { continue };
@@ -32,22 +35,35 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
                 label: Some(r.point.clone()),
             });
         }
-        chart.series = by_router.into_iter().map(|(name, points)| Series { name, points, line: false, markers: true, color: None }).collect();
+        chart.series = by_router
+            .into_iter()
+            .map(|(name, points)| Series { name, points, line: false, markers: true, color: None })
+            .collect();
         let short: String = f.extractor.split('-').take(2).collect::<Vec<_>>().join("-");
         let stem = dir.join(format!("pareto-{short}"));
         chart.save(&stem).map_err(|e| plot_err(&stem, e))?;
         written.push(stem);
     }
     if !first.by_t.is_empty() {
-        let mut chart = Chart::new(format!("{}: compute by timestep", table.experiment), "timestep range", "GFLOPs relative to dense");
-        chart.x_ticks = Some(first.by_t.iter().enumerate().map(|(i, t)| (i as f64, format!("[{}, {})", t.t_lo, t.t_hi))).collect());
+        let mut chart = Chart::new(
+            format!("{}: compute by timestep", table.experiment),
+            "timestep range",
+            "GFLOPs relative to dense",
+        );
+        chart.x_ticks =
+            Some(first.by_t.iter().enumerate().map(|(i, t)| (i as f64, format!("[{}, {})", t.t_lo, t.t_hi))).collect());
         chart.note = Some(format!("mean over {} seed(s); t = 0 is the clean image", seeds));
         chart.series = table
             .rows
             .iter()
             .map(|r| Series {
                 name: r.point.clone(),
-                points: r.by_t.iter().enumerate().map(|(i, t)| Point { x: i as f64, y: t.gflops_ratio.mean, y_err: None, x_err: None, label: None }).collect(),
+                points: r
+                    .by_t
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| Point { x: i as f64, y: t.gflops_ratio.mean, y_err: None, x_err: None, label: None })
+                    .collect(),
                 line: true,
                 markers: true,
                 color: None,
@@ -58,7 +74,11 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
         written.push(stem);
     }
     if table.rows.iter().any(|r| r.captions.is_some()) {
-        let mut chart = Chart::new(format!("{}: compute by caption complexity", table.experiment), "objects in the caption", "GFLOPs relative to dense");
+        let mut chart = Chart::new(
+            format!("{}: compute by caption complexity", table.experiment),
+            "objects in the caption",
+            "GFLOPs relative to dense",
+        );
         chart.note = Some(format!("mean over {} seed(s) of each sample's trajectory GFLOPs / dense DiT", seeds));
         chart.series = table
             .rows
@@ -66,7 +86,17 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
             .filter_map(|r| r.captions.as_ref().map(|c| (r, c)))
             .map(|(r, c)| Series {
                 name: r.point.clone(),
-                points: c.by_objects.iter().map(|(k, g, _, _)| Point { x: *k as f64, y: g.mean, y_err: (g.n > 1).then_some(g.std), x_err: None, label: None }).collect(),
+                points: c
+                    .by_objects
+                    .iter()
+                    .map(|(k, g, _, _)| Point {
+                        x: *k as f64,
+                        y: g.mean,
+                        y_err: (g.n > 1).then_some(g.std),
+                        x_err: None,
+                        label: None,
+                    })
+                    .collect(),
                 line: true,
                 markers: true,
                 color: None,

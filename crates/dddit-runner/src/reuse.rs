@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 pub fn check_dirs(dirs: &[PathBuf]) -> Result<(), RunnerError> {
     for d in dirs {
         if !d.is_dir() {
-            return Err(RunnerError::Usage(format!("--reuse {}: not a results directory (it does not exist or is not a directory)", d.display())));
+            return Err(RunnerError::Usage(format!(
+                "--reuse {}: not a results directory (it does not exist or is not a directory)",
+                d.display()
+            )));
         }
     }
     Ok(())
@@ -25,14 +28,20 @@ pub fn find(dirs: &[PathBuf], config: &str, eval: &EvalConfig, target: &Path) ->
     let target = target.canonicalize().ok();
     for dir in dirs {
         let Ok(read) = std::fs::read_dir(dir) else { continue };
-        let mut runs: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join(DONE).is_file() && p.join(RECORD).is_file()).collect();
+        let mut runs: Vec<PathBuf> = read
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join(DONE).is_file() && p.join(RECORD).is_file())
+            .collect();
         runs.sort();
         for run in runs {
             if target.is_some() && run.canonicalize().ok() == target {
                 continue;
             }
-            let same_config = std::fs::read_to_string(run.join("config.toml")).is_ok_and(|stored| same_run_file(&stored, config));
-            if same_config && std::fs::read_to_string(run.join("eval.toml")).is_ok_and(|stored| same_eval(&stored, eval)) {
+            let same_config =
+                std::fs::read_to_string(run.join("config.toml")).is_ok_and(|stored| same_run_file(&stored, config));
+            if same_config
+                && std::fs::read_to_string(run.join("eval.toml")).is_ok_and(|stored| same_eval(&stored, eval))
+            {
                 return Some(run);
             }
         }
@@ -50,7 +59,11 @@ pub fn source_record(from: &Path) -> Result<RunRecord, RunnerError> {
 /// Copies the run directory `from` to `to` through a temporary directory beside `to` and a
 /// rename, so that `to` is never seen half-copied; `finish` runs on the temporary copy before
 /// the rename (it rewrites `run.json`). An incomplete run already at `to` is replaced.
-pub fn copy_run(from: &Path, to: &Path, finish: impl FnOnce(&Path) -> Result<(), RunnerError>) -> Result<(), RunnerError> {
+pub fn copy_run(
+    from: &Path,
+    to: &Path,
+    finish: impl FnOnce(&Path) -> Result<(), RunnerError>,
+) -> Result<(), RunnerError> {
     let parent = to.parent().unwrap_or(Path::new("."));
     let name = to.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = parent.join(format!(".{name}.reuse.{}.tmp", std::process::id()));
@@ -107,7 +120,11 @@ mod tests {
         // Not complete yet: never reused.
         run_dir(&root.join("a"), "y-seed0", "seed = 1\n", &eval);
         let dirs = vec![root.join("a")];
-        assert_eq!(find(&dirs, "seed = 0\n", &eval, &root.join("b/x-seed0")), None, "a run without done.json was offered");
+        assert_eq!(
+            find(&dirs, "seed = 0\n", &eval, &root.join("b/x-seed0")),
+            None,
+            "a run without done.json was offered"
+        );
         std::fs::write(a.join(DONE), "{}").unwrap();
         assert_eq!(find(&dirs, "seed = 0\n", &eval, &root.join("b/x-seed0")), Some(a.clone()));
         assert_eq!(find(&dirs, "seed = 1\n", &eval, &root.join("b/x")), None, "other settings");

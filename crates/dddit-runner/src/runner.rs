@@ -40,9 +40,12 @@ impl Default for Shard {
 impl std::str::FromStr for Shard {
     type Err = RunnerError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || RunnerError::Usage(format!("--shard: expected I/N with 0 ≤ I < N (e.g. 0/4, as $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT), got `{s}`"));
+        let bad = || {
+            RunnerError::Usage(format!("--shard: expected I/N with 0 ≤ I < N (e.g. 0/4, as $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT), got `{s}`"))
+        };
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        let (index, count): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        let (index, count): (usize, usize) =
+            (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
         if count == 0 || index >= count {
             return Err(bad());
         }
@@ -155,10 +158,13 @@ pub fn config_texts(run: &Run) -> (String, String) {
 /// directory written before a key with a default was added still counts as the same run.
 pub fn same_run_file(stored: &str, new: &str) -> bool {
     stored == new
-        || dddit_train::RunFile::parse(stored, Path::new("config.toml")).ok().and_then(|mut f| {
-            f.out = None;
-            toml::to_string(&f).ok()
-        }).as_deref()
+        || dddit_train::RunFile::parse(stored, Path::new("config.toml"))
+            .ok()
+            .and_then(|mut f| {
+                f.out = None;
+                toml::to_string(&f).ok()
+            })
+            .as_deref()
             == Some(new)
 }
 
@@ -178,9 +184,14 @@ fn json(v: &toml::Value) -> serde_json::Value {
 
 /// Trains and evaluates every run of `opts.shard` in `exp`, printing progress through
 /// `progress`. Runs that fail are recorded (`failed.json`) and the sweep goes on.
-pub fn run_experiment(exp: &Experiment, opts: &RunOptions, progress: &mut dyn FnMut(&str)) -> Result<SweepOutcome, RunnerError> {
+pub fn run_experiment(
+    exp: &Experiment,
+    opts: &RunOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<SweepOutcome, RunnerError> {
     let out = opts.out.clone().unwrap_or_else(|| exp.out.clone());
-    let mut runs: Vec<Run> = exp.runs.iter().enumerate().filter(|(r, _)| opts.shard.takes(*r)).map(|(_, r)| r.clone()).collect();
+    let mut runs: Vec<Run> =
+        exp.runs.iter().enumerate().filter(|(r, _)| opts.shard.takes(*r)).map(|(_, r)| r.clone()).collect();
     if let Some(d) = &opts.device {
         let spec: DeviceSpec = d.parse().map_err(|e| RunnerError::Usage(format!("--device: {e}")))?;
         spec.device().map_err(|e| RunnerError::Usage(format!("--device: {e}")))?;
@@ -194,8 +205,14 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions, progress: &mut dyn Fn
         }
     }
     // After the overrides: TF32 exists only on CUDA (fail before any run starts).
-    if let Some(r) = runs.iter().find(|r| r.resolved.run.precision == dddit_core::precision::Precision::Tf32 && !matches!(r.resolved.run.device.parse::<DeviceSpec>(), Ok(DeviceSpec::TchCuda(_)))) {
-        return Err(RunnerError::Usage(format!("precision tf32 needs a CUDA device (tch-cuda:N), not {}; pass --precision f32 or --device tch-cuda:0", r.resolved.run.device)));
+    if let Some(r) = runs.iter().find(|r| {
+        r.resolved.run.precision == dddit_core::precision::Precision::Tf32
+            && !matches!(r.resolved.run.device.parse::<DeviceSpec>(), Ok(DeviceSpec::TchCuda(_)))
+    }) {
+        return Err(RunnerError::Usage(format!(
+            "precision tf32 needs a CUDA device (tch-cuda:N), not {}; pass --precision f32 or --device tch-cuda:0",
+            r.resolved.run.device
+        )));
     }
     // Refuse, before anything starts, to mix results of other settings into a run directory.
     let mut problems = Vec::new();
@@ -207,7 +224,10 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions, progress: &mut dyn Fn
                 problems.push(Problem {
                     location: Location { file: path, line: None },
                     key: "(results)".into(),
-                    message: format!("holds a run of other settings than point `{}` now has; move it away or pass another --out", exp.points[run.point].name),
+                    message: format!(
+                        "holds a run of other settings than point `{}` now has; move it away or pass another --out",
+                        exp.points[run.point].name
+                    ),
                     points: vec![exp.points[run.point].name.clone()],
                 });
             }
@@ -234,18 +254,34 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions, progress: &mut dyn Fn
         if let Some(from) = crate::reuse::find(&opts.reuse, &config, &run.resolved.eval, &dir) {
             let source = crate::reuse::source_record(&from)?;
             crate::reuse::copy_run(&from, &dir, |tmp| write_record(exp, run, tmp, &provenance, Some((&from, source))))?;
-            progress(&format!("[{}/{}] {}: reused {} (complete, same settings)", k + 1, runs.len(), run.dir_name, from.display()));
+            progress(&format!(
+                "[{}/{}] {}: reused {} (complete, same settings)",
+                k + 1,
+                runs.len(),
+                run.dir_name,
+                from.display()
+            ));
             outcome.reused += 1;
             continue;
         }
         if opts.no_train {
-            progress(&format!("[{}/{}] {}: not complete and nothing to reuse; left to do (--no-train)", k + 1, runs.len(), run.dir_name));
+            progress(&format!(
+                "[{}/{}] {}: not complete and nothing to reuse; left to do (--no-train)",
+                k + 1,
+                runs.len(),
+                run.dir_name
+            ));
             outcome.not_trained += 1;
             continue;
         }
         let remaining = runs.len() - k;
-        let eta = if worked > 0 { format!(", ETA {}", duration(start.elapsed().as_secs_f64() / worked as f64 * remaining as f64)) } else { String::new() };
-        let resumed = if dir.join("checkpoint").exists() || dir.join("checkpoint.old").exists() { " (resuming)" } else { "" };
+        let eta = if worked > 0 {
+            format!(", ETA {}", duration(start.elapsed().as_secs_f64() / worked as f64 * remaining as f64))
+        } else {
+            String::new()
+        };
+        let resumed =
+            if dir.join("checkpoint").exists() || dir.join("checkpoint.old").exists() { " (resuming)" } else { "" };
         progress(&format!(
             "[{}/{}] {}{resumed}: {} done, {} skipped, {} failed{eta}",
             k + 1,
@@ -273,7 +309,8 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions, progress: &mut dyn Fn
                 let msg = e.to_string();
                 progress(&format!("{}: FAILED: {msg}", run.dir_name));
                 let f = dir.join(FAILED);
-                write_json(&f, &serde_json::json!({ "error": msg, "at": utc(unix_now()) })).map_err(|e| RunnerError::io(&f, e))?;
+                write_json(&f, &serde_json::json!({ "error": msg, "at": utc(unix_now()) }))
+                    .map_err(|e| RunnerError::io(&f, e))?;
                 outcome.failed.push((dir.clone(), msg));
             }
         }
@@ -295,7 +332,13 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions, progress: &mut dyn Fn
 
 /// Writes `run.json`. A reused run (`source`: its origin and record) keeps the provenance,
 /// device and times of the run that trained it, under this experiment's names.
-fn write_record(exp: &Experiment, run: &Run, dir: &Path, provenance: &Provenance, source: Option<(&Path, RunRecord)>) -> Result<(), RunnerError> {
+fn write_record(
+    exp: &Experiment,
+    run: &Run,
+    dir: &Path,
+    provenance: &Provenance,
+    source: Option<(&Path, RunRecord)>,
+) -> Result<(), RunnerError> {
     let path = dir.join(RECORD);
     let previous: Option<RunRecord> = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let point = &exp.points[run.point];
@@ -316,7 +359,14 @@ fn write_record(exp: &Experiment, run: &Run, dir: &Path, provenance: &Provenance
         reused_from: None,
     };
     let record = match source {
-        Some((from, s)) => RunRecord { device: s.device, provenance: s.provenance, started: s.started, attempts: s.attempts, reused_from: Some(from.to_path_buf()), ..record },
+        Some((from, s)) => RunRecord {
+            device: s.device,
+            provenance: s.provenance,
+            started: s.started,
+            attempts: s.attempts,
+            reused_from: Some(from.to_path_buf()),
+            ..record
+        },
         None => record,
     };
     write_json(&path, &record).map_err(|e| RunnerError::io(&path, e))
@@ -335,7 +385,8 @@ fn train_and_eval(run: &Run, dir: &Path, progress: &mut dyn FnMut(&str)) -> Resu
         let data = file.dataset(&config_path).map_err(|e| train_err(e.to_string()))?;
         let model = file.build_model(&run.resolved.dit, &device, &config_path).map_err(|e| train_err(e.to_string()))?;
         let captions = file.captions(None, &plain, &config_path).map_err(|e| train_err(e.to_string()))?;
-        let mut trainer = Trainer::new(file.train.clone(), model, data, &device).map_err(|e| train_err(e.to_string()))?;
+        let mut trainer =
+            Trainer::new(file.train.clone(), model, data, &device).map_err(|e| train_err(e.to_string()))?;
         if let Some((captions, notice)) = captions {
             if let Some(n) = notice {
                 progress(&n);
@@ -349,8 +400,16 @@ fn train_and_eval(run: &Run, dir: &Path, progress: &mut dyn FnMut(&str)) -> Resu
     let eval_err = |e: String| RunnerError::Eval { point: name.clone(), message: e };
     let device = plain;
     let trained = TrainedRun::open(dir, &device).map_err(|e| eval_err(e.to_string()))?;
-    let report = evaluate(&trained, &run.resolved.eval, &device, &spec.to_string(), &mut |m| progress(&format!("  {}: {m}", run.dir_name))).map_err(|e| eval_err(e.to_string()))?;
-    Ok(DoneMarker { finished: utc(unix_now()), train_step: report.train_step, train_seconds, eval_seconds: t1.elapsed().as_secs_f64() })
+    let report = evaluate(&trained, &run.resolved.eval, &device, &spec.to_string(), &mut |m| {
+        progress(&format!("  {}: {m}", run.dir_name))
+    })
+    .map_err(|e| eval_err(e.to_string()))?;
+    Ok(DoneMarker {
+        finished: utc(unix_now()),
+        train_step: report.train_step,
+        train_seconds,
+        eval_seconds: t1.elapsed().as_secs_f64(),
+    })
 }
 
 /// `1h02m`, `3m05s`, `12s`.

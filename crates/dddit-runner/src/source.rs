@@ -25,12 +25,27 @@ impl Source {
         let mut problems = Vec::new();
         let mut stack = Vec::new();
         src.load_into(path, &mut stack, &mut problems, None);
-        if problems.is_empty() { Ok(src) } else { Err(RunnerError::Invalid(problems)) }
+        if problems.is_empty() {
+            Ok(src)
+        } else {
+            Err(RunnerError::Invalid(problems))
+        }
     }
 
-    fn load_into(&mut self, path: &Path, stack: &mut Vec<PathBuf>, problems: &mut Vec<Problem>, from: Option<Location>) {
+    fn load_into(
+        &mut self,
+        path: &Path,
+        stack: &mut Vec<PathBuf>,
+        problems: &mut Vec<Problem>,
+        from: Option<Location>,
+    ) {
         let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        let problem = |location: Location, key: &str, message: String| Problem { location, key: key.into(), message, points: vec![] };
+        let problem = |location: Location, key: &str, message: String| Problem {
+            location,
+            key: key.into(),
+            message,
+            points: vec![],
+        };
         let here = from.clone().unwrap_or(Location { file: path.to_path_buf(), line: None });
         if stack.contains(&canonical) {
             let chain: Vec<String> = stack.iter().chain([&canonical]).map(|p| p.display().to_string()).collect();
@@ -49,7 +64,11 @@ impl Source {
             Ok(d) => d,
             Err(e) => {
                 let line = e.span().map(|s| line_of(&text, s.start));
-                problems.push(problem(Location { file: path.to_path_buf(), line }, "(syntax)", e.message().trim().to_string()));
+                problems.push(problem(
+                    Location { file: path.to_path_buf(), line },
+                    "(syntax)",
+                    e.message().trim().to_string(),
+                ));
                 return;
             }
         };
@@ -68,10 +87,16 @@ impl Source {
         let includes = match table.get("include") {
             None => vec![],
             Some(toml::Value::String(s)) => vec![s.clone()],
-            Some(toml::Value::Array(a)) if a.iter().all(|v| v.is_str()) => a.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect(),
+            Some(toml::Value::Array(a)) if a.iter().all(|v| v.is_str()) => {
+                a.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
+            }
             Some(other) => {
                 let loc = origins.get("include").cloned().unwrap_or(Location { file: path.to_path_buf(), line: None });
-                problems.push(problem(loc, "include", format!("expected a file name or a list of file names, found {}", other.type_str())));
+                problems.push(problem(
+                    loc,
+                    "include",
+                    format!("expected a file name or a list of file names, found {}", other.type_str()),
+                ));
                 vec![]
             }
         };
@@ -129,7 +154,11 @@ pub fn line_of(text: &str, offset: usize) -> usize {
 }
 
 fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") }
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
 }
 
 fn record_table(table: &toml_edit::Table, prefix: &str, file: &Path, text: &str, out: &mut BTreeMap<String, Location>) {
@@ -151,7 +180,10 @@ fn record_table(table: &toml_edit::Table, prefix: &str, file: &Path, text: &str,
                 for (i, t) in a.iter().enumerate() {
                     let p = format!("{path}[{i}]");
                     if let Some(s) = t.span() {
-                        out.insert(p.clone(), Location { file: file.to_path_buf(), line: Some(line_of(text, s.start)) });
+                        out.insert(
+                            p.clone(),
+                            Location { file: file.to_path_buf(), line: Some(line_of(text, s.start)) },
+                        );
                     }
                     record_table(t, &p, file, text, out);
                 }
@@ -200,8 +232,16 @@ mod tests {
     fn includes_merge_and_lines_point_at_the_winning_file() {
         let dir = std::env::temp_dir().join(format!("dddit-source-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        write(&dir, "common.toml", "device = \"flex\"\n\n[train]\nsteps = 10\nlr = 0.1\n\n[train.loss]\nbalance = 0.5\n");
-        let main = write(&dir, "main.toml", "include = \"common.toml\"\n[train]\nlr = 0.2\n[[train.stages]]\nsteps = 3\ntrain = \"all\"\n");
+        write(
+            &dir,
+            "common.toml",
+            "device = \"flex\"\n\n[train]\nsteps = 10\nlr = 0.1\n\n[train.loss]\nbalance = 0.5\n",
+        );
+        let main = write(
+            &dir,
+            "main.toml",
+            "include = \"common.toml\"\n[train]\nlr = 0.2\n[[train.stages]]\nsteps = 3\ntrain = \"all\"\n",
+        );
         let src = Source::load(&main).unwrap();
         assert_eq!(src.table["train"]["steps"].as_integer(), Some(10));
         assert_eq!(src.table["train"]["lr"].as_float(), Some(0.2));

@@ -47,7 +47,8 @@ const SECTIONS: &[&str] = &["device", "precision", "model", "router", "data", "t
 /// Reads the axes of `source`'s `[sweep]` table, reporting every malformed entry.
 pub fn axes(source: &Source, problems: &mut Vec<Problem>) -> Vec<Axis> {
     let Some(sweep) = source.table.get("sweep") else { return vec![] };
-    let problem = |key: &str, message: String| Problem { location: source.locate(key), key: key.into(), message, points: vec![] };
+    let problem =
+        |key: &str, message: String| Problem { location: source.locate(key), key: key.into(), message, points: vec![] };
     let Some(sweep) = sweep.as_table() else {
         problems.push(problem("sweep", format!("expected a table of key paths to lists, found {}", sweep.type_str())));
         return vec![];
@@ -56,10 +57,15 @@ pub fn axes(source: &Source, problems: &mut Vec<Problem>) -> Vec<Axis> {
     for (k, v) in sweep {
         if k == "zip" {
             let groups: Vec<&toml::Table> = match v {
-                toml::Value::Array(a) if a.iter().all(|g| g.is_table()) => a.iter().filter_map(|g| g.as_table()).collect(),
+                toml::Value::Array(a) if a.iter().all(|g| g.is_table()) => {
+                    a.iter().filter_map(|g| g.as_table()).collect()
+                }
                 toml::Value::Table(t) => vec![t],
                 other => {
-                    problems.push(problem("sweep.zip", format!("expected [[sweep.zip]] tables of key paths to lists, found {}", other.type_str())));
+                    problems.push(problem(
+                        "sweep.zip",
+                        format!("expected [[sweep.zip]] tables of key paths to lists, found {}", other.type_str()),
+                    ));
                     continue;
                 }
             };
@@ -72,7 +78,10 @@ pub fn axes(source: &Source, problems: &mut Vec<Problem>) -> Vec<Axis> {
                     .filter_map(|(origin, key, value)| match value {
                         toml::Value::Array(a) => Some((origin, key, a)),
                         other => {
-                            problems.push(problem(&origin, format!("a sweep value must be a list, found {}", other.type_str())));
+                            problems.push(problem(
+                                &origin,
+                                format!("a sweep value must be a list, found {}", other.type_str()),
+                            ));
                             None
                         }
                     })
@@ -85,7 +94,14 @@ pub fn axes(source: &Source, problems: &mut Vec<Problem>) -> Vec<Axis> {
                 }
                 let n = lists[0].2.len();
                 if let Some((origin, key, l)) = lists.iter().find(|(_, _, l)| l.len() != n) {
-                    problems.push(problem(origin, format!("zipped lists must have the same length: `{}` has {n}, `{key}` has {}", lists[0].1, l.len())));
+                    problems.push(problem(
+                        origin,
+                        format!(
+                            "zipped lists must have the same length: `{}` has {n}, `{key}` has {}",
+                            lists[0].1,
+                            l.len()
+                        ),
+                    ));
                     continue;
                 }
                 axes.push(Axis {
@@ -101,8 +117,14 @@ pub fn axes(source: &Source, problems: &mut Vec<Problem>) -> Vec<Axis> {
         flatten(&single, "sweep", "", &mut entries);
         for (origin, key, value) in entries {
             match value {
-                toml::Value::Array(a) => axes.push(Axis { keys: vec![key], locations: vec![source.locate(&origin)], values: a.into_iter().map(|v| vec![v]).collect() }),
-                other => problems.push(problem(&origin, format!("a sweep value must be a list, found {}", other.type_str()))),
+                toml::Value::Array(a) => axes.push(Axis {
+                    keys: vec![key],
+                    locations: vec![source.locate(&origin)],
+                    values: a.into_iter().map(|v| vec![v]).collect(),
+                }),
+                other => {
+                    problems.push(problem(&origin, format!("a sweep value must be a list, found {}", other.type_str())))
+                }
             }
         }
     }
@@ -115,7 +137,12 @@ pub fn axes(source: &Source, problems: &mut Vec<Problem>) -> Vec<Axis> {
     for (a, axis) in axes.into_iter().enumerate() {
         let before = problems.len();
         for (key, loc) in axis.keys.iter().zip(&axis.locations) {
-            let at = |message: String| Problem { location: loc.clone(), key: format!("sweep.\"{key}\""), message, points: vec![] };
+            let at = |message: String| Problem {
+                location: loc.clone(),
+                key: format!("sweep.\"{key}\""),
+                message,
+                points: vec![],
+            };
             if axis.is_empty() {
                 problems.push(at("a sweep list must not be empty".into()));
             }
@@ -191,7 +218,11 @@ fn label(key: &str, value: &toml::Value) -> String {
             for (k, v) in t.iter().filter(|(k, _)| k.as_str() != "kind") {
                 parts.push(format!("{k}={}", scalar(v)));
             }
-            if parts.is_empty() { last.to_string() } else { parts.join("-") }
+            if parts.is_empty() {
+                last.to_string()
+            } else {
+                parts.join("-")
+            }
         }
         v if last == "kind" => scalar(v),
         v => format!("{last}={}", scalar(v)),
@@ -210,7 +241,8 @@ fn scalar(v: &toml::Value) -> String {
 }
 
 fn sanitize(s: &str) -> String {
-    let mut out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || "=.+-_".contains(c) { c } else { '-' }).collect();
+    let mut out: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || "=.+-_".contains(c) { c } else { '-' }).collect();
     out.truncate(120);
     out
 }
@@ -271,7 +303,8 @@ fn segments(key: &str) -> Result<Vec<Seg>, String> {
         out.push(Seg::Key(name.to_string()));
         while let Some(stripped) = rest.strip_prefix('[') {
             let end = stripped.find(']').ok_or_else(|| format!("`{key}`: unclosed ["))?;
-            let i: usize = stripped[..end].parse().map_err(|_| format!("`{key}`: `{}` is not an index", &stripped[..end]))?;
+            let i: usize =
+                stripped[..end].parse().map_err(|_| format!("`{key}`: `{}` is not an index", &stripped[..end]))?;
             out.push(Seg::Index(i));
             rest = &stripped[end + 1..];
         }
@@ -288,12 +321,20 @@ mod tests {
     use proptest::prelude::*;
 
     fn axis(key: &str, values: Vec<toml::Value>) -> Axis {
-        Axis { keys: vec![key.into()], locations: vec![Location { file: "x".into(), line: Some(1) }], values: values.into_iter().map(|v| vec![v]).collect() }
+        Axis {
+            keys: vec![key.into()],
+            locations: vec![Location { file: "x".into(), line: Some(1) }],
+            values: values.into_iter().map(|v| vec![v]).collect(),
+        }
     }
 
     #[test]
     fn names_read_like_the_values() {
-        let a = |key: &str, value: toml::Value| Assignment { key: key.into(), value, location: Location { file: "x".into(), line: None } };
+        let a = |key: &str, value: toml::Value| Assignment {
+            key: key.into(),
+            value,
+            location: Location { file: "x".into(), line: None },
+        };
         assert_eq!(point_name(&[a("router.kind", "topk".into()), a("router.k", 2.into())]), "topk_k=2");
         assert_eq!(point_name(&[a("train.loss.flops_target", 0.5.into())]), "flops_target=0.5");
         let t: toml::Table = toml::from_str("kind = \"dynamic-width\"\nbudget = 0.5").unwrap();

@@ -30,7 +30,11 @@ impl Stat {
 
     /// `mean ± std` with `digits` decimals (just the mean for one value).
     pub fn show(&self, digits: usize) -> String {
-        if self.n > 1 { format!("{:.*} ± {:.*}", digits, self.mean, digits, self.std) } else { format!("{:.*}", digits, self.mean) }
+        if self.n > 1 {
+            format!("{:.*} ± {:.*}", digits, self.mean, digits, self.std)
+        } else {
+            format!("{:.*}", digits, self.mean)
+        }
     }
 }
 
@@ -156,7 +160,11 @@ fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RunnerError> {
 pub fn build(dir: &Path) -> Result<Table, RunnerError> {
     let mut done = Vec::new();
     let mut incomplete = Vec::new();
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).map_err(|e| RunnerError::io(dir, e))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join(RECORD).exists()).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| RunnerError::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join(RECORD).exists())
+        .collect();
     entries.sort();
     for run in entries {
         if !run.join(DONE).exists() {
@@ -172,7 +180,12 @@ pub fn build(dir: &Path) -> Result<Table, RunnerError> {
         by_point.entry((d.record.point_index, d.record.point.clone())).or_default().push(d);
     }
     let rows = by_point.values().map(|runs| row(runs)).collect();
-    let mut commits: Vec<String> = done.iter().map(|d| format!("{}{}", &d.record.provenance.git_commit, if d.record.provenance.git_dirty { "-dirty" } else { "" })).collect();
+    let mut commits: Vec<String> = done
+        .iter()
+        .map(|d| {
+            format!("{}{}", &d.record.provenance.git_commit, if d.record.provenance.git_dirty { "-dirty" } else { "" })
+        })
+        .collect();
     commits.sort();
     commits.dedup();
     let settings = done.first().map(|d| settings_text(&d.eval)).unwrap_or_default();
@@ -206,7 +219,9 @@ fn row(runs: &[&Done]) -> Row {
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let get = |g: &dyn Fn(&dddit_eval::eval::FeatureMetrics) -> f64| stat(&|d: &Done| d.eval.features.get(i).map(g)).unwrap_or(Stat { mean: f64::NAN, std: 0.0, n: 0 });
+            let get = |g: &dyn Fn(&dddit_eval::eval::FeatureMetrics) -> f64| {
+                stat(&|d: &Done| d.eval.features.get(i).map(g)).unwrap_or(Stat { mean: f64::NAN, std: 0.0, n: 0 })
+            };
             FeatureRow {
                 extractor: f.extractor.clone(),
                 generated: f.generated,
@@ -233,7 +248,14 @@ fn row(runs: &[&Done]) -> Row {
             t_lo: r.t_lo,
             t_hi: r.t_hi,
             gflops_ratio: req(&|d: &Done| d.eval.compute.by_t.get(i).map(|r| r.gflops_ratio).unwrap_or(f64::NAN)),
-            routing: r.routing.keys().filter_map(|k| stat(&|d: &Done| d.eval.compute.by_t.get(i).and_then(|r| r.routing.get(k).copied())).map(|s| (k.clone(), s))).collect(),
+            routing: r
+                .routing
+                .keys()
+                .filter_map(|k| {
+                    stat(&|d: &Done| d.eval.compute.by_t.get(i).and_then(|r| r.routing.get(k).copied()))
+                        .map(|s| (k.clone(), s))
+                })
+                .collect(),
         })
         .collect();
     Row {
@@ -265,12 +287,19 @@ fn row(runs: &[&Done]) -> Row {
                 .map(|r| {
                     let k = r.objects;
                     let pick = |f: &dyn Fn(&dddit_eval::captions::ObjectCountRow) -> f64| {
-                        stat(&|d: &Done| d.eval.captions.as_ref().and_then(|c| c.by_objects.iter().find(|x| x.objects == k)).map(f)).unwrap_or(Stat { mean: f64::NAN, std: 0.0, n: 0 })
+                        stat(&|d: &Done| {
+                            d.eval.captions.as_ref().and_then(|c| c.by_objects.iter().find(|x| x.objects == k)).map(f)
+                        })
+                        .unwrap_or(Stat { mean: f64::NAN, std: 0.0, n: 0 })
                     };
                     (k, pick(&|x| x.gflops_ratio), pick(&|x| x.exact_match), pick(&|x| x.object_recall))
                 })
                 .collect(),
-            by_budget: c.by_budget.iter().map(|b| (b.gflops_ratio, b.samples, b.mean_objects, b.exact_match, b.object_recall)).collect(),
+            by_budget: c
+                .by_budget
+                .iter()
+                .map(|b| (b.gflops_ratio, b.samples, b.mean_objects, b.exact_match, b.object_recall))
+                .collect(),
         }),
     }
 }
@@ -288,10 +317,23 @@ impl Table {
         let extractors: Vec<&FeatureRow> = self.rows.first().map(|r| r.features.iter().collect()).unwrap_or_default();
         let adherence = self.rows.iter().any(|r| r.adherence.is_some());
         // The detector's class accuracy is the adherence column; it is not repeated.
-        let judges: Vec<String> =
-            self.rows.first().map(|r| r.class_accuracy.keys().filter(|j| !(adherence && j.as_str() == "shapes-detector")).cloned().collect()).unwrap_or_default();
+        let judges: Vec<String> = self
+            .rows
+            .first()
+            .map(|r| {
+                r.class_accuracy.keys().filter(|j| !(adherence && j.as_str() == "shapes-detector")).cloned().collect()
+            })
+            .unwrap_or_default();
         let batch = self.rows.iter().find_map(|r| r.timing_batch);
-        let mut head = vec!["point".to_string(), "router (keys)".into(), "n".into(), "GFLOPs/sample".into(), "vs dense".into(), "ms/img b1".into(), format!("ms/img b{}", batch.map(|b| b.to_string()).unwrap_or_default())];
+        let mut head = vec![
+            "point".to_string(),
+            "router (keys)".into(),
+            "n".into(),
+            "GFLOPs/sample".into(),
+            "vs dense".into(),
+            "ms/img b1".into(),
+            format!("ms/img b{}", batch.map(|b| b.to_string()).unwrap_or_default()),
+        ];
         for f in &extractors {
             head.push(format!("FD [{}, {} vs {}]", f.extractor, f.generated, f.reference));
             head.push("precision".into());
@@ -311,7 +353,15 @@ impl Table {
         s.push_str(&format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len())));
         let opt = |o: &Option<Stat>, d: usize| o.map(|s| s.show(d)).unwrap_or_else(|| "–".into());
         for r in &self.rows {
-            let mut cells = vec![r.point.clone(), format!("{} ({})", r.router, keys_text(&r.router_keys)), r.seeds.len().to_string(), r.gflops.show(3), r.gflops_ratio.show(3), opt(&r.ms_batch1, 1), opt(&r.ms_batch, 2)];
+            let mut cells = vec![
+                r.point.clone(),
+                format!("{} ({})", r.router, keys_text(&r.router_keys)),
+                r.seeds.len().to_string(),
+                r.gflops.show(3),
+                r.gflops_ratio.show(3),
+                opt(&r.ms_batch1, 1),
+                opt(&r.ms_batch, 2),
+            ];
             for f in &extractors {
                 match r.features.iter().find(|x| x.extractor == f.extractor) {
                     Some(x) => cells.extend([x.fd.show(2), x.precision.show(3), x.recall.show(3)]),
@@ -334,14 +384,24 @@ impl Table {
         for r in &self.rows {
             for t in &r.by_t {
                 let stats: Vec<String> = t.routing.iter().map(|(k, v)| format!("{k} {}", v.show(3))).collect();
-                s.push_str(&format!("| {} | [{}, {}) | {} |\n", r.point, t.t_lo, t.t_hi, if stats.is_empty() { "–".into() } else { stats.join(", ") }));
+                s.push_str(&format!(
+                    "| {} | [{}, {}) | {} |\n",
+                    r.point,
+                    t.t_lo,
+                    t.t_hi,
+                    if stats.is_empty() { "–".into() } else { stats.join(", ") }
+                ));
             }
         }
         if self.rows.iter().any(|r| r.captions.is_some()) {
             s.push_str("\n### Captions\n\nSamples drawn for held-out captions; the shapes detector checks every object of the caption. r: Pearson correlation between a caption's object count and the GFLOPs its sample spent.\n\n| point | encoder | exact match | object recall | r(objects, GFLOPs) | GFLOPs ratio / exact match / object recall by object count |\n|---|---|---|---|---|---|\n");
             for r in &self.rows {
                 if let Some(c) = &r.captions {
-                    let by: Vec<String> = c.by_objects.iter().map(|(k, g, e, o)| format!("{k}: {:.3} / {:.2} / {:.2}", g.mean, e.mean, o.mean)).collect();
+                    let by: Vec<String> = c
+                        .by_objects
+                        .iter()
+                        .map(|(k, g, e, o)| format!("{k}: {:.3} / {:.2} / {:.2}", g.mean, e.mean, o.mean))
+                        .collect();
                     s.push_str(&format!(
                         "| {} | {} | {} | {} | {} | {} |\n",
                         r.point,
@@ -369,12 +429,28 @@ impl Table {
 
     /// The table as CSV: one line per point, mean and std in separate columns.
     pub fn csv(&self) -> String {
-        let mut head = vec!["point", "router", "router_keys", "settings", "seeds", "train_steps", "gflops_mean", "gflops_std", "gflops_ratio_mean", "ms_batch1_mean", "ms_batch1_std", "ms_batch_mean", "ms_batch_std", "timing_batch"]
-            .into_iter()
-            .map(String::from)
-            .collect::<Vec<_>>();
+        let mut head = vec![
+            "point",
+            "router",
+            "router_keys",
+            "settings",
+            "seeds",
+            "train_steps",
+            "gflops_mean",
+            "gflops_std",
+            "gflops_ratio_mean",
+            "ms_batch1_mean",
+            "ms_batch1_std",
+            "ms_batch_mean",
+            "ms_batch_std",
+            "timing_batch",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
         let first = self.rows.first();
-        let extractors: Vec<String> = first.map(|r| r.features.iter().map(|f| f.extractor.clone()).collect()).unwrap_or_default();
+        let extractors: Vec<String> =
+            first.map(|r| r.features.iter().map(|f| f.extractor.clone()).collect()).unwrap_or_default();
         for e in &extractors {
             for m in ["fd", "precision", "recall"] {
                 head.push(format!("{m}_mean[{e}]"));
@@ -388,15 +464,29 @@ impl Table {
         }
         head.push("adherence_mean".into());
         head.push("adherence_std".into());
-        let ranges: Vec<(f64, f64)> = first.map(|r| r.by_t.iter().map(|t| (t.t_lo, t.t_hi)).collect()).unwrap_or_default();
+        let ranges: Vec<(f64, f64)> =
+            first.map(|r| r.by_t.iter().map(|t| (t.t_lo, t.t_hi)).collect()).unwrap_or_default();
         for (lo, hi) in &ranges {
             head.push(format!("gflops_ratio_t{lo}-{hi}"));
         }
-        let q = |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+        let q = |s: &str| {
+            if s.contains([',', '"', '\n']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        };
         let mut out = head.iter().map(|h| q(h)).collect::<Vec<_>>().join(",") + "\n";
         let num = |v: f64| if v.is_finite() { format!("{v}") } else { String::new() };
         for r in &self.rows {
-            let mut c = vec![q(&r.point), q(&r.router), q(&keys_text(&r.router_keys)), q(&keys_text(&r.settings)), q(&r.seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" ")), r.train_steps.to_string()];
+            let mut c = vec![
+                q(&r.point),
+                q(&r.router),
+                q(&keys_text(&r.router_keys)),
+                q(&keys_text(&r.settings)),
+                q(&r.seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" ")),
+                r.train_steps.to_string(),
+            ];
             c.extend([num(r.gflops.mean), num(r.gflops.std), num(r.gflops_ratio.mean)]);
             for s in [r.ms_batch1, r.ms_batch] {
                 c.extend([s.map(|s| num(s.mean)).unwrap_or_default(), s.map(|s| num(s.std)).unwrap_or_default()]);
@@ -405,14 +495,20 @@ impl Table {
             for e in &extractors {
                 let f = r.features.iter().find(|f| &f.extractor == e);
                 for pick in [|f: &FeatureRow| f.fd, |f: &FeatureRow| f.precision, |f: &FeatureRow| f.recall] {
-                    c.extend([f.map(|f| num(pick(f).mean)).unwrap_or_default(), f.map(|f| num(pick(f).std)).unwrap_or_default()]);
+                    c.extend([
+                        f.map(|f| num(pick(f).mean)).unwrap_or_default(),
+                        f.map(|f| num(pick(f).std)).unwrap_or_default(),
+                    ]);
                 }
             }
             for j in &judges {
                 let s = r.class_accuracy.get(j);
                 c.extend([s.map(|s| num(s.mean)).unwrap_or_default(), s.map(|s| num(s.std)).unwrap_or_default()]);
             }
-            c.extend([r.adherence.map(|s| num(s.mean)).unwrap_or_default(), r.adherence.map(|s| num(s.std)).unwrap_or_default()]);
+            c.extend([
+                r.adherence.map(|s| num(s.mean)).unwrap_or_default(),
+                r.adherence.map(|s| num(s.std)).unwrap_or_default(),
+            ]);
             for (i, _) in ranges.iter().enumerate() {
                 c.push(r.by_t.get(i).map(|t| num(t.gflops_ratio.mean)).unwrap_or_default());
             }

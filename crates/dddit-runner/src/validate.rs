@@ -55,10 +55,23 @@ impl Checker {
         let eval = collect::<EvalConfig>(eval_table, "eval", &mut problems);
         let mut dit = None;
         if let Some(run) = &run {
-            if let Err(e) = run.device.parse::<DeviceSpec>().map_err(|e| e.to_string()).and_then(|s| s.device().map(|_| ()).map_err(|e| e.to_string())) {
+            if let Err(e) = run
+                .device
+                .parse::<DeviceSpec>()
+                .map_err(|e| e.to_string())
+                .and_then(|s| s.device().map(|_| ()).map_err(|e| e.to_string()))
+            {
                 problems.push(("device".into(), e));
-            } else if run.precision == dddit_core::precision::Precision::Tf32 && !matches!(run.device.parse::<DeviceSpec>(), Ok(DeviceSpec::TchCuda(_))) {
-                problems.push(("precision".into(), format!("tf32 needs a CUDA device (tch-cuda:N), not {}; use f32 (or pass --device tch-cuda:0)", run.device)));
+            } else if run.precision == dddit_core::precision::Precision::Tf32
+                && !matches!(run.device.parse::<DeviceSpec>(), Ok(DeviceSpec::TchCuda(_)))
+            {
+                problems.push((
+                    "precision".into(),
+                    format!(
+                        "tf32 needs a CUDA device (tch-cuda:N), not {}; use f32 (or pass --device tch-cuda:0)",
+                        run.device
+                    ),
+                ));
             }
             match self.data(&run.data) {
                 Err(e) => {
@@ -79,8 +92,13 @@ impl Checker {
         }
         if let Some(eval) = &eval {
             problems.extend(eval.problems().into_iter().map(|(k, m)| (format!("eval.{k}"), m)));
-            if eval.features.contains(&FeatureKind::Inception) && !dddit_eval::assets::asset("inception").ok().and_then(|a| a.is_present().ok()).unwrap_or(false) {
-                problems.push(("eval.features".into(), "the Inception weights are not installed: run `dddit assets fetch inception`".into()));
+            if eval.features.contains(&FeatureKind::Inception)
+                && !dddit_eval::assets::asset("inception").ok().and_then(|a| a.is_present().ok()).unwrap_or(false)
+            {
+                problems.push((
+                    "eval.features".into(),
+                    "the Inception weights are not installed: run `dddit assets fetch inception`".into(),
+                ));
             }
         }
         match (run, eval, dit) {
@@ -160,7 +178,8 @@ fn collect<T: DeserializeOwned>(mut table: toml::Table, prefix: &str, problems: 
             (join(&path, &named), true)
         } else if message.starts_with("missing field") {
             (join(&path, &named), false)
-        } else if message.starts_with("unknown variant") && matches!(lookup(&table, &path), Some(toml::Value::Table(_))) {
+        } else if message.starts_with("unknown variant") && matches!(lookup(&table, &path), Some(toml::Value::Table(_)))
+        {
             // An internally tagged enum (`[data] kind = ...`): the tag is at fault.
             (join(&path, "kind"), false)
         } else {
@@ -233,7 +252,10 @@ mod tests {
 
     #[test]
     fn ranges_are_checked_after_types() {
-        let text = GOOD.replace("k = 1", "k = 5").replace("steps = 2", "steps = 2\nlr = -1.0").replace("size = 16", "size = 16\nmax_objects = 3");
+        let text = GOOD
+            .replace("k = 1", "k = 5")
+            .replace("steps = 2", "steps = 2\nlr = -1.0")
+            .replace("size = 16", "size = 16\nmax_objects = 3");
         let errs = resolve(&text).unwrap_err();
         let keys: Vec<&str> = errs.iter().map(|(k, _)| k.as_str()).collect();
         assert!(keys.contains(&"router.k") && keys.contains(&"train.lr"), "{errs:?}");

@@ -13,7 +13,10 @@ fn readme() -> String {
 fn every_router_and_router_key_is_documented() {
     let text = readme();
     for e in dddit_routers::routers() {
-        let row = text.lines().find(|l| l.starts_with(&format!("| `{}`", e.name))).unwrap_or_else(|| panic!("router `{}` has no row in experiments/README.md", e.name));
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}`", e.name)))
+            .unwrap_or_else(|| panic!("router `{}` has no row in experiments/README.md", e.name));
         for k in (e.keys)() {
             assert!(row.contains(&format!("`{}`", k.key)), "router `{}`: key `{}` undocumented", e.name, k.key);
         }
@@ -45,7 +48,10 @@ fn every_train_and_eval_key_is_documented() {
         let rest = &text[start + 4..];
         rest[..rest.find("\n### ").unwrap_or(rest.len())].to_string()
     };
-    for (name, value) in [("train", toml::Value::try_from(TrainConfig::default()).unwrap()), ("eval", toml::Value::try_from(EvalConfig::default()).unwrap())] {
+    for (name, value) in [
+        ("train", toml::Value::try_from(TrainConfig::default()).unwrap()),
+        ("eval", toml::Value::try_from(EvalConfig::default()).unwrap()),
+    ] {
         let body = section(name);
         let mut found = Vec::new();
         keys(&value, name, None, &mut found);

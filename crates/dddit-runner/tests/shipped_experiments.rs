@@ -24,7 +24,11 @@ fn shipped() -> Vec<PathBuf> {
 fn environmental(key: &str, message: &str) -> bool {
     let m = message.to_lowercase();
     (key == "device" && m.contains("cargo feature"))
-        || (key.starts_with("data") && (m.contains("not found") || m.contains("no such file") || m.contains("install") || m.contains("missing")))
+        || (key.starts_with("data")
+            && (m.contains("not found")
+                || m.contains("no such file")
+                || m.contains("install")
+                || m.contains("missing")))
         || m.contains("not installed")
         || m.contains("assets fetch")
 }

@@ -69,7 +69,11 @@ fn problems(dir: &TempDir, text: &str) -> (PathBuf, Vec<String>) {
 /// Asserts that some problem starts with `<file>:<line>: <key>:` and mentions `needle`.
 fn has(path: &Path, found: &[String], line: usize, key: &str, needle: &str) {
     let prefix = format!("{}:{line}: {key}:", path.display());
-    assert!(found.iter().any(|p| p.starts_with(&prefix) && p.contains(needle)), "no problem `{prefix} …{needle}…` in:\n{}", found.join("\n"));
+    assert!(
+        found.iter().any(|p| p.starts_with(&prefix) && p.contains(needle)),
+        "no problem `{prefix} …{needle}…` in:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
@@ -83,7 +87,10 @@ fn the_base_experiment_is_valid() {
 #[test]
 fn unknown_keys() {
     let dir = TempDir::new("unknown");
-    let (p, found) = problems(&dir, &GOOD.replace("batch_size = 4", "batch_size = 4\nstepz = 10").replace("seeds = [0]", "seeds = [0]\nbogus = 1"));
+    let (p, found) = problems(
+        &dir,
+        &GOOD.replace("batch_size = 4", "batch_size = 4\nstepz = 10").replace("seeds = [0]", "seeds = [0]\nbogus = 1"),
+    );
     has(&p, &found, 21, "train.stepz", "unknown field");
     has(&p, &found, 3, "bogus", "unknown key");
 }
@@ -91,7 +98,10 @@ fn unknown_keys() {
 #[test]
 fn wrong_types() {
     let dir = TempDir::new("types");
-    let (p, found) = problems(&dir, &GOOD.replace("steps = 2", "steps = \"two\"").replace("[eval]\nsamples = 8\n", "[eval]\nsamples = 8.5\n"));
+    let (p, found) = problems(
+        &dir,
+        &GOOD.replace("steps = 2", "steps = \"two\"").replace("[eval]\nsamples = 8\n", "[eval]\nsamples = 8.5\n"),
+    );
     has(&p, &found, 18, "train.steps", "invalid type");
     has(&p, &found, 25, "eval.samples", "invalid type");
 }
@@ -100,7 +110,10 @@ fn wrong_types() {
 fn out_of_range_values() {
     let dir = TempDir::new("range");
     // k > experts, a budget outside [0, 1], a learning rate ≤ 0.
-    let text = GOOD.replace("k = 1", "k = 5").replace("flops_target = 0.5", "flops_target = 1.5").replace("batch_size = 4", "batch_size = 4\nlr = -1.0");
+    let text = GOOD
+        .replace("k = 1", "k = 5")
+        .replace("flops_target = 0.5", "flops_target = 1.5")
+        .replace("batch_size = 4", "batch_size = 4\nlr = -1.0");
     let (p, found) = problems(&dir, &text);
     has(&p, &found, 10, "router.k", "5");
     has(&p, &found, 23, "train.loss.flops_target", "[0, 1]");
@@ -128,9 +141,10 @@ fn image_size_not_divisible_by_the_patch() {
     labels.extend([0u8, 1, 2, 3]);
     std::fs::write(data.join("train-images-idx3-ubyte"), images).unwrap();
     std::fs::write(data.join("train-labels-idx1-ubyte"), labels).unwrap();
-    let text = GOOD
-        .replace("preset = \"DiT-N/4\"", "preset = \"DiT-N/8\"")
-        .replace("kind = \"shapes\"\nsize = 16\nlen = 64", &format!("kind = \"fashion-mnist\"\ndir = \"{}\"", data.display()));
+    let text = GOOD.replace("preset = \"DiT-N/4\"", "preset = \"DiT-N/8\"").replace(
+        "kind = \"shapes\"\nsize = 16\nlen = 64",
+        &format!("kind = \"fashion-mnist\"\ndir = \"{}\"", data.display()),
+    );
     let (p, found) = problems(&dir, &text);
     has(&p, &found, 5, "model.preset", "28");
 }
@@ -145,7 +159,10 @@ fn unknown_router() {
 #[test]
 fn missing_data() {
     let dir = TempDir::new("data");
-    let text = GOOD.replace("kind = \"shapes\"\nsize = 16\nlen = 64", "kind = \"fashion-mnist\"\ndir = \"/nonexistent/fashion-mnist\"");
+    let text = GOOD.replace(
+        "kind = \"shapes\"\nsize = 16\nlen = 64",
+        "kind = \"fashion-mnist\"\ndir = \"/nonexistent/fashion-mnist\"",
+    );
     let (p, found) = problems(&dir, &text);
     has(&p, &found, 14, "data.dir", "nonexistent");
     // Unknown data kinds name the `kind` key.
@@ -173,7 +190,11 @@ fn sweep_errors_point_at_the_sweep_line_and_name_the_point() {
 fn all_problems_are_reported_at_once_and_includes_keep_their_lines() {
     let dir = TempDir::new("all");
     let common = dir.write("common.toml", "[train]\nsteps = 2\nbatch_size = 0\n");
-    let text = GOOD.replace("seeds = [0]", "seeds = [0]\ninclude = \"common.toml\"").replace("steps = 2\nbatch_size = 4\n", "").replace("k = 1", "k = 7").replace("size = 16", "size = 17");
+    let text = GOOD
+        .replace("seeds = [0]", "seeds = [0]\ninclude = \"common.toml\"")
+        .replace("steps = 2\nbatch_size = 4\n", "")
+        .replace("k = 1", "k = 7")
+        .replace("size = 16", "size = 17");
     let (p, found) = problems(&dir, &text);
     assert!(found.len() >= 2, "{found:?}");
     has(&common, &found, 3, "train.batch_size", "≥ 1");
@@ -200,7 +221,15 @@ fn sweeps_expand_to_named_points_and_seeds() {
     );
     let exp = Experiment::open(&dir.write("exp.toml", &text)).unwrap();
     let names: Vec<&str> = exp.points.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["dense_flops_target=0.5", "dense_flops_target=0.75", "topk-experts=4-k=2_flops_target=0.5", "topk-experts=4-k=2_flops_target=0.75"]);
+    assert_eq!(
+        names,
+        [
+            "dense_flops_target=0.5",
+            "dense_flops_target=0.75",
+            "topk-experts=4-k=2_flops_target=0.5",
+            "topk-experts=4-k=2_flops_target=0.75"
+        ]
+    );
     assert_eq!(exp.runs.len(), 8);
     let r = &exp.runs[3];
     assert_eq!((r.seed, r.resolved.run.train.seed, r.resolved.eval.sample.seed), (1, 1, 1));
@@ -215,6 +244,8 @@ fn precision_values_and_tf32_off_cuda() {
     has(&p, &found, 3, "precision", "needs a CUDA device");
     let (p, found) = problems(&dir, &GOOD.replace("seeds = [0]", "seeds = [0]\nprecision = \"fp8\""));
     has(&p, &found, 3, "precision", "unknown variant");
-    let exp = Experiment::open(&dir.write("exp.toml", &GOOD.replace("seeds = [0]", "seeds = [0]\nprecision = \"bf16\""))).unwrap();
+    let exp =
+        Experiment::open(&dir.write("exp.toml", &GOOD.replace("seeds = [0]", "seeds = [0]\nprecision = \"bf16\"")))
+            .unwrap();
     assert_eq!(exp.runs[0].resolved.run.precision, dddit_core::precision::Precision::Bf16);
 }

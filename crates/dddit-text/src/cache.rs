@@ -42,12 +42,7 @@ pub const DEFAULT_MAX_BATCH: usize = 64;
 impl<E: PooledEncoder> EmbeddingCache<E> {
     /// An empty cache in front of `encoder`.
     pub fn new(encoder: E) -> Self {
-        Self {
-            encoder,
-            table: HashMap::new(),
-            max_batch: DEFAULT_MAX_BATCH,
-            stats: CacheStats::default(),
-        }
+        Self { encoder, table: HashMap::new(), max_batch: DEFAULT_MAX_BATCH, stats: CacheStats::default() }
     }
 
     /// Encodes missing captions in chunks of at most `max_batch` (at least 1).
@@ -89,11 +84,8 @@ impl<E: PooledEncoder> EmbeddingCache<E> {
     /// Encodes every caption not cached yet; returns how many were encoded.
     pub fn warm<S: AsRef<str>>(&mut self, captions: &[S]) -> Result<usize, TextError> {
         let mut seen = HashSet::new();
-        let mut missing: Vec<&str> = captions
-            .iter()
-            .map(AsRef::as_ref)
-            .filter(|c| !self.table.contains_key(*c) && seen.insert(*c))
-            .collect();
+        let mut missing: Vec<&str> =
+            captions.iter().map(AsRef::as_ref).filter(|c| !self.table.contains_key(*c) && seen.insert(*c)).collect();
         missing.sort_by_key(|c| c.len());
         let dim = self.encoder.dim();
         for chunk in missing.chunks(self.max_batch) {
@@ -132,10 +124,7 @@ impl<E: PooledEncoder> EmbeddingCache<E> {
             return Err(TextError::Invalid("no captions to embed".into()));
         }
         let flat = self.embed_host(captions)?;
-        Ok(Tensor::<2>::from_data(
-            TensorData::new(flat, [captions.len(), self.dim()]),
-            device,
-        ))
+        Ok(Tensor::<2>::from_data(TensorData::new(flat, [captions.len(), self.dim()]), device))
     }
 }
 
@@ -155,37 +144,24 @@ mod tests {
         }
         fn encode_pooled(&self, texts: &[&str]) -> Result<Vec<f32>, TextError> {
             assert!(!texts.is_empty());
-            self.calls
-                .borrow_mut()
-                .push(texts.iter().map(|t| t.to_string()).collect());
-            Ok(texts
-                .iter()
-                .flat_map(|t| [t.len() as f32, t.bytes().next().unwrap_or(0) as f32, 1.0])
-                .collect())
+            self.calls.borrow_mut().push(texts.iter().map(|t| t.to_string()).collect());
+            Ok(texts.iter().flat_map(|t| [t.len() as f32, t.bytes().next().unwrap_or(0) as f32, 1.0]).collect())
         }
     }
 
     fn cache() -> EmbeddingCache<Counting> {
-        EmbeddingCache::new(Counting {
-            calls: RefCell::new(Vec::new()),
-        })
+        EmbeddingCache::new(Counting { calls: RefCell::new(Vec::new()) })
     }
 
     #[test]
     fn each_caption_is_encoded_once() {
         let mut c = cache();
-        let a = c
-            .embed_host(&["a photo of a bag", "a red circle", "a photo of a bag"])
-            .unwrap();
+        let a = c.embed_host(&["a photo of a bag", "a red circle", "a photo of a bag"]).unwrap();
         assert_eq!(a.len(), 9);
         assert_eq!(&a[0..3], &a[6..9], "same caption, same row");
         assert_eq!(&a[3..6], [12.0, b'a' as f32, 1.0]);
         assert_eq!(c.encoder().calls.borrow().len(), 1);
-        assert_eq!(
-            c.encoder().calls.borrow()[0].len(),
-            2,
-            "duplicates within a batch encoded once"
-        );
+        assert_eq!(c.encoder().calls.borrow()[0].len(), 2, "duplicates within a batch encoded once");
         assert_eq!(c.stats(), CacheStats { hits: 1, misses: 2 });
 
         // All hits: the encoder is not called again.
@@ -207,10 +183,7 @@ mod tests {
         let caps = ["ccc", "a", "bb", "dddd", "a"];
         assert_eq!(c.warm(&caps).unwrap(), 4);
         let calls = c.encoder().calls.borrow().clone();
-        assert_eq!(
-            calls,
-            vec![vec!["a".to_string(), "bb".into()], vec!["ccc".into(), "dddd".into()]]
-        );
+        assert_eq!(calls, vec![vec!["a".to_string(), "bb".into()], vec!["ccc".into(), "dddd".into()]]);
         assert_eq!(c.warm(&caps).unwrap(), 0);
     }
 
@@ -218,9 +191,7 @@ mod tests {
     fn tensor_rows_follow_the_caption_order() {
         let dev = dddit_core::testing::device();
         let mut c = cache();
-        let t = c
-            .embed(&["bb".to_string(), "a".to_string(), "bb".to_string()], &dev)
-            .unwrap();
+        let t = c.embed(&["bb".to_string(), "a".to_string(), "bb".to_string()], &dev).unwrap();
         assert_eq!(t.dims(), [3, 3]);
         let v = t.into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(v, [2.0, 98.0, 1.0, 1.0, 97.0, 1.0, 2.0, 98.0, 1.0]);

@@ -47,24 +47,16 @@ impl BertConfig {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, TextError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| TextError::io(path, e))?;
-        let config: BertConfig = serde_json::from_str(&text).map_err(|e| TextError::Config {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        config.validate().map_err(|message| TextError::Config {
-            path: path.to_path_buf(),
-            message,
-        })?;
+        let config: BertConfig = serde_json::from_str(&text)
+            .map_err(|e| TextError::Config { path: path.to_path_buf(), message: e.to_string() })?;
+        config.validate().map_err(|message| TextError::Config { path: path.to_path_buf(), message })?;
         Ok(config)
     }
 
     /// Checks that this port implements the configuration; the error says what does not fit.
     pub fn validate(&self) -> Result<(), String> {
         if self.hidden_act != "gelu" {
-            return Err(format!(
-                "hidden_act `{}` is not implemented (only `gelu`)",
-                self.hidden_act
-            ));
+            return Err(format!("hidden_act `{}` is not implemented (only `gelu`)", self.hidden_act));
         }
         if self.position_embedding_type != "absolute" {
             return Err(format!(
@@ -120,10 +112,7 @@ mod tests {
     fn reads_minilm_config() {
         let c: BertConfig = serde_json::from_str(MINILM_CONFIG).unwrap();
         assert_eq!((c.vocab_size, c.hidden_size, c.num_hidden_layers), (30522, 384, 6));
-        assert_eq!(
-            (c.num_attention_heads, c.head_dim(), c.intermediate_size),
-            (12, 32, 1536)
-        );
+        assert_eq!((c.num_attention_heads, c.head_dim(), c.intermediate_size), (12, 32, 1536));
         assert_eq!((c.max_position_embeddings, c.type_vocab_size), (512, 2));
         assert_eq!(c.layer_norm_eps, 1e-12);
         assert_eq!(c.validate(), Ok(()));
@@ -163,10 +152,7 @@ mod tests {
         assert!(
             matches!(BertConfig::from_file(&p), Err(TextError::Config { message, .. }) if message.contains("gelu_new"))
         );
-        assert!(matches!(
-            BertConfig::from_file(dir.join("nope.json")),
-            Err(TextError::Io { .. })
-        ));
+        assert!(matches!(BertConfig::from_file(dir.join("nope.json")), Err(TextError::Io { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

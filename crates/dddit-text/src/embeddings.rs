@@ -42,15 +42,9 @@ impl BertEmbeddings {
     /// `0..tokens` for every row (padding on the right, as the tokenizer pads).
     pub fn forward(&self, ids: Tensor<2, Int>, token_types: Tensor<2, Int>) -> Tensor<3> {
         let [batch, len] = ids.dims();
-        assert!(
-            len <= self.max_len(),
-            "{len} tokens but only {} positions",
-            self.max_len()
-        );
+        assert!(len <= self.max_len(), "{len} tokens but only {} positions", self.max_len());
         let device = ids.device();
-        let positions = Tensor::<1, Int>::arange(0..len as i64, &device)
-            .reshape([1, len])
-            .repeat_dim(0, batch); // [batch, tokens]
+        let positions = Tensor::<1, Int>::arange(0..len as i64, &device).reshape([1, len]).repeat_dim(0, batch); // [batch, tokens]
         let x = self.word_embeddings.forward(ids) // [batch, tokens, hidden]
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(token_types);

@@ -55,18 +55,12 @@ impl TextEncoder {
     pub fn from_dir(dir: impl AsRef<Path>, device: &Device) -> Result<Self, TextError> {
         let dir = dir.as_ref();
         let config = BertConfig::from_file(dir.join("config.json"))?;
-        let tokenizer = TextTokenizer::from_file(
-            dir.join("tokenizer.json"),
-            MAX_SEQ_LEN.min(config.max_position_embeddings),
-        )?;
+        let tokenizer =
+            TextTokenizer::from_file(dir.join("tokenizer.json"), MAX_SEQ_LEN.min(config.max_position_embeddings))?;
         if tokenizer.vocab_size() != config.vocab_size {
             return Err(TextError::Config {
                 path: dir.join("tokenizer.json"),
-                message: format!(
-                    "{} word pieces but config.json says {}",
-                    tokenizer.vocab_size(),
-                    config.vocab_size
-                ),
+                message: format!("{} word pieces but config.json says {}", tokenizer.vocab_size(), config.vocab_size),
             });
         }
         let mut model = config.init(device);
@@ -93,12 +87,7 @@ impl TextEncoder {
                 model.max_len()
             )));
         }
-        Ok(Self {
-            model: model.no_grad(),
-            tokenizer,
-            config,
-            device: device.clone(),
-        })
+        Ok(Self { model: model.no_grad(), tokenizer, config, device: device.clone() })
     }
 
     /// Size of the embeddings (384 for all-MiniLM-L6-v2).
@@ -150,12 +139,7 @@ impl TextEncoder {
         let (ids, types, mask) = batch.to_tensors(&self.device); // [batch, len] each
         let tokens = self.model.forward(ids, types, mask.clone()); // [batch, len, dim]
         let pooled = l2_normalize(mean_pool(tokens.clone(), mask.clone())); // [batch, dim]
-        Encoded {
-            pooled,
-            tokens,
-            mask,
-            lengths: batch.lengths.clone(),
-        }
+        Encoded { pooled, tokens, mask, lengths: batch.lengths.clone() }
     }
 }
 
@@ -166,11 +150,7 @@ impl PooledEncoder for TextEncoder {
 
     fn encode_pooled(&self, texts: &[&str]) -> Result<Vec<f32>, TextError> {
         let pooled = self.encode(texts)?.pooled;
-        pooled
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .map_err(|e| TextError::Invalid(format!("{e:?}")))
+        pooled.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| TextError::Invalid(format!("{e:?}")))
     }
 }
 
@@ -197,15 +177,7 @@ mod tests {
         assert_eq!(e.tokens.dims(), [3, 6, 16]);
         assert_eq!(e.mask.dims(), [3, 6]);
         assert_eq!(e.lengths, [6, 3, 2]);
-        let norms = e
-            .pooled
-            .clone()
-            .powf_scalar(2.0)
-            .sum_dim(1)
-            .sqrt()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let norms = e.pooled.clone().powf_scalar(2.0).sum_dim(1).sqrt().into_data().try_to_vec::<f32>().unwrap();
         for n in norms {
             assert!((n - 1.0).abs() < 1e-5, "norm {n}");
         }
@@ -228,10 +200,7 @@ mod tests {
         assert!(!enc.model().layers[1].attention.query.weight.is_require_grad());
         // The tiny model has 12 positions: a tokenizer allowing 13 is refused.
         let config = tiny_config(14);
-        assert!(matches!(
-            TextEncoder::new(config.init(&dev), tiny(13), config, &dev),
-            Err(TextError::Invalid(_))
-        ));
+        assert!(matches!(TextEncoder::new(config.init(&dev), tiny(13), config, &dev), Err(TextError::Invalid(_))));
         let enc = enc.with_max_len(4).unwrap();
         assert_eq!(enc.encode(&["a red circle blue"]).unwrap().lengths, [4]);
         assert!(enc.with_max_len(40).is_err());

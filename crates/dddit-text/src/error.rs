@@ -46,9 +46,6 @@ pub enum TextError {
 impl TextError {
     /// A [`TextError::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        TextError::Io {
-            path: path.into(),
-            source,
-        }
+        TextError::Io { path: path.into(), source }
     }
 }

@@ -46,16 +46,14 @@ impl Bert {
         if !path.is_file() {
             return Err(TextError::io(path, std::io::ErrorKind::NotFound.into()));
         }
-        let mut store = SafetensorsStore::from_file(path)
-            .with_from_adapter(PyTorchToBurnAdapter)
-            .map_indices_contiguous(false);
+        let mut store =
+            SafetensorsStore::from_file(path).with_from_adapter(PyTorchToBurnAdapter).map_indices_contiguous(false);
         for (from, to) in KEY_MAP {
             store = store.with_key_remapping(from, to);
         }
-        let result = self.load_from(&mut store).map_err(|e| TextError::Load {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let result = self
+            .load_from(&mut store)
+            .map_err(|e| TextError::Load { path: path.to_path_buf(), message: e.to_string() })?;
         check(path, result)
     }
 }
@@ -75,10 +73,7 @@ fn check(path: &Path, r: ApplyResult) -> Result<ApplyResult, TextError> {
     for u in unused {
         message.push_str(&format!("\n  in file but not in model: {u}"));
     }
-    Err(TextError::Load {
-        path: path.to_path_buf(),
-        message,
-    })
+    Err(TextError::Load { path: path.to_path_buf(), message })
 }
 
 #[cfg(test)]
@@ -94,14 +89,8 @@ mod tests {
         let (d, f) = (c.hidden_size, c.intermediate_size);
         let mut v = vec![
             ("embeddings.word_embeddings.weight".to_string(), vec![c.vocab_size, d]),
-            (
-                "embeddings.position_embeddings.weight".into(),
-                vec![c.max_position_embeddings, d],
-            ),
-            (
-                "embeddings.token_type_embeddings.weight".into(),
-                vec![c.type_vocab_size, d],
-            ),
+            ("embeddings.position_embeddings.weight".into(), vec![c.max_position_embeddings, d]),
+            ("embeddings.token_type_embeddings.weight".into(), vec![c.type_vocab_size, d]),
             ("embeddings.LayerNorm.weight".into(), vec![d]),
             ("embeddings.LayerNorm.bias".into(), vec![d]),
             ("pooler.dense.weight".into(), vec![d, d]),
@@ -167,26 +156,13 @@ mod tests {
             .map(|(k, (name, shape))| {
                 let n = shape.iter().product();
                 let bytes = values(k, n).iter().flat_map(|v| v.to_le_bytes()).collect();
-                (
-                    name,
-                    Raw {
-                        dtype: Dtype::F32,
-                        shape,
-                        bytes,
-                    },
-                )
+                (name, Raw { dtype: Dtype::F32, shape, bytes })
             })
             .collect();
-        let positions: Vec<u8> = (0..c.max_position_embeddings as i64)
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
+        let positions: Vec<u8> = (0..c.max_position_embeddings as i64).flat_map(|v| v.to_le_bytes()).collect();
         tensors.push((
             "embeddings.position_ids".into(),
-            Raw {
-                dtype: Dtype::I64,
-                shape: vec![1, c.max_position_embeddings],
-                bytes: positions,
-            },
+            Raw { dtype: Dtype::I64, shape: vec![1, c.max_position_embeddings], bytes: positions },
         ));
         edit(&mut tensors);
         let views: Vec<(&str, &Raw)> = tensors.iter().map(|(n, r)| (n.as_str(), r)).collect();
@@ -217,10 +193,7 @@ mod tests {
         assert_eq!(r.applied.len(), reference_shapes(&c).len() - 2, "all but the pooler");
         let mut unused = r.unused.clone();
         unused.sort();
-        assert_eq!(
-            unused,
-            ["embeddings.position_ids", "pooler.dense.bias", "pooler.dense.weight"]
-        );
+        assert_eq!(unused, ["embeddings.position_ids", "pooler.dense.bias", "pooler.dense.weight"]);
 
         let shapes = reference_shapes(&c);
         let k = |name: &str| shapes.iter().position(|(n, _)| n == name).unwrap();
@@ -239,14 +212,8 @@ mod tests {
         // LayerNorm weight/bias become gamma/beta, each in its own place.
         let pairs = [
             (model.embeddings.layer_norm.gamma.val(), "embeddings.LayerNorm.weight"),
-            (
-                model.layers[1].attention.layer_norm.gamma.val(),
-                "encoder.layer.1.attention.output.LayerNorm.weight",
-            ),
-            (
-                model.layers[1].output_norm.beta.as_ref().unwrap().val(),
-                "encoder.layer.1.output.LayerNorm.bias",
-            ),
+            (model.layers[1].attention.layer_norm.gamma.val(), "encoder.layer.1.attention.output.LayerNorm.weight"),
+            (model.layers[1].output_norm.beta.as_ref().unwrap().val(), "encoder.layer.1.output.LayerNorm.bias"),
         ];
         for (t, name) in pairs {
             assert_eq!(to_vec(t), values(k(name), d), "{name}");
@@ -272,11 +239,7 @@ mod tests {
                     let bytes = vec![0u8; 16 * 4];
                     t.push((
                         "encoder.layer.0.attention.self.rotary.weight".into(),
-                        Raw {
-                            dtype: Dtype::F32,
-                            shape: vec![16],
-                            bytes,
-                        },
+                        Raw { dtype: Dtype::F32, shape: vec![16], bytes },
                     ))
                 }),
                 "rotary",
@@ -284,10 +247,7 @@ mod tests {
             (
                 "shape.safetensors",
                 Box::new(|t| {
-                    let (_, r) = t
-                        .iter_mut()
-                        .find(|(n, _)| n == "encoder.layer.0.intermediate.dense.bias")
-                        .unwrap();
+                    let (_, r) = t.iter_mut().find(|(n, _)| n == "encoder.layer.0.intermediate.dense.bias").unwrap();
                     r.shape = vec![12];
                     r.bytes.truncate(12 * 4);
                 }),
@@ -299,15 +259,9 @@ mod tests {
             write_file(&c, &path, edit);
             match c.init(&dev).load_safetensors(&path) {
                 Err(e @ TextError::Load { .. }) => assert!(e.to_string().contains(needle), "{file}: {e}"),
-                other => panic!(
-                    "{file}: expected a load error, got {:?}",
-                    other.map(|r| r.applied.len())
-                ),
+                other => panic!("{file}: expected a load error, got {:?}", other.map(|r| r.applied.len())),
             }
         }
-        assert!(matches!(
-            c.init(&dev).load_safetensors(temp("absent.safetensors")),
-            Err(TextError::Io { .. })
-        ));
+        assert!(matches!(c.init(&dev).load_safetensors(temp("absent.safetensors")), Err(TextError::Io { .. })));
     }
 }

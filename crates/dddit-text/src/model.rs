@@ -21,9 +21,7 @@ impl BertConfig {
     pub fn init(&self, device: &Device) -> Bert {
         Bert {
             embeddings: BertEmbeddings::new(self, device),
-            layers: (0..self.num_hidden_layers)
-                .map(|_| BertLayer::new(self, device))
-                .collect(),
+            layers: (0..self.num_hidden_layers).map(|_| BertLayer::new(self, device)).collect(),
         }
     }
 }
@@ -98,15 +96,9 @@ pub(crate) mod tests {
         // In a batch, padded to 7 with arbitrary ids at the padded positions.
         let mut padded = Vec::new();
         for junk in [[0i64, 0, 0], [17, 4, 11]] {
-            let ids = ints(
-                &[2, 5, 9, 3, junk[0], junk[1], junk[2], 2, 6, 7, 8, 9, 10, 3],
-                [2, 7],
-                &dev,
-            );
+            let ids = ints(&[2, 5, 9, 3, junk[0], junk[1], junk[2], 2, 6, 7, 8, 9, 10, 3], [2, 7], &dev);
             let m = mask(
-                &[
-                    true, true, true, true, false, false, false, true, true, true, true, true, true, true,
-                ],
+                &[true, true, true, true, false, false, false, true, true, true, true, true, true, true],
                 [2, 7],
                 &dev,
             );
@@ -128,11 +120,7 @@ pub(crate) mod tests {
         let model = tiny_config(20).init(&dev);
         let ids = ints(&[2, 5, 9, 3, 7], [1, 5], &dev);
         let types = ints(&[0; 5], [1, 5], &dev);
-        let a = model.forward(
-            ids.clone(),
-            types.clone(),
-            mask(&[true, true, true, true, false], [1, 5], &dev),
-        );
+        let a = model.forward(ids.clone(), types.clone(), mask(&[true, true, true, true, false], [1, 5], &dev));
         let b = model.forward(ids, types, mask(&[true; 5], [1, 5], &dev));
         let err = max_abs_diff(a.slice([0..1, 0..4, 0..16]), b.slice([0..1, 0..4, 0..16]));
         assert!(err > 1e-3, "unmasking a token changed nothing ({err})");
@@ -143,11 +131,8 @@ pub(crate) mod tests {
         let dev = device();
         let _guard = dddit_core::testing::seeded(&dev, 9);
         let model = tiny_config(20).init(&dev);
-        let out = model.forward(
-            ints(&[2, 5, 3], [1, 3], &dev),
-            ints(&[0; 3], [1, 3], &dev),
-            mask(&[true; 3], [1, 3], &dev),
-        );
+        let out =
+            model.forward(ints(&[2, 5, 3], [1, 3], &dev), ints(&[0; 3], [1, 3], &dev), mask(&[true; 3], [1, 3], &dev));
         // Identity LayerNorm parameters at init: every token has mean 0 and variance 1.
         let mean = out.clone().mean_dim(2).abs().max().into_scalar::<f32>();
         let var = out.var_bias(2).sub_scalar(1.0).abs().max().into_scalar::<f32>();

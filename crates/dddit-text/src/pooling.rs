@@ -30,12 +30,7 @@ mod tests {
 
     fn rows(t: Tensor<2>) -> Vec<Vec<f32>> {
         let [_, d] = t.dims();
-        t.into_data()
-            .try_to_vec::<f32>()
-            .unwrap()
-            .chunks(d)
-            .map(<[f32]>::to_vec)
-            .collect()
+        t.into_data().try_to_vec::<f32>().unwrap().chunks(d).map(<[f32]>::to_vec).collect()
     }
 
     #[test]
@@ -44,9 +39,7 @@ mod tests {
         // Two rows of three tokens; row 0 has two real tokens, row 1 all three.
         let tokens = Tensor::<3>::from_data(
             TensorData::new(
-                vec![
-                    1.0f32, 2.0, 3.0, 4.0, 1e6, -1e6, /* row 1 */ 1.0, 1.0, 2.0, 2.0, 6.0, 6.0,
-                ],
+                vec![1.0f32, 2.0, 3.0, 4.0, 1e6, -1e6, /* row 1 */ 1.0, 1.0, 2.0, 2.0, 6.0, 6.0],
                 [2, 3, 2],
             ),
             &dev,

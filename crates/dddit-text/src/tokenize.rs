@@ -84,9 +84,7 @@ impl TextTokenizer {
     /// tokenizer's own padding token if it has padding set up, else `[PAD]`).
     pub fn new(mut inner: Tokenizer, max_len: usize) -> Result<Self, TextError> {
         if max_len < 2 {
-            return Err(TextError::Invalid(format!(
-                "max_len {max_len}: no room for [CLS] and [SEP]"
-            )));
+            return Err(TextError::Invalid(format!("max_len {max_len}: no room for [CLS] and [SEP]")));
         }
         let (pad_id, pad_type_id, pad_token) = match inner.get_padding() {
             Some(p) => (p.pad_id, p.pad_type_id, p.pad_token.clone()),
@@ -137,10 +135,8 @@ impl TextTokenizer {
         if texts.is_empty() {
             return Err(TextError::Invalid("nothing to tokenise: the batch is empty".into()));
         }
-        let encodings = self
-            .inner
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| TextError::Tokenizer(e.to_string()))?;
+        let encodings =
+            self.inner.encode_batch(texts.to_vec(), true).map_err(|e| TextError::Tokenizer(e.to_string()))?;
         let len = encodings[0].get_ids().len();
         let mut out = TokenBatch {
             batch: texts.len(),
@@ -160,8 +156,7 @@ impl TextTokenizer {
             out.ids.extend_from_slice(e.get_ids());
             out.type_ids.extend_from_slice(e.get_type_ids());
             out.mask.extend(e.get_attention_mask().iter().map(|&m| m != 0));
-            out.lengths
-                .push(e.get_attention_mask().iter().filter(|&&m| m != 0).count());
+            out.lengths.push(e.get_attention_mask().iter().filter(|&&m| m != 0).count());
         }
         Ok(out)
     }
@@ -246,9 +241,6 @@ pub(crate) mod tests {
         assert_eq!(ids.dims(), [2, 5]);
         assert_eq!(types.dims(), [2, 5]);
         assert_eq!(mask.clone().int().sum().into_scalar::<i64>(), 5 + 3);
-        assert_eq!(
-            ids.into_data().convert::<i64>().try_to_vec::<i64>().unwrap(),
-            vec![2, 4, 5, 6, 3, 2, 4, 3, 0, 0]
-        );
+        assert_eq!(ids.into_data().convert::<i64>().try_to_vec::<i64>().unwrap(), vec![2, 4, 5, 6, 3, 2, 4, 3, 0, 0]);
     }
 }

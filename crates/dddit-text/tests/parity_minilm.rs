@@ -85,10 +85,7 @@ fn fixture_covers_what_it_should() {
     assert!(g.captions.len() >= 12);
     assert_eq!(g.meta.max_len, MAX_SEQ_LEN);
     assert!(g.captions.iter().any(|c| c.text.is_empty() && c.ids == [101, 102]));
-    assert!(
-        g.captions.iter().any(|c| c.ids.len() == MAX_SEQ_LEN),
-        "one caption is truncated"
-    );
+    assert!(g.captions.iter().any(|c| c.ids.len() == MAX_SEQ_LEN), "one caption is truncated");
     for c in &g.captions {
         assert_eq!(c.pooled.len(), 384, "{:?}", c.text);
         let norm: f32 = c.pooled.iter().map(|v| v * v).sum::<f32>().sqrt();
@@ -109,9 +106,7 @@ fn token_ids_match_reference_tokenizer() {
     for (i, c) in g.captions.iter().enumerate() {
         assert_eq!(batch.row(i), c.ids.as_slice(), "{:?}", c.text);
         assert!(
-            batch.ids[i * batch.len + c.ids.len()..(i + 1) * batch.len]
-                .iter()
-                .all(|&id| id == 0),
+            batch.ids[i * batch.len + c.ids.len()..(i + 1) * batch.len].iter().all(|&id| id == 0),
             "padding with [PAD]"
         );
     }
@@ -138,10 +133,7 @@ fn sentence_embeddings_match_reference() {
         assert!(err < TOL, "{:?}: max |burn − reference| = {err:.3e}", c.text);
         worst = worst.max(err);
     }
-    println!(
-        "sentence embeddings: {} captions, worst max |burn − reference| = {worst:.3e}",
-        g.captions.len()
-    );
+    println!("sentence embeddings: {} captions, worst max |burn − reference| = {worst:.3e}", g.captions.len());
 }
 
 #[test]
@@ -174,13 +166,7 @@ fn batching_and_cache_give_the_same_embeddings() {
     // Each caption alone (no padding at all) against the reference's padded batch.
     let mut worst = 0.0f32;
     for c in g.captions.iter().take(6) {
-        let alone = enc
-            .encode(&[c.text.as_str()])
-            .unwrap()
-            .pooled
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let alone = enc.encode(&[c.text.as_str()]).unwrap().pooled.into_data().try_to_vec::<f32>().unwrap();
         worst = worst.max(max_abs(&alone, &c.pooled));
     }
     assert!(worst < TOL, "alone vs reference batch: {worst:.3e}");
@@ -227,18 +213,7 @@ fn bench_batch_64() {
     let Some(enc) = encoder() else { return };
     let colours = ["red", "green", "blue", "yellow"];
     let shapes = ["circle", "square", "triangle", "star"];
-    let items = [
-        "T-shirt",
-        "trouser",
-        "pullover",
-        "dress",
-        "coat",
-        "sandal",
-        "shirt",
-        "sneaker",
-        "bag",
-        "ankle boot",
-    ];
+    let items = ["T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"];
     let captions: Vec<String> = (0..64)
         .map(|i| {
             if i % 2 == 0 {
@@ -265,11 +240,7 @@ fn bench_batch_64() {
     let runs: Vec<(f64, Option<f64>)> = (0..5).map(|_| run()).collect();
     let best = runs.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
     let mean = runs.iter().map(|r| r.0).sum::<f64>() / runs.len() as f64;
-    let cpu = runs
-        .iter()
-        .map(|r| r.1)
-        .collect::<Option<Vec<f64>>>()
-        .map(|c| c.iter().sum::<f64>() / c.len() as f64);
+    let cpu = runs.iter().map(|r| r.1).collect::<Option<Vec<f64>>>().map(|c| c.iter().sum::<f64>() / c.len() as f64);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let tok = enc.tokenizer().encode(&refs).unwrap();
     println!(

@@ -164,7 +164,7 @@ mod tests {
         let (mut c, notice) = Captions::new(TextEncoderKind::Hashed, &device).unwrap();
         assert!(notice.is_none());
         let t = c.embed(&["a red circle".into(), "a blue square".into()], &[false, true], &device).unwrap();
-        let v: Vec<f32> = t.into_data().to_vec().unwrap();
+        let v: Vec<f32> = t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
         assert!(v[..CAPTION_DIM].iter().any(|&x| x != 0.0));
         assert!(v[CAPTION_DIM..].iter().all(|&x| x == 0.0));
     }

@@ -82,7 +82,15 @@ pub struct LossWeights {
 
 impl Default for LossWeights {
     fn default() -> Self {
-        LossWeights { entropy: 0.0, balance: 0.01, flops: 0.0, flops_target: 0.5, flops_warmup: 0, aux: 0.0, complete: 0.0 }
+        LossWeights {
+            entropy: 0.0,
+            balance: 0.01,
+            flops: 0.0,
+            flops_target: 0.5,
+            flops_warmup: 0,
+            aux: 0.0,
+            complete: 0.0,
+        }
     }
 }
 
@@ -187,7 +195,9 @@ impl TrainConfig {
         if !(0.0..=1.0).contains(&l.flops_target) {
             bad("loss.flops_target", format!("a compute budget must be in [0, 1], got {}", l.flops_target));
         }
-        for (key, v) in [("loss.balance", l.balance), ("loss.flops", l.flops), ("loss.aux", l.aux), ("loss.complete", l.complete)] {
+        for (key, v) in
+            [("loss.balance", l.balance), ("loss.flops", l.flops), ("loss.aux", l.aux), ("loss.complete", l.complete)]
+        {
             if !(v >= 0.0 && v.is_finite()) {
                 bad(key, format!("a loss weight must be ≥ 0, got {v}"));
             }
@@ -212,7 +222,11 @@ impl TrainConfig {
 
     /// Total steps of the run.
     pub fn total_steps(&self) -> usize {
-        if self.stages.is_empty() { self.steps } else { self.stages.iter().map(|s| s.steps).sum() }
+        if self.stages.is_empty() {
+            self.steps
+        } else {
+            self.stages.iter().map(|s| s.steps).sum()
+        }
     }
 
     /// EMA decay used after optimiser step `step` (see [`TrainConfig::ema_warmup`]).
@@ -262,7 +276,10 @@ mod tests {
         assert!(!s(StageTarget::Experts, None).trains(router));
         let one = s(StageTarget::Experts, Some(1));
         assert!(one.trains(expert1) && !one.trains(expert2) && !one.trains(router) && !one.trains(backbone));
-        let cfg = TrainConfig { stages: vec![s(StageTarget::Experts, Some(0)), s(StageTarget::Router, None)], ..Default::default() };
+        let cfg = TrainConfig {
+            stages: vec![s(StageTarget::Experts, Some(0)), s(StageTarget::Router, None)],
+            ..Default::default()
+        };
         assert_eq!(cfg.stage_at(0).unwrap().expert, Some(0));
         assert_eq!(cfg.stage_at(1).unwrap().train, StageTarget::Router);
         assert!(cfg.stage_at(2).is_none());

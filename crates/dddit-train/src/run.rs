@@ -131,30 +131,44 @@ impl RunFile {
 
     /// Reads and parses the file at `path`.
     pub fn read(path: &Path) -> Result<RunFile, RunFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RunFileError::Io { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| RunFileError::Io { path: path.to_path_buf(), source })?;
         RunFile::parse(&text, path)
     }
 
     /// The data set, with errors naming `path` and `[data]`.
     pub fn dataset(&self, path: &Path) -> Result<Arc<dyn Dataset>, RunFileError> {
-        self.data.init().map_err(|e| RunFileError::Invalid { path: path.to_path_buf(), key: "[data]".into(), message: e.to_string() })
+        self.data.init().map_err(|e| RunFileError::Invalid {
+            path: path.to_path_buf(),
+            key: "[data]".into(),
+            message: e.to_string(),
+        })
     }
 
     /// The DiT hyper-parameters for `data` (its size, channels and classes). The error names
     /// the key at fault: `model.preset`, `model.class_dropout_prob`, or `data.size` when a
     /// shapes size is not divisible by the patch (Fashion-MNIST's 28 is fixed: `model.preset`).
     pub fn dit_config(&self, data: &dyn Dataset, path: &Path) -> Result<DiTConfig, RunFileError> {
-        let invalid = |key: &str, message: String| RunFileError::Invalid { path: path.to_path_buf(), key: key.into(), message };
-        let mut model = DiTConfig::preset(&self.model.preset, data.size(), data.channels()).map_err(|e| invalid("model.preset", e.to_string()))?;
+        let invalid =
+            |key: &str, message: String| RunFileError::Invalid { path: path.to_path_buf(), key: key.into(), message };
+        let mut model = DiTConfig::preset(&self.model.preset, data.size(), data.channels())
+            .map_err(|e| invalid("model.preset", e.to_string()))?;
         model.num_classes = data.num_classes();
         model.learn_sigma = self.model.learn_sigma;
         model.class_dropout_prob = self.model.class_dropout_prob;
         if !(0.0..=1.0).contains(&self.model.class_dropout_prob) {
-            return Err(invalid("model.class_dropout_prob", format!("must be in [0, 1], got {}", self.model.class_dropout_prob)));
+            return Err(invalid(
+                "model.class_dropout_prob",
+                format!("must be in [0, 1], got {}", self.model.class_dropout_prob),
+            ));
         }
         if self.model.caption {
             if self.model.class_dropout_prob <= 0.0 {
-                return Err(invalid("model.class_dropout_prob", "caption conditioning needs caption dropout > 0 (the null caption of classifier-free guidance)".into()));
+                return Err(invalid(
+                    "model.class_dropout_prob",
+                    "caption conditioning needs caption dropout > 0 (the null caption of classifier-free guidance)"
+                        .into(),
+                ));
             }
             model.text_dim = crate::captions::CAPTION_DIM;
         }
@@ -172,28 +186,53 @@ impl RunFile {
     /// one) on `device`, which must not be an autodiff device: the encoder is frozen. `kind`
     /// overrides the file's encoder (a checkpoint records the one it was trained with). The
     /// second value is the notice to show when MiniLM fell back to the hashed encoder.
-    pub fn captions(&self, kind: Option<crate::captions::TextEncoderKind>, device: &Device, path: &Path) -> Result<Option<(crate::captions::Captions, Option<String>)>, RunFileError> {
+    pub fn captions(
+        &self,
+        kind: Option<crate::captions::TextEncoderKind>,
+        device: &Device,
+        path: &Path,
+    ) -> Result<Option<(crate::captions::Captions, Option<String>)>, RunFileError> {
         if !self.model.caption {
             return Ok(None);
         }
         let kind = kind.unwrap_or(self.model.text_encoder);
-        crate::captions::Captions::new(kind, device)
-            .map(Some)
-            .map_err(|e| RunFileError::Invalid { path: path.to_path_buf(), key: "model.text_encoder".into(), message: e.to_string() })
+        crate::captions::Captions::new(kind, device).map(Some).map_err(|e| RunFileError::Invalid {
+            path: path.to_path_buf(),
+            key: "model.text_encoder".into(),
+            message: e.to_string(),
+        })
     }
 
     /// The device this run file names (or `override_device`, e.g. `--device`), set up for its
     /// `precision`; train on `device.autodiff()` of it.
-    pub fn device(&self, override_device: Option<&str>, path: &Path) -> Result<(dddit_core::device::DeviceSpec, Device), RunFileError> {
-        let bad = |key: &str, e: dddit_core::error::CoreError| RunFileError::Invalid { path: path.to_path_buf(), key: key.into(), message: e.to_string() };
-        let spec: dddit_core::device::DeviceSpec = override_device.unwrap_or(&self.device).parse().map_err(|e| bad("device", e))?;
+    pub fn device(
+        &self,
+        override_device: Option<&str>,
+        path: &Path,
+    ) -> Result<(dddit_core::device::DeviceSpec, Device), RunFileError> {
+        let bad = |key: &str, e: dddit_core::error::CoreError| RunFileError::Invalid {
+            path: path.to_path_buf(),
+            key: key.into(),
+            message: e.to_string(),
+        };
+        let spec: dddit_core::device::DeviceSpec =
+            override_device.unwrap_or(&self.device).parse().map_err(|e| bad("device", e))?;
         let mut device = spec.device().map_err(|e| bad("device", e))?;
         self.precision.apply(spec, &mut device).map_err(|e| bad("precision", e))?;
         Ok((spec, device))
     }
 
     /// Builds the routed model (fresh weights) on `device`.
-    pub fn build_model(&self, model: &DiTConfig, device: &Device, path: &Path) -> Result<Box<dyn AnyRoutedModel>, RunFileError> {
-        dddit_routers::build(&self.router, model, device).map_err(|e| RunFileError::Invalid { path: path.to_path_buf(), key: "[router]".into(), message: e.to_string() })
+    pub fn build_model(
+        &self,
+        model: &DiTConfig,
+        device: &Device,
+        path: &Path,
+    ) -> Result<Box<dyn AnyRoutedModel>, RunFileError> {
+        dddit_routers::build(&self.router, model, device).map_err(|e| RunFileError::Invalid {
+            path: path.to_path_buf(),
+            key: "[router]".into(),
+            message: e.to_string(),
+        })
     }
 }

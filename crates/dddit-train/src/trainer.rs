@@ -97,19 +97,42 @@ pub const MAX_SKIPPED_IN_A_ROW: usize = 5;
 
 impl Trainer {
     /// A new run of `model` (built on `device.autodiff()`) on `data`.
-    pub fn new(config: TrainConfig, model: Box<dyn AnyRoutedModel>, data: Arc<dyn Dataset>, device: &Device) -> Result<Self, TrainError> {
+    pub fn new(
+        config: TrainConfig,
+        model: Box<dyn AnyRoutedModel>,
+        data: Arc<dyn Dataset>,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
         if config.batch_size == 0 || config.total_steps() == 0 {
             return Err(TrainError::Config("batch_size and steps must be positive".into()));
         }
-        let diffusion = DiffusionConfig::for_model(model.config().learn_sigma).init().map_err(|e| TrainError::Config(e.to_string()))?;
-        let order = BatchOrderConfig::new(config.batch_size, config.seed).init(data.len()).map_err(|e| TrainError::Config(e.to_string()))?;
+        let diffusion = DiffusionConfig::for_model(model.config().learn_sigma)
+            .init()
+            .map_err(|e| TrainError::Config(e.to_string()))?;
+        let order = BatchOrderConfig::new(config.batch_size, config.seed)
+            .init(data.len())
+            .map_err(|e| TrainError::Config(e.to_string()))?;
         let batcher = BatcherConfig::new(config.hflip, config.seed).init(data, device);
         let mut adam = AdamWConfig::new().with_weight_decay(config.weight_decay as f32);
         if config.grad_clip > 0.0 {
             adam = adam.with_grad_clipping(Some(GradientClippingConfig::Norm(config.grad_clip as f32)));
         }
         let ema = model.to_device(device);
-        Ok(Trainer { optim: adam.init(), diffusion, batcher, order, step: 0, device: device.clone(), inject_nan_at: None, inject_nan_grad_at: Vec::new(), skipped_in_a_row: 0, captions: None, ema, model, config })
+        Ok(Trainer {
+            optim: adam.init(),
+            diffusion,
+            batcher,
+            order,
+            step: 0,
+            device: device.clone(),
+            inject_nan_at: None,
+            inject_nan_grad_at: Vec::new(),
+            skipped_in_a_row: 0,
+            captions: None,
+            ema,
+            model,
+            config,
+        })
     }
 
     /// One optimiser step.
@@ -129,8 +152,11 @@ impl Trainer {
             None => (data.y.clone(), None),
             Some(captions) => {
                 let p = self.model.config().class_dropout_prob;
-                let drop: Vec<bool> = (0..b).map(|_| ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p).collect();
-                let text = captions.embed(&data.captions, &drop, &self.device).map_err(|e| TrainError::Config(e.to_string()))?;
+                let drop: Vec<bool> =
+                    (0..b).map(|_| ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p).collect();
+                let text = captions
+                    .embed(&data.captions, &drop, &self.device)
+                    .map_err(|e| TrainError::Config(e.to_string()))?;
                 let null = self.model.config().num_classes as i64;
                 (Tensor::<1, Int>::from_data(TensorData::new(vec![null; b], [b]), &self.device), Some(text))
             }
@@ -140,18 +166,33 @@ impl Trainer {
         let x_t = self.diffusion.q_sample(x0.clone(), &t, noise.clone());
         let ts = self.diffusion.model_t(&t);
         let complexity = (cfg.loss.aux != 0.0).then(|| data.complexity.clone());
-        let opts = ForwardOptions { timesteps: &ts, text: text.as_ref(), mode: Mode::Train, force_drop: None, complexity, full: false };
+        let opts = ForwardOptions {
+            timesteps: &ts,
+            text: text.as_ref(),
+            mode: Mode::Train,
+            force_drop: None,
+            complexity,
+            full: false,
+        };
         let out = self.model.forward(x_t.clone(), self.diffusion.model_t_tensor(&t, &self.device), y.clone(), &opts);
         let gflops = out.flops.iter().map(|f| f.total() as f64).sum::<f64>() / b as f64 / 1e9;
         let dl = self.diffusion.training_losses(out.out, x0.clone(), x_t.clone(), &t, noise.clone());
-        let mut terms: Vec<(String, Tensor<1>)> = vec![("diffusion".into(), dl.loss.mean()), ("mse".into(), dl.mse.mean().detach())];
+        let mut terms: Vec<(String, Tensor<1>)> =
+            vec![("diffusion".into(), dl.loss.mean()), ("mse".into(), dl.mse.mean().detach())];
         if let Some(vb) = dl.vb {
             terms.push(("vb".into(), vb.mean().detach()));
         }
         let mut loss = terms[0].1.clone();
         let w = &cfg.loss;
         if w.complete != 0.0 {
-            let full = ForwardOptions { timesteps: &ts, text: text.as_ref(), mode: Mode::Train, force_drop: None, complexity: None, full: true };
+            let full = ForwardOptions {
+                timesteps: &ts,
+                text: text.as_ref(),
+                mode: Mode::Train,
+                force_drop: None,
+                complexity: None,
+                full: true,
+            };
             let out = self.model.forward(x_t.clone(), self.diffusion.model_t_tensor(&t, &self.device), y, &full);
             let c = self.diffusion.training_losses(out.out, x0.clone(), x_t.clone(), &t, noise.clone()).loss.mean();
             loss = loss + c.clone() * w.complete;
@@ -180,10 +221,15 @@ impl Trainer {
             // sqrt at 0: the value stays finite, its derivative is inf · 0 = NaN.
             loss = loss.clone() + (loss * 0.0).sqrt();
         }
-        let values: Vec<(String, f64)> = terms.iter().map(|(k, v)| (k.clone(), v.clone().into_scalar::<f32>() as f64)).collect();
+        let values: Vec<(String, f64)> =
+            terms.iter().map(|(k, v)| (k.clone(), v.clone().into_scalar::<f32>() as f64)).collect();
         let total = loss.clone().into_scalar::<f32>() as f64;
         if !total.is_finite() || values.iter().any(|(_, v)| !v.is_finite()) {
-            let list = std::iter::once(("total".to_string(), total)).chain(values).map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ");
+            let list = std::iter::once(("total".to_string(), total))
+                .chain(values)
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             return Err(TrainError::NonFinite { step, terms: list });
         }
         let only: Option<Vec<ParamId>> = match cfg.stage_at(step) {
@@ -199,7 +245,13 @@ impl Trainer {
             // isolated cases are skipped (and logged); several in a row stop the run.
             self.skipped_in_a_row += 1;
             if self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW {
-                return Err(TrainError::NonFinite { step, terms: format!("gradient norm = {grad_norm} for {} steps in a row (loss {total})", self.skipped_in_a_row) });
+                return Err(TrainError::NonFinite {
+                    step,
+                    terms: format!(
+                        "gradient norm = {grad_norm} for {} steps in a row (loss {total})",
+                        self.skipped_in_a_row
+                    ),
+                });
             }
         } else {
             self.skipped_in_a_row = 0;
@@ -223,8 +275,13 @@ impl Trainer {
         self.ema.save(&tmp.join("ema.bpk")).map_err(TrainError::Io)?;
         let p = tmp.join("optim.bpk");
         self.optim.save(&p).map_err(|e| TrainError::Io(format!("{}: {e:?}", p.display())))?;
-        let state = TrainState { step: self.step, position: self.order.position(), text_encoder: self.captions.as_ref().map(|c| c.kind()) };
-        std::fs::write(tmp.join("state.json"), serde_json::to_vec_pretty(&state).expect("serialisable")).map_err(|e| io(e, &tmp))?;
+        let state = TrainState {
+            step: self.step,
+            position: self.order.position(),
+            text_encoder: self.captions.as_ref().map(|c| c.kind()),
+        };
+        std::fs::write(tmp.join("state.json"), serde_json::to_vec_pretty(&state).expect("serialisable"))
+            .map_err(|e| io(e, &tmp))?;
         let old = dir.join("checkpoint.old");
         if final_dir.exists() {
             if old.exists() {
@@ -252,7 +309,8 @@ impl Trainer {
         self.optim = self.optim.clone().load(&p).map_err(|e| TrainError::Io(format!("{}: {e:?}", p.display())))?;
         let p = ck.join("state.json");
         let text = std::fs::read(&p).map_err(|e| TrainError::Io(format!("{}: {e}", p.display())))?;
-        let state: TrainState = serde_json::from_slice(&text).map_err(|e| TrainError::Io(format!("{}: {e}", p.display())))?;
+        let state: TrainState =
+            serde_json::from_slice(&text).map_err(|e| TrainError::Io(format!("{}: {e}", p.display())))?;
         if let (Some(trained), Some(now)) = (state.text_encoder, self.captions.as_ref().map(|c| c.kind())) {
             if trained != now {
                 return Err(TrainError::Config(format!(
@@ -294,7 +352,8 @@ impl Trainer {
             }
             std::fs::write(&metrics, body).map_err(|e| io(e, &metrics))?;
         }
-        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&metrics).map_err(|e| io(e, &metrics))?;
+        let mut log =
+            std::fs::OpenOptions::new().create(true).append(true).open(&metrics).map_err(|e| io(e, &metrics))?;
         let total = self.config.total_steps();
         let start = std::time::Instant::now();
         let first = self.step;
@@ -306,7 +365,12 @@ impl Trainer {
             let rate = (done * self.config.batch_size) as f64 / secs.max(1e-9);
             let eta = (total - self.step) as f64 * secs / done as f64;
             let terms: Vec<String> = s.terms.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
-            eprint!("\rstep {}/{total}  loss {:.4}  {}  {rate:.1} samples/s  ETA {eta:.0}s   ", self.step, s.loss, terms.join("  "));
+            eprint!(
+                "\rstep {}/{total}  loss {:.4}  {}  {rate:.1} samples/s  ETA {eta:.0}s   ",
+                self.step,
+                s.loss,
+                terms.join("  ")
+            );
             let every = self.config.checkpoint_every;
             if (every > 0 && self.step.is_multiple_of(every)) || self.step == total {
                 log.flush().map_err(|e| io(e, &metrics))?;

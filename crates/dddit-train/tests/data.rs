@@ -4,8 +4,8 @@ use dddit_train::data::fashion_mnist::{
     gunzip_if_needed, parse_idx_images, parse_idx_labels, CLASS_NAMES, DEFAULT_DIR, IMAGES_MAGIC, LABELS_MAGIC,
 };
 use dddit_train::data::{
-    BatchOrderConfig, BatcherConfig, Cell, DataError, Dataset, FashionMnist, FashionMnistConfig, Position,
-    ShapeKind, ShapesConfig, Split,
+    BatchOrderConfig, BatcherConfig, Cell, DataError, Dataset, FashionMnist, FashionMnistConfig, Position, ShapeKind,
+    ShapesConfig, Split,
 };
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -58,9 +58,8 @@ fn shapes_captions_mention_every_object() {
 #[test]
 fn shapes_complexity_and_value_range() {
     for textured in [false, true] {
-        let shapes = ShapesConfig { size: 32, max_objects: 3, textured_background: textured, len: 300, seed: 1 }
-            .init()
-            .unwrap();
+        let shapes =
+            ShapesConfig { size: 32, max_objects: 3, textured_background: textured, len: 300, seed: 1 }.init().unwrap();
         let mut by_count = [(0.0f64, 0usize); 4];
         for i in 0..300 {
             let s = shapes.get(i);

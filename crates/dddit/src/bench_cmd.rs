@@ -82,7 +82,16 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let mut m = DiTConfig::preset(&a.model, a.image_size, a.channels)?;
     m.num_classes = a.classes;
     let dense_gf = m.dense_flops().gflops(Convention::MacIsOne);
-    eprintln!("{} on {}x{}x{} ({} tokens), {:.3} GFLOPs/forward (DiT convention), device {spec}, {}", a.model, a.image_size, a.image_size, a.channels, m.num_tokens(), dense_gf, a.precision);
+    eprintln!(
+        "{} on {}x{}x{} ({} tokens), {:.3} GFLOPs/forward (DiT convention), device {spec}, {}",
+        a.model,
+        a.image_size,
+        a.image_size,
+        a.channels,
+        m.num_tokens(),
+        dense_gf,
+        a.precision
+    );
     let _seed = dddit_core::testing::seeded(&device, 0);
     let mut train = Vec::new();
     if a.train_batch > 0 {
@@ -90,8 +99,15 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let names: Vec<&str> = a.train_routers.iter().map(String::as_str).collect();
         for case in cases(&m, &ad, Some(&names)).into_iter().filter(|c| names.contains(&c.router)) {
             let mut trainer = bench_trainer(case.model, a.train_batch, &ad)?;
-            let t = time_reps(a.warmup, a.reps, || train_step(&mut trainer)).with_context(|| format!("training step of {}", case.label))?;
-            eprintln!("train   {:<40} batch {:>4}: {:>9.2} ms/step  {:>9.1} img/s", case.label, a.train_batch, t.median_ms, a.train_batch as f64 * 1e3 / t.median_ms);
+            let t = time_reps(a.warmup, a.reps, || train_step(&mut trainer))
+                .with_context(|| format!("training step of {}", case.label))?;
+            eprintln!(
+                "train   {:<40} batch {:>4}: {:>9.2} ms/step  {:>9.1} img/s",
+                case.label,
+                a.train_batch,
+                t.median_ms,
+                a.train_batch as f64 * 1e3 / t.median_ms
+            );
             train.push(json!({ "router": case.router, "label": case.label, "batch": a.train_batch, "time": timing(&t, a.train_batch) }));
         }
     }
@@ -105,18 +121,37 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 gf = sample_once(case.model.as_ref(), &cfg, a.sample_batch, &device)?;
                 Ok(())
             })?;
-            eprintln!("sample  {:<40} batch {:>4}: {:>9.1} ms/trajectory ({} DDIM steps)  {:>8.2} img/s", case.label, a.sample_batch, t.median_ms, a.sample_steps, a.sample_batch as f64 * 1e3 / t.median_ms);
+            eprintln!(
+                "sample  {:<40} batch {:>4}: {:>9.1} ms/trajectory ({} DDIM steps)  {:>8.2} img/s",
+                case.label,
+                a.sample_batch,
+                t.median_ms,
+                a.sample_steps,
+                a.sample_batch as f64 * 1e3 / t.median_ms
+            );
             sample.push(json!({ "router": case.router, "label": case.label, "batch": a.sample_batch, "steps": a.sample_steps, "gflops_per_image": gf, "time": timing(&t, a.sample_batch) }));
         }
     }
     let mut forward = Vec::new();
-    let batches: Vec<usize> = a.forward_batches.iter().filter(|s| !s.is_empty()).map(|s| s.parse().with_context(|| format!("--forward-batches: '{s}' is not a batch size"))).collect::<Result<_>>()?;
+    let batches: Vec<usize> = a
+        .forward_batches
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().with_context(|| format!("--forward-batches: '{s}' is not a batch size")))
+        .collect::<Result<_>>()?;
     if !batches.is_empty() {
         let names: Vec<&str> = a.forward_routers.iter().map(String::as_str).collect();
         let all = cases(&m, &device, Some(&names));
         for &b in &batches {
-            let x = Tensor::<4>::random([b, m.in_channels, m.input_height, m.input_width], Distribution::Normal(0.0, 1.0), &device);
-            let (times, gf): (Vec<Timing>, Vec<f64>) = time_round_robin(&all, &x, a.warmup.max(1), a.reps).into_iter().map(|(ms, g)| (Timing::from_ms(ms), g)).unzip();
+            let x = Tensor::<4>::random(
+                [b, m.in_channels, m.input_height, m.input_width],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let (times, gf): (Vec<Timing>, Vec<f64>) = time_round_robin(&all, &x, a.warmup.max(1), a.reps)
+                .into_iter()
+                .map(|(ms, g)| (Timing::from_ms(ms), g))
+                .unzip();
             let (dense_ms, dense_gf) = (times[0].median_ms, gf[0]);
             for ((c, t), g) in all.iter().zip(&times).zip(&gf) {
                 let (ratio, speed) = (dense_gf / g, dense_ms / t.median_ms);
@@ -135,7 +170,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "train": train, "sample": sample, "forward": forward,
     });
     if let Some(p) = &a.json {
-        dddit_core::assets::write_atomic(p, serde_json::to_string_pretty(&out)?.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+        dddit_core::assets::write_atomic(p, serde_json::to_string_pretty(&out)?.as_bytes())
+            .with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(())
 }

@@ -160,11 +160,7 @@ fn train(a: TrainArgs) -> Result<()> {
         report.train_samples,
         report.wall_s
     );
-    println!(
-        "held-out accuracy ({} samples):\n{}",
-        report.test.total(),
-        report.test.markdown()
-    );
+    println!("held-out accuracy ({} samples):\n{}", report.test.total(), report.test.markdown());
     if data == DataSetName::Shapes {
         print_ceiling(32, report.test.total())?;
     }
@@ -172,14 +168,8 @@ fn train(a: TrainArgs) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let name = clf.save_weights(data.as_str(), &a.out)?;
-    let bytes =
-        std::fs::read(&a.out).with_context(|| format!("reading back {}", a.out.display()))?;
-    println!(
-        "wrote {} ({} bytes, sha256 {}) as {name}",
-        a.out.display(),
-        bytes.len(),
-        classifier::sha256_hex(&bytes)
-    );
+    let bytes = std::fs::read(&a.out).with_context(|| format!("reading back {}", a.out.display()))?;
+    println!("wrote {} ({} bytes, sha256 {}) as {name}", a.out.display(), bytes.len(), classifier::sha256_hex(&bytes));
     Ok(())
 }
 
@@ -198,12 +188,7 @@ fn eval(a: EvalArgs) -> Result<()> {
     for &(t, p) in &pairs {
         acc.add(t, p);
     }
-    println!(
-        "{} on {data} ({} held-out samples, {:.1} s):",
-        clf.name(),
-        acc.total(),
-        secs
-    );
+    println!("{} on {data} ({} held-out samples, {:.1} s):", clf.name(), acc.total(), secs);
     print!("{}", acc.markdown());
     if data == DataSetName::Shapes {
         let shapes = held_out_shapes(a.shapes_size)?;
@@ -225,16 +210,16 @@ fn eval(a: EvalArgs) -> Result<()> {
 
 /// The held-out shapes split at side `size`.
 fn held_out_shapes(size: usize) -> Result<dddit_train::data::Shapes> {
-    Ok(
-        dddit_train::data::ShapesConfig::new(size, classifier::train::SHAPES_TEST_LEN)
-            .with_seed(classifier::train::SHAPES_TEST_SEED)
-            .init()?,
-    )
+    Ok(dddit_train::data::ShapesConfig::new(size, classifier::train::SHAPES_TEST_LEN)
+        .with_seed(classifier::train::SHAPES_TEST_SEED)
+        .init()?)
 }
 
 /// Prints the best accuracy possible on the first `n` held-out shapes of side `size`.
 fn print_ceiling(size: usize, n: usize) -> Result<()> {
     let ceiling = classifier::train::shapes_label_ceiling(&held_out_shapes(size)?, n);
-    println!("best possible accuracy on these samples (some labels are ambiguous, see shapes_label_ceiling): {ceiling:.2}%");
+    println!(
+        "best possible accuracy on these samples (some labels are ambiguous, see shapes_label_ceiling): {ceiling:.2}%"
+    );
     Ok(())
 }

@@ -111,7 +111,11 @@ pub fn sample(a: SampleArgs) -> Result<()> {
     let run = TrainedRun::open(&a.run, &device)?;
     let mut cfg = SampleConfig::default();
     a.opts.apply(&mut cfg)?;
-    let labels = if a.labels.is_empty() { balanced_labels(a.n, run.dit.num_classes) } else { a.labels.iter().copied().cycle().take(a.n).collect() };
+    let labels = if a.labels.is_empty() {
+        balanced_labels(a.n, run.dit.num_classes)
+    } else {
+        a.labels.iter().copied().cycle().take(a.n).collect()
+    };
     let (c, s) = (run.dit.in_channels, run.dit.input_height);
     let mut images = Vec::with_capacity(a.n * c * s * s);
     let mut gflops = 0.0;
@@ -119,8 +123,14 @@ pub fn sample(a: SampleArgs) -> Result<()> {
     for (i, chunk) in labels.chunks(a.batch_size.max(1)).enumerate() {
         let out = sample_batch(run.model.as_ref(), &cfg, chunk, i as u64, &device)?;
         ms += out.ms;
-        gflops += out.trace.iter().flat_map(|t| t.flops.iter()).map(|f| f.gflops(dddit_core::flops::Convention::MacIsOne)).sum::<f64>();
-        images.extend(out.images.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
+        gflops += out
+            .trace
+            .iter()
+            .flat_map(|t| t.flops.iter())
+            .map(|f| f.gflops(dddit_core::flops::Convention::MacIsOne))
+            .sum::<f64>();
+        images
+            .extend(out.images.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
         eprintln!("sampled {}/{}", ((i + 1) * a.batch_size).min(a.n), a.n);
     }
     let out = a.out.unwrap_or_else(|| a.run.join(format!("samples-seed{}.png", cfg.seed)));
@@ -176,7 +186,15 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     cfg.validate()?;
     let (spec, device) = device_of(&a.run, &a.opts.device)?;
     let run = TrainedRun::open(&a.run, &device)?;
-    eprintln!("evaluating {} ({} router, step {}) on {spec}: {} samples, {} steps, cfg {}", a.run.display(), run.model.router(), run.step, cfg.samples, cfg.sample.steps, cfg.sample.cfg_scale);
+    eprintln!(
+        "evaluating {} ({} router, step {}) on {spec}: {} samples, {} steps, cfg {}",
+        a.run.display(),
+        run.model.router(),
+        run.step,
+        cfg.samples,
+        cfg.sample.steps,
+        cfg.sample.cfg_scale
+    );
     let report = evaluate(&run, &cfg, &device, &spec.to_string(), &mut |line| eprintln!("{line}"))?;
     println!("{}", dddit_eval::eval::summary(&report));
     println!("wrote {}", a.run.join("eval.json").display());
@@ -225,7 +243,11 @@ pub fn fd_check(a: FdCheckArgs) -> Result<()> {
             if let Some(d) = &a.data_dir {
                 c.dir = d.clone();
             }
-            (Box::new(FashionMnistConfig { split: Split::Train, ..c.clone() }.init()?), Box::new(FashionMnistConfig { split: Split::Test, ..c }.init()?), DataSetName::FashionMnist)
+            (
+                Box::new(FashionMnistConfig { split: Split::Train, ..c.clone() }.init()?),
+                Box::new(FashionMnistConfig { split: Split::Test, ..c }.init()?),
+                DataSetName::FashionMnist,
+            )
         }
         "shapes" => {
             let c = ShapesConfig::new(32, a.reference_samples.max(a.samples));
@@ -237,17 +259,35 @@ pub fn fd_check(a: FdCheckArgs) -> Result<()> {
     for f in &a.features {
         let extractor: Box<dyn dddit_eval::FeatureExtractor> = match f.as_str() {
             "classifier" => Box::new(Classifier::pretrained(name, &device)?),
-            "inception" => Box::new(dddit_eval::inception::InceptionV3::from_file(dddit_eval::assets::require("inception")?, &device)?),
+            "inception" => Box::new(dddit_eval::inception::InceptionV3::from_file(
+                dddit_eval::assets::require("inception")?,
+                &device,
+            )?),
             other => anyhow::bail!("--features: expected classifier or inception, got `{other}`"),
         };
-        eprintln!("{}: {} reference, {} held-out and {} noise images on {spec}", extractor.name(), a.reference_samples, a.samples, a.samples);
+        eprintln!(
+            "{}: {} reference, {} held-out and {} noise images on {spec}",
+            extractor.name(),
+            a.reference_samples,
+            a.samples,
+            a.samples
+        );
         let mut last = std::time::Instant::now();
-        let check = dddit_eval::realcheck::real_check(extractor.as_ref(), reference.as_ref(), held_out.as_ref(), a.reference_samples, a.samples, a.seed, &device, &mut |line| {
-            if last.elapsed().as_secs() >= 10 {
-                eprintln!("{line}");
-                last = std::time::Instant::now();
-            }
-        })?;
+        let check = dddit_eval::realcheck::real_check(
+            extractor.as_ref(),
+            reference.as_ref(),
+            held_out.as_ref(),
+            a.reference_samples,
+            a.samples,
+            a.seed,
+            &device,
+            &mut |line| {
+                if last.elapsed().as_secs() >= 10 {
+                    eprintln!("{line}");
+                    last = std::time::Instant::now();
+                }
+            },
+        )?;
         eprintln!("{} done in {:.0} s", check.extractor, check.seconds);
         checks.push(check);
     }

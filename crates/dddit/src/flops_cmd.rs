@@ -82,7 +82,15 @@ pub fn run(a: FlopsArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    println!("{} at {}x{}x{} ({} tokens{}), one sample, convention: {conv_name}", a.model, a.image_size, a.image_size, a.channels, cfg.num_tokens(), if a.cfg { ", guided: x2" } else { "" });
+    println!(
+        "{} at {}x{}x{} ({} tokens{}), one sample, convention: {conv_name}",
+        a.model,
+        a.image_size,
+        a.image_size,
+        a.channels,
+        cfg.num_tokens(),
+        if a.cfg { ", guided: x2" } else { "" }
+    );
     for (name, macs) in flops.components() {
         if macs > 0 {
             println!("  {:<16} {:>12.4} GFLOPs", name, (macs * convention.factor()) as f64 / 1e9);
@@ -113,7 +121,11 @@ fn measure(cfg: &DiTConfig, a: &FlopsArgs) -> Result<Measured> {
     device.seed(0);
     let model = cfg.init(&device);
     let b = if a.cfg { 2 * a.batch } else { a.batch };
-    let x = Tensor::<4>::random([b, cfg.in_channels, cfg.input_height, cfg.input_width], Distribution::Normal(0.0, 1.0), &device);
+    let x = Tensor::<4>::random(
+        [b, cfg.in_channels, cfg.input_height, cfg.input_width],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
     let t = Tensor::<1>::random([b], Distribution::Uniform(0.0, 999.0), &device);
     let y = Tensor::<1, Int>::zeros([b], &device);
     let run = || {

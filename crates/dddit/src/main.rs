@@ -143,7 +143,10 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Presets { image_size, channels } => {
-            println!("{:<10} {:>6} {:>6} {:>6} {:>7} {:>10} {:>10}", "preset", "depth", "hidden", "heads", "tokens", "params(M)", "GFLOPs");
+            println!(
+                "{:<10} {:>6} {:>6} {:>6} {:>7} {:>10} {:>10}",
+                "preset", "depth", "hidden", "heads", "tokens", "params(M)", "GFLOPs"
+            );
             let mut skipped = Vec::new();
             for name in DiTConfig::preset_names() {
                 let Ok(cfg) = DiTConfig::preset(&name, image_size, channels) else {
@@ -153,7 +156,13 @@ fn run(cli: Cli) -> Result<()> {
                 let gf = cfg.dense_flops().gflops(dddit_core::flops::Convention::MacIsOne);
                 println!(
                     "{:<10} {:>6} {:>6} {:>6} {:>7} {:>10.2} {:>10.3}",
-                    name, cfg.depth, cfg.hidden_size, cfg.num_heads, cfg.num_tokens(), param_count(&cfg) as f64 / 1e6, gf
+                    name,
+                    cfg.depth,
+                    cfg.hidden_size,
+                    cfg.num_heads,
+                    cfg.num_tokens(),
+                    param_count(&cfg) as f64 / 1e6,
+                    gf
                 );
             }
             println!("(GFLOPs: forward pass, one multiply-add = one FLOP, as in the DiT paper)");

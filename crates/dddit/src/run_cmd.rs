@@ -55,7 +55,14 @@ pub fn run(a: RunArgs) -> Result<()> {
         Some(s) => s.parse()?,
         None => Shard::default(),
     };
-    let opts = RunOptions { out: a.out.clone(), shard, device: a.device.clone(), precision: a.precision, reuse: a.reuse.clone(), no_train: a.no_train };
+    let opts = RunOptions {
+        out: a.out.clone(),
+        shard,
+        device: a.device.clone(),
+        precision: a.precision,
+        reuse: a.reuse.clone(),
+        no_train: a.no_train,
+    };
     let out = opts.out.clone().unwrap_or_else(|| exp.out.clone());
     eprintln!(
         "experiment {} ({}): {} points × {} seeds = {} runs, {} in shard {}/{}; results in {}",
@@ -83,7 +90,12 @@ pub fn run(a: RunArgs) -> Result<()> {
                 "to do".to_string()
             };
             let gf = run.resolved.dit.dense_flops().gflops(dddit_core::flops::Convention::MacIsOne);
-            println!("{r:>4}  {:<40} {:<26} steps {:>6}  dense {gf:.4} GFLOPs/forward", run.dir_name, state, run.resolved.run.train.total_steps());
+            println!(
+                "{r:>4}  {:<40} {:<26} steps {:>6}  dense {gf:.4} GFLOPs/forward",
+                run.dir_name,
+                state,
+                run.resolved.run.train.total_steps()
+            );
         }
         return Ok(());
     }
@@ -92,10 +104,18 @@ pub fn run(a: RunArgs) -> Result<()> {
     table.write(&out)?;
     let plots = dddit_runner::plots::write(&table, &out)?;
     println!("{}", table.markdown());
-    eprintln!("table: {0}/table.md, table.csv, table.json; plots: {1}", out.display(), plots.iter().map(|p| format!("{}.svg/.png", p.display())).collect::<Vec<_>>().join(", "));
+    eprintln!(
+        "table: {0}/table.md, table.csv, table.json; plots: {1}",
+        out.display(),
+        plots.iter().map(|p| format!("{}.svg/.png", p.display())).collect::<Vec<_>>().join(", ")
+    );
     if !outcome.failed.is_empty() {
         let list: Vec<String> = outcome.failed.iter().map(|(d, e)| format!("  {}: {e}", d.display())).collect();
-        anyhow::bail!("{} run(s) failed (their directories hold failed.json; re-running retries them):\n{}", outcome.failed.len(), list.join("\n"));
+        anyhow::bail!(
+            "{} run(s) failed (their directories hold failed.json; re-running retries them):\n{}",
+            outcome.failed.len(),
+            list.join("\n")
+        );
     }
     Ok(())
 }

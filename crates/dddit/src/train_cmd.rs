@@ -32,16 +32,22 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let device = plain.clone().autodiff();
     device.seed(file.train.seed);
     let routed = file.build_model(&model, &device, &a.config)?;
-    let Some(out) = a.out.or(file.out.clone()) else { bail!("{}: no run directory: give `out = \"...\"` or --out", a.config.display()) };
+    let Some(out) = a.out.or(file.out.clone()) else {
+        bail!("{}: no run directory: give `out = \"...\"` or --out", a.config.display())
+    };
     let has_checkpoint = out.join("checkpoint").exists() || out.join("checkpoint.old").exists();
     if has_checkpoint && !a.resume {
-        bail!("{} already holds a checkpoint: pass --resume to continue that run, or choose another --out", out.display());
+        bail!(
+            "{} already holds a checkpoint: pass --resume to continue that run, or choose another --out",
+            out.display()
+        );
     }
     if a.resume && !has_checkpoint {
         bail!("--resume: {} holds no checkpoint to continue from", out.display());
     }
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    std::fs::write(out.join("config.toml"), &text).with_context(|| format!("writing {}", out.join("config.toml").display()))?;
+    std::fs::write(out.join("config.toml"), &text)
+        .with_context(|| format!("writing {}", out.join("config.toml").display()))?;
     eprintln!(
         "training {} ({} router, {:.2} M parameters, {:.4} GFLOPs per sample with everything on) on {} ({} samples) on {spec}",
         file.model.preset,
@@ -61,6 +67,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
         trainer.captions = Some(captions);
     }
     trainer.run(&out)?;
-    eprintln!("done: {} steps; metrics in {}, checkpoint in {}", trainer.step, out.join("metrics.jsonl").display(), out.join("checkpoint").display());
+    eprintln!(
+        "done: {} steps; metrics in {}, checkpoint in {}",
+        trainer.step,
+        out.join("metrics.jsonl").display(),
+        out.join("checkpoint").display()
+    );
     Ok(())
 }

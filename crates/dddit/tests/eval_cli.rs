@@ -28,7 +28,12 @@ fn dddit(args: &[&str], extra: &[&Path]) -> std::process::Output {
 }
 
 fn ok(o: &std::process::Output) {
-    assert!(o.status.success(), "stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]

@@ -51,7 +51,11 @@ fn mtime(p: &Path) -> SystemTime {
 fn metric_steps(dir: &Path) -> Vec<usize> {
     let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap_or_default();
     // A line being written while we read does not parse yet and is not counted.
-    text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter_map(|v| v["step"].as_u64()).map(|s| s as usize).collect()
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["step"].as_u64())
+        .map(|s| s as usize)
+        .collect()
 }
 
 #[test]
@@ -63,7 +67,8 @@ fn a_killed_sweep_resumes_without_recomputing_or_losing_runs() {
     std::fs::write(&exp, EXPERIMENT).unwrap();
     let out = root.join("results");
     let run_dir = |name: &str| -> PathBuf { out.join(format!("{name}-seed0")) };
-    let (first, second, third) = (run_dir("dense"), run_dir("topk-experts=2-k=1"), run_dir("timestep-gate-policy=progressive"));
+    let (first, second, third) =
+        (run_dir("dense"), run_dir("topk-experts=2-k=1"), run_dir("timestep-gate-policy=progressive"));
 
     // 1. Start the sweep and kill it once the second run is part-way through training.
     let mut child = dddit()
@@ -92,7 +97,11 @@ fn a_killed_sweep_resumes_without_recomputing_or_losing_runs() {
     let done_first = mtime(&first.join("done.json"));
     let eval_first = std::fs::read(first.join("eval.json")).unwrap();
     // (A kill between the checkpoint's two renames leaves it in checkpoint.old.)
-    let state = if second.join("checkpoint").exists() { second.join("checkpoint/state.json") } else { second.join("checkpoint.old/state.json") };
+    let state = if second.join("checkpoint").exists() {
+        second.join("checkpoint/state.json")
+    } else {
+        second.join("checkpoint.old/state.json")
+    };
     let ckpt_step: serde_json::Value = serde_json::from_slice(&std::fs::read(state).unwrap()).unwrap();
     let ckpt_step = ckpt_step["step"].as_u64().unwrap() as usize;
     assert!(ckpt_step > 0 && ckpt_step < 120, "checkpoint at step {ckpt_step}");
@@ -106,7 +115,11 @@ fn a_killed_sweep_resumes_without_recomputing_or_losing_runs() {
     assert_eq!(mtime(&first.join("done.json")), done_first, "a completed run was recomputed");
     assert_eq!(std::fs::read(first.join("eval.json")).unwrap(), eval_first);
     for dir in [&first, &second, &third] {
-        assert!(dir.join("done.json").exists() && dir.join("eval.json").exists() && dir.join("samples.png").exists(), "{}", dir.display());
+        assert!(
+            dir.join("done.json").exists() && dir.join("eval.json").exists() && dir.join("samples.png").exists(),
+            "{}",
+            dir.display()
+        );
         // Every step logged exactly once, in order, however often the run was interrupted.
         assert_eq!(metric_steps(dir), (0..120).collect::<Vec<_>>(), "{}", dir.display());
         let record: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
@@ -132,7 +145,8 @@ fn a_killed_sweep_resumes_without_recomputing_or_losing_runs() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let csv = std::fs::read_to_string(out.join("table.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("table.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("table.json")).unwrap()).unwrap();
     assert_eq!(json["rows"].as_array().unwrap().len(), 3);
     let o = dddit().arg("plot").arg(&out).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -159,7 +173,11 @@ fn an_invalid_experiment_runs_nothing() {
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     let exp = root.join("bad.toml");
-    std::fs::write(&exp, EXPERIMENT.replace("[sweep]\n", "[sweep]\n\"router.k\" = [1, 5]\n").replace("steps = 120", "steps = 0")).unwrap();
+    std::fs::write(
+        &exp,
+        EXPERIMENT.replace("[sweep]\n", "[sweep]\n\"router.k\" = [1, 5]\n").replace("steps = 120", "steps = 0"),
+    )
+    .unwrap();
     let out = root.join("results");
     let o = dddit().arg("run").arg(&exp).arg("--out").arg(&out).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -178,24 +196,57 @@ fn reuse_copies_completed_runs_of_equal_settings_instead_of_training_them() {
     let short = EXPERIMENT.replace("steps = 120", "steps = 8");
     let (a, b) = (root.join("a.toml"), root.join("b.toml"));
     // A trains dense only; B is another experiment (other name) with dense and topk.
-    std::fs::write(&a, short.replace(", { kind = \"topk\", experts = 2, k = 1 }, { kind = \"timestep-gate\", policy = \"progressive\" }", "")).unwrap();
-    std::fs::write(&b, short.replace("name = \"tiny\"", "name = \"tiny-b\"").replace(", { kind = \"timestep-gate\", policy = \"progressive\" }", "")).unwrap();
+    std::fs::write(
+        &a,
+        short.replace(
+            ", { kind = \"topk\", experts = 2, k = 1 }, { kind = \"timestep-gate\", policy = \"progressive\" }",
+            "",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &b,
+        short
+            .replace("name = \"tiny\"", "name = \"tiny-b\"")
+            .replace(", { kind = \"timestep-gate\", policy = \"progressive\" }", ""),
+    )
+    .unwrap();
     let (out_a, out_b) = (root.join("ra"), root.join("rb"));
     let o = dddit().arg("run").arg(&a).arg("--out").arg(&out_a).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     // The dry run says what will be copied and what trained.
-    let o = dddit().args(["run", "--dry-run"]).arg(&b).arg("--out").arg(&out_b).arg("--reuse").arg(&out_a).output().unwrap();
+    let o = dddit()
+        .args(["run", "--dry-run"])
+        .arg(&b)
+        .arg("--out")
+        .arg(&out_b)
+        .arg("--reuse")
+        .arg(&out_a)
+        .output()
+        .unwrap();
     let listing = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success() && listing.lines().count() == 2, "{listing}");
     assert!(listing.lines().any(|l| l.contains("dense-seed0") && l.contains("reuse") && l.contains("ra")), "{listing}");
     assert!(listing.lines().any(|l| l.contains("topk") && l.contains("to do")), "{listing}");
 
     // --no-train copies and trains nothing; the next invocation trains only what is missing.
-    let o = dddit().arg("run").arg(&b).arg("--out").arg(&out_b).arg("--reuse").arg(&out_a).arg("--no-train").output().unwrap();
+    let o = dddit()
+        .arg("run")
+        .arg(&b)
+        .arg("--out")
+        .arg(&out_b)
+        .arg("--reuse")
+        .arg(&out_a)
+        .arg("--no-train")
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert!(err.contains("0 completed now, 0 already complete, 1 reused, 0 failed, 1 left to do (--no-train)"), "{err}");
+    assert!(
+        err.contains("0 completed now, 0 already complete, 1 reused, 0 failed, 1 left to do (--no-train)"),
+        "{err}"
+    );
     assert!(!out_b.join("topk-experts=2-k=1-seed0").exists());
     let o = dddit().arg("run").arg(&b).arg("--out").arg(&out_b).arg("--reuse").arg(&out_a).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -203,7 +254,11 @@ fn reuse_copies_completed_runs_of_equal_settings_instead_of_training_them() {
     assert!(err.contains("1 completed now, 1 already complete, 0 reused"), "{err}");
     let (from, to) = (out_a.join("dense-seed0"), out_b.join("dense-seed0"));
     for f in ["metrics.jsonl", "eval.json", "done.json", "samples.png", "checkpoint/state.json"] {
-        assert_eq!(std::fs::read(from.join(f)).unwrap(), std::fs::read(to.join(f)).unwrap(), "{f} differs from the reused run's");
+        assert_eq!(
+            std::fs::read(from.join(f)).unwrap(),
+            std::fs::read(to.join(f)).unwrap(),
+            "{f} differs from the reused run's"
+        );
     }
     let record: serde_json::Value = serde_json::from_slice(&std::fs::read(to.join("run.json")).unwrap()).unwrap();
     let source: serde_json::Value = serde_json::from_slice(&std::fs::read(from.join("run.json")).unwrap()).unwrap();
@@ -211,17 +266,34 @@ fn reuse_copies_completed_runs_of_equal_settings_instead_of_training_them() {
     assert_eq!(record["provenance"], source["provenance"]);
     assert_eq!(record["started"], source["started"]);
     assert!(record["reused_from"].as_str().unwrap().ends_with("dense-seed0"), "{record}");
-    let topk: serde_json::Value = serde_json::from_slice(&std::fs::read(out_b.join("topk-experts=2-k=1-seed0/run.json")).unwrap()).unwrap();
+    let topk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_b.join("topk-experts=2-k=1-seed0/run.json")).unwrap()).unwrap();
     assert!(topk.get("reused_from").is_none(), "{topk}");
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("| dense") && table.contains("| topk"), "{table}");
 
     // Other settings are never reused; a missing --reuse directory is refused up front.
     std::fs::write(&b, std::fs::read_to_string(&b).unwrap().replace("lr = 1e-3", "lr = 2e-3")).unwrap();
-    let o = dddit().args(["run", "--dry-run"]).arg(&b).arg("--out").arg(root.join("rc")).arg("--reuse").arg(&out_a).output().unwrap();
+    let o = dddit()
+        .args(["run", "--dry-run"])
+        .arg(&b)
+        .arg("--out")
+        .arg(root.join("rc"))
+        .arg("--reuse")
+        .arg(&out_a)
+        .output()
+        .unwrap();
     let listing = String::from_utf8_lossy(&o.stdout);
     assert!(!listing.contains("reuse") && listing.matches("to do").count() == 2, "{listing}");
-    let o = dddit().arg("run").arg(&b).arg("--out").arg(root.join("rc")).arg("--reuse").arg(root.join("missing")).output().unwrap();
+    let o = dddit()
+        .arg("run")
+        .arg(&b)
+        .arg("--out")
+        .arg(root.join("rc"))
+        .arg("--reuse")
+        .arg(root.join("missing"))
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("--reuse") && err.contains("missing"), "{err}");
     assert!(!root.join("rc").exists());

@@ -22,7 +22,14 @@ checkpoint_every = 2
 "#;
 
 fn train(cfg: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_dddit")).args(["train"]).arg(cfg).arg("--out").arg(out).args(extra).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_dddit"))
+        .args(["train"])
+        .arg(cfg)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
 }
 
 #[test]

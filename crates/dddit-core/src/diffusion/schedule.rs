@@ -27,9 +27,7 @@ pub fn linear_betas(num_timesteps: usize) -> Vec<f64> {
     }
     // numpy.linspace: start + i·step, with the last value exactly `end`.
     let step = (end - start) / (num_timesteps - 1) as f64;
-    (0..num_timesteps)
-        .map(|i| if i == num_timesteps - 1 { end } else { start + i as f64 * step })
-        .collect()
+    (0..num_timesteps).map(|i| if i == num_timesteps - 1 { end } else { start + i as f64 * step }).collect()
 }
 
 /// The timesteps kept by a respacing string, as the reference `space_timesteps`:
@@ -42,21 +40,21 @@ pub fn space_timesteps(num_timesteps: usize, spacing: &str) -> Result<Vec<usize>
         return Ok((0..num_timesteps).collect());
     }
     if let Some(rest) = spacing.strip_prefix("ddim") {
-        let want: usize = rest
-            .parse()
-            .map_err(|_| CoreError::Diffusion(format!("bad respacing '{spacing}': expected ddimN")))?;
+        let want: usize =
+            rest.parse().map_err(|_| CoreError::Diffusion(format!("bad respacing '{spacing}': expected ddimN")))?;
         for stride in 1..num_timesteps.max(2) {
             if (0..num_timesteps).step_by(stride).count() == want {
                 return Ok((0..num_timesteps).step_by(stride).collect());
             }
         }
-        return Err(CoreError::Diffusion(format!("cannot create exactly {want} steps with an integer stride from {num_timesteps}")));
+        return Err(CoreError::Diffusion(format!(
+            "cannot create exactly {want} steps with an integer stride from {num_timesteps}"
+        )));
     }
-    let counts: Vec<usize> = spacing
-        .split(',')
-        .map(|s| s.trim().parse::<usize>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| CoreError::Diffusion(format!("bad respacing '{spacing}': expected integers like \"250\" or \"10,20\"")))?;
+    let counts: Vec<usize> =
+        spacing.split(',').map(|s| s.trim().parse::<usize>()).collect::<Result<_, _>>().map_err(|_| {
+            CoreError::Diffusion(format!("bad respacing '{spacing}': expected integers like \"250\" or \"10,20\""))
+        })?;
     let size_per = num_timesteps / counts.len();
     let extra = num_timesteps % counts.len();
     let mut start = 0usize;
@@ -116,13 +114,9 @@ impl Schedule {
             ac.push(acc);
         }
         let ac_prev: Vec<f64> = std::iter::once(1.0).chain(ac.iter().take(n.saturating_sub(1)).copied()).collect();
-        let posterior_variance: Vec<f64> =
-            (0..n).map(|i| betas[i] * (1.0 - ac_prev[i]) / (1.0 - ac[i])).collect();
-        let posterior_log_variance_clipped = if n > 1 {
-            (0..n).map(|i| posterior_variance[if i == 0 { 1 } else { i }].ln()).collect()
-        } else {
-            vec![]
-        };
+        let posterior_variance: Vec<f64> = (0..n).map(|i| betas[i] * (1.0 - ac_prev[i]) / (1.0 - ac[i])).collect();
+        let posterior_log_variance_clipped =
+            if n > 1 { (0..n).map(|i| posterior_variance[if i == 0 { 1 } else { i }].ln()).collect() } else { vec![] };
         Schedule {
             sqrt_alphas_cumprod: ac.iter().map(|a| a.sqrt()).collect(),
             sqrt_one_minus_alphas_cumprod: ac.iter().map(|a| (1.0 - a).sqrt()).collect(),

@@ -1,10 +1,8 @@
 //! The adaLN-Zero DiT block and the final layer.
 
 use crate::flops::{cost, Flops};
+use crate::nn::{layer_norm_no_affine, linear, modulate, Attention, AttentionConfig, LinearInit, Mlp, MlpConfig};
 use crate::routing::ComputePath;
-use crate::nn::{
-    layer_norm_no_affine, linear, modulate, Attention, AttentionConfig, LinearInit, Mlp, MlpConfig,
-};
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::silu;

@@ -60,9 +60,7 @@ impl DiTConfig {
             "N" => (2, 64, 4),
             _ => return Err(CoreError::UnknownPreset(name.to_string())),
         };
-        let patch_size: usize = patch
-            .parse()
-            .map_err(|_| CoreError::UnknownPreset(name.to_string()))?;
+        let patch_size: usize = patch.parse().map_err(|_| CoreError::UnknownPreset(name.to_string()))?;
         let cfg = DiTConfig {
             input_height: image_size,
             input_width: image_size,
@@ -95,7 +93,10 @@ impl DiTConfig {
     /// Checks that the shapes fit together.
     pub fn validate(&self) -> Result<(), CoreError> {
         let bad = |m: String| Err(CoreError::InvalidConfig(m));
-        if self.patch_size == 0 || !self.input_height.is_multiple_of(self.patch_size) || !self.input_width.is_multiple_of(self.patch_size) {
+        if self.patch_size == 0
+            || !self.input_height.is_multiple_of(self.patch_size)
+            || !self.input_width.is_multiple_of(self.patch_size)
+        {
             return bad(format!(
                 "input {}x{} is not divisible by patch size {}",
                 self.input_height, self.input_width, self.patch_size
@@ -138,7 +139,11 @@ impl DiTConfig {
 
     /// Output channels (doubled with learn_sigma).
     pub fn out_channels(&self) -> usize {
-        if self.learn_sigma { 2 * self.in_channels } else { self.in_channels }
+        if self.learn_sigma {
+            2 * self.in_channels
+        } else {
+            self.in_channels
+        }
     }
 
     /// Head size.
@@ -180,10 +185,18 @@ mod tests {
 
     /// DiT paper, Table 4 (GFLOPs at 256×256, i.e. 32×32×4 latents).
     const PAPER: [(&str, f64); 12] = [
-        ("DiT-S/8", 0.36), ("DiT-S/4", 1.41), ("DiT-S/2", 6.06),
-        ("DiT-B/8", 1.42), ("DiT-B/4", 5.56), ("DiT-B/2", 23.01),
-        ("DiT-L/8", 5.01), ("DiT-L/4", 19.70), ("DiT-L/2", 80.71),
-        ("DiT-XL/8", 7.39), ("DiT-XL/4", 29.05), ("DiT-XL/2", 118.64),
+        ("DiT-S/8", 0.36),
+        ("DiT-S/4", 1.41),
+        ("DiT-S/2", 6.06),
+        ("DiT-B/8", 1.42),
+        ("DiT-B/4", 5.56),
+        ("DiT-B/2", 23.01),
+        ("DiT-L/8", 5.01),
+        ("DiT-L/4", 19.70),
+        ("DiT-L/2", 80.71),
+        ("DiT-XL/8", 7.39),
+        ("DiT-XL/4", 29.05),
+        ("DiT-XL/2", 118.64),
     ];
 
     /// Every figure within 0.5% of the paper, or within the paper's printed precision (two

@@ -72,7 +72,9 @@ impl DiT {
                 }
                 found.ok_or_else(|| CoreError::Load {
                     path: path.to_path_buf(),
-                    message: last_err.unwrap_or_else(|| "no DiT parameters found at the top level or under 'ema', 'model' or 'state_dict'".into()),
+                    message: last_err.unwrap_or_else(|| {
+                        "no DiT parameters found at the top level or under 'ema', 'model' or 'state_dict'".into()
+                    }),
                 })?
             }
             other => {
@@ -103,7 +105,10 @@ fn check(path: &Path, r: ApplyResult) -> Result<ApplyResult, CoreError> {
         for u in unused {
             msg.push_str(&format!("\n  in file but not in model: {u}"));
         }
-        return Err(CoreError::Load { path: path.to_path_buf(), message: format!("weights do not match the model:{msg}") });
+        return Err(CoreError::Load {
+            path: path.to_path_buf(),
+            message: format!("weights do not match the model:{msg}"),
+        });
     }
     Ok(r)
 }

@@ -5,6 +5,9 @@ mod config;
 pub mod load;
 mod model;
 
-pub use block::{adaln_modulation, attn_branch, attn_input, mlp_input, DiTBlock, DiTBlockConfig, FinalLayer, FinalLayerConfig, Modulation};
+pub use block::{
+    adaln_modulation, attn_branch, attn_input, mlp_input, DiTBlock, DiTBlockConfig, FinalLayer, FinalLayerConfig,
+    Modulation,
+};
 pub use config::{DiTConfig, TIMESTEP_FREQ_DIM};
 pub use model::{apply_cfg, DiT, Embedded};

@@ -168,7 +168,8 @@ mod tests {
         let mut a = AttentionConfig::new(16, 4).init(&dev);
         // Non-zero biases so that slicing them is exercised.
         a.qkv.bias = Some(burn::module::Param::from_tensor(Tensor::random([48], Distribution::Normal(0.0, 0.5), &dev)));
-        a.proj.bias = Some(burn::module::Param::from_tensor(Tensor::random([16], Distribution::Normal(0.0, 0.5), &dev)));
+        a.proj.bias =
+            Some(burn::module::Param::from_tensor(Tensor::random([16], Distribution::Normal(0.0, 0.5), &dev)));
         (a, Tensor::random([2, 5, 16], Distribution::Normal(0.0, 1.0), &dev))
     }
 

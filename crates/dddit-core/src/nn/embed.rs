@@ -32,7 +32,8 @@ impl PatchEmbedConfig {
     pub fn init(&self, device: &Device) -> PatchEmbed {
         let (c, p, d) = (self.in_channels, self.patch_size, self.hidden_size);
         let mut proj = Conv2dConfig::new([c, d], [p, p]).with_stride([p, p]).init(device);
-        proj.weight = eager(Initializer::XavierUniform { gain: 1.0 }.init_with([d, c, p, p], Some(c * p * p), Some(d), device));
+        proj.weight =
+            eager(Initializer::XavierUniform { gain: 1.0 }.init_with([d, c, p, p], Some(c * p * p), Some(d), device));
         proj.bias = Some(Param::from_tensor(Tensor::zeros([d], device)));
         PatchEmbed { proj }
     }
@@ -55,9 +56,7 @@ impl PatchEmbed {
 pub fn pos_embed_2d(dim: usize, grid_h: usize, grid_w: usize) -> Vec<f32> {
     assert!(dim.is_multiple_of(4), "sin-cos positions need dim divisible by 4");
     let quarter = dim / 4;
-    let omega: Vec<f64> = (0..quarter)
-        .map(|k| 1.0 / 10000f64.powf(k as f64 / quarter as f64))
-        .collect();
+    let omega: Vec<f64> = (0..quarter).map(|k| 1.0 / 10000f64.powf(k as f64 / quarter as f64)).collect();
     let mut out = Vec::with_capacity(grid_h * grid_w * dim);
     for i in 0..grid_h {
         for j in 0..grid_w {
@@ -181,11 +180,8 @@ impl LabelEmbedder {
     /// `[batch]` labels → `[batch, hidden]`. `train` enables random label dropout.
     pub fn forward(&self, labels: Tensor<1, Int>, train: bool, force_drop: Option<Tensor<1, Bool>>) -> Tensor<2> {
         let use_dropout = self.dropout_prob > 0.0;
-        let labels = if (train && use_dropout) || force_drop.is_some() {
-            self.token_drop(labels, force_drop)
-        } else {
-            labels
-        };
+        let labels =
+            if (train && use_dropout) || force_drop.is_some() { self.token_drop(labels, force_drop) } else { labels };
         self.embedding_table.weight.val().select(0, labels)
     }
 }

@@ -95,7 +95,8 @@ impl Mlp {
         if groups.is_empty() {
             return MlpSlice { w1: None, b1: None, w2: None };
         }
-        let ids: Vec<i64> = groups.iter().flat_map(|&g| (g * group_size..(g + 1) * group_size).map(|c| c as i64)).collect();
+        let ids: Vec<i64> =
+            groups.iter().flat_map(|&g| (g * group_size..(g + 1) * group_size).map(|c| c as i64)).collect();
         let idx = Tensor::<1, Int>::from_ints(ids.as_slice(), &self.fc1.weight.device());
         MlpSlice {
             w1: Some(self.fc1.weight.val().select(1, idx.clone())),
@@ -185,7 +186,13 @@ mod tests {
         let gb = burn::tensor::activation::gelu_approximate(xb.clone()).sum().backward();
         let theirs: Vec<f32> = xb.grad(&gb).unwrap().into_data().convert::<f32>().try_to_vec().unwrap();
         for ((v, a), b) in vals.iter().zip(&ours).zip(&theirs) {
-            let want = if b.is_finite() { *b } else if *v > 0.0 { 1.0 } else { 0.0 };
+            let want = if b.is_finite() {
+                *b
+            } else if *v > 0.0 {
+                1.0
+            } else {
+                0.0
+            };
             assert!((a - want).abs() < 1e-4, "GELU'({v}) = {a}, want {want}");
         }
     }

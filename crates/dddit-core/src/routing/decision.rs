@@ -139,7 +139,13 @@ pub enum DecisionError {
 impl RoutingDecision {
     /// A sparse decision without probabilities or losses.
     pub fn sparse(granularity: Granularity, num_units: usize, assignments: Vec<PathAssignment>) -> Self {
-        RoutingDecision { granularity, num_units, assignment: Assignment::Sparse(assignments), probs: None, aux_losses: vec![] }
+        RoutingDecision {
+            granularity,
+            num_units,
+            assignment: Assignment::Sparse(assignments),
+            probs: None,
+            aux_losses: vec![],
+        }
     }
 
     /// A soft mixture over all paths.

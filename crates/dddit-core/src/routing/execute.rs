@@ -94,12 +94,15 @@ where
                 } else {
                     let ids: Vec<i64> = a.units.iter().map(|&u| u as i64).collect();
                     let idx = Tensor::<1, Int>::from_ints(ids.as_slice(), &device);
-                    Tensor::<2>::zeros([units, 1], &device).select_assign(0, idx, vals.reshape([n, 1]), IndexingUpdateOp::Add)
+                    Tensor::<2>::zeros([units, 1], &device).select_assign(
+                        0,
+                        idx,
+                        vals.reshape([n, 1]),
+                        IndexingUpdateOp::Add,
+                    )
                 };
-                let onehot = Tensor::<2>::zeros([1, num_paths], &device).slice_assign(
-                    [0..1, a.path..a.path + 1],
-                    Tensor::ones([1, 1], &device),
-                );
+                let onehot = Tensor::<2>::zeros([1, num_paths], &device)
+                    .slice_assign([0..1, a.path..a.path + 1], Tensor::ones([1, 1], &device));
                 w = w + col * onehot;
             }
             w

@@ -25,9 +25,15 @@ impl Golden {
         for (k, v) in st.tensors() {
             let data = v.data();
             let vals: Vec<f64> = match v.dtype() {
-                safetensors::Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
-                safetensors::Dtype::F64 => data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
-                safetensors::Dtype::I64 => data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+                safetensors::Dtype::F32 => {
+                    data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect()
+                }
+                safetensors::Dtype::F64 => {
+                    data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect()
+                }
+                safetensors::Dtype::I64 => {
+                    data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect()
+                }
                 other => panic!("{k}: unsupported dtype {other:?}"),
             };
             tensors.insert(k.to_string(), (vals, v.shape().to_vec()));
@@ -48,7 +54,8 @@ impl Golden {
     /// A tensor as burn f32.
     pub fn tensor<const D: usize>(&self, k: &str, device: &Device) -> Tensor<D> {
         let v: Vec<f32> = self.vals(k).iter().map(|x| *x as f32).collect();
-        let shape: [usize; D] = self.shape(k).try_into().unwrap_or_else(|_| panic!("{k}: rank {} != {D}", self.shape(k).len()));
+        let shape: [usize; D] =
+            self.shape(k).try_into().unwrap_or_else(|_| panic!("{k}: rank {} != {D}", self.shape(k).len()));
         Tensor::from_data(TensorData::new(v, shape), device)
     }
 

@@ -41,8 +41,7 @@ pub const META_DATA: &str = "dddit.classifier.data";
 /// Metadata key holding the JSON [`ClassifierConfig`] in a classifier weights file.
 pub const META_CONFIG: &str = "dddit.classifier.config";
 
-static FASHION_MNIST_WEIGHTS: &[u8] =
-    include_bytes!("../../weights/classifier-fashion-mnist-32.bpk");
+static FASHION_MNIST_WEIGHTS: &[u8] = include_bytes!("../../weights/classifier-fashion-mnist-32.bpk");
 static SHAPES_WEIGHTS: &[u8] = include_bytes!("../../weights/classifier-shapes-32.bpk");
 
 /// A data set dddit trains classifiers on.
@@ -83,21 +82,16 @@ impl DataSetName {
     /// Class names, indexed by label.
     pub fn class_names(self) -> Vec<String> {
         match self {
-            DataSetName::FashionMnist => dddit_train::data::fashion_mnist::CLASS_NAMES
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            DataSetName::Shapes => dddit_train::data::ShapeKind::ALL
-                .iter()
-                .map(|k| k.name().to_string())
-                .collect(),
+            DataSetName::FashionMnist => {
+                dddit_train::data::fashion_mnist::CLASS_NAMES.iter().map(|s| s.to_string()).collect()
+            }
+            DataSetName::Shapes => dddit_train::data::ShapeKind::ALL.iter().map(|k| k.name().to_string()).collect(),
         }
     }
 
     /// The default classifier settings for this data set, seeded.
     pub fn classifier_config(self, seed: u64) -> ClassifierConfig {
-        ClassifierConfig::new(self.channels(), self.image_size(), self.class_names().len())
-            .with_seed(seed)
+        ClassifierConfig::new(self.channels(), self.image_size(), self.class_names().len()).with_seed(seed)
     }
 
     /// File name of the weights embedded in the library
@@ -128,9 +122,7 @@ impl FromStr for DataSetName {
         match s.trim().to_ascii_lowercase().as_str() {
             "fashion-mnist" | "fashion_mnist" | "fashionmnist" => Ok(DataSetName::FashionMnist),
             "shapes" => Ok(DataSetName::Shapes),
-            other => Err(EvalError::Invalid(format!(
-                "unknown classifier data set `{other}` (fashion-mnist, shapes)"
-            ))),
+            other => Err(EvalError::Invalid(format!("unknown classifier data set `{other}` (fashion-mnist, shapes)"))),
         }
     }
 }
@@ -148,10 +140,7 @@ impl ModuleMapper for NumberParams {
 
 /// Lower-case hexadecimal SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The feature-extractor name of weights `bytes` for `data` at side `image_size`:
@@ -166,47 +155,32 @@ impl Classifier {
     pub fn pretrained(data: DataSetName, device: &Device) -> Result<Classifier, EvalError> {
         let origin = format!("<embedded {}>", data.weights_file_name());
         let clf = Classifier::from_bytes(data.embedded_weights(), &origin, device)?;
-        if clf.config.channels != data.channels()
-            || clf.config.num_classes != data.class_names().len()
-        {
-            return Err(EvalError::format(
-                origin,
-                format!("embedded weights do not fit {data}: {:?}", clf.config),
-            ));
+        if clf.config.channels != data.channels() || clf.config.num_classes != data.class_names().len() {
+            return Err(EvalError::format(origin, format!("embedded weights do not fit {data}: {:?}", clf.config)));
         }
         Ok(clf)
     }
 
     /// Loads a classifier from burnpack bytes written by [`Classifier::to_bytes`]; `origin` names
     /// them in errors.
-    pub fn from_bytes(
-        bytes: &[u8],
-        origin: &str,
-        device: &Device,
-    ) -> Result<Classifier, EvalError> {
+    pub fn from_bytes(bytes: &[u8], origin: &str, device: &Device) -> Result<Classifier, EvalError> {
         let bad = |m: String| EvalError::format(origin, m);
-        let reader =
-            burn_store::burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
-                .map_err(|e| bad(format!("not a burnpack file: {e}")))?;
+        let reader = burn_store::burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+            .map_err(|e| bad(format!("not a burnpack file: {e}")))?;
         let meta = reader.metadata();
         let data = meta
             .get(META_DATA)
             .ok_or_else(|| bad(format!("no `{META_DATA}` metadata: not a dddit classifier")))?
             .clone();
-        let config: ClassifierConfig =
-            serde_json::from_str(meta.get(META_CONFIG).ok_or_else(|| {
-                bad(format!(
-                    "no `{META_CONFIG}` metadata: not a dddit classifier"
-                ))
-            })?)
-            .map_err(|e| bad(format!("bad classifier config: {e}")))?;
+        let config: ClassifierConfig = serde_json::from_str(
+            meta.get(META_CONFIG).ok_or_else(|| bad(format!("no `{META_CONFIG}` metadata: not a dddit classifier")))?,
+        )
+        .map_err(|e| bad(format!("bad classifier config: {e}")))?;
         let mut clf = config.init(device)?;
         let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes.to_vec())));
         let r = clf.load_from(&mut store).map_err(|e| bad(e.to_string()))?;
         if !r.errors.is_empty() || !r.missing.is_empty() || !r.unused.is_empty() {
-            return Err(bad(format!(
-                "weights do not match the classifier config: {r}"
-            )));
+            return Err(bad(format!("weights do not match the classifier config: {r}")));
         }
         clf.name = weights_name(&data, config.image_size, bytes);
         Ok(clf)
@@ -224,18 +198,11 @@ impl Classifier {
     /// numbered 0, 1, 2, … in module order instead, so that the bytes (and the name's hash)
     /// depend on the weights only and the same training command writes the same file.
     pub fn to_bytes(&self, data: &str) -> Result<Vec<u8>, EvalError> {
-        let config =
-            serde_json::to_string(&self.config).map_err(|e| EvalError::Invalid(e.to_string()))?;
-        let mut store = BurnpackStore::from_bytes(None)
-            .metadata(META_DATA, data)
-            .metadata(META_CONFIG, config);
+        let config = serde_json::to_string(&self.config).map_err(|e| EvalError::Invalid(e.to_string()))?;
+        let mut store = BurnpackStore::from_bytes(None).metadata(META_DATA, data).metadata(META_CONFIG, config);
         let numbered = self.clone().map(&mut NumberParams(0));
-        numbered
-            .save_into(&mut store)
-            .map_err(|e| EvalError::Invalid(format!("serialising the classifier: {e}")))?;
-        let bytes = store
-            .get_bytes()
-            .map_err(|e| EvalError::Invalid(format!("serialising the classifier: {e}")))?;
+        numbered.save_into(&mut store).map_err(|e| EvalError::Invalid(format!("serialising the classifier: {e}")))?;
+        let bytes = store.get_bytes().map_err(|e| EvalError::Invalid(format!("serialising the classifier: {e}")))?;
         Ok(bytes.to_vec())
     }
 

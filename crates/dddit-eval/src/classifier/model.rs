@@ -89,9 +89,7 @@ impl ClassifierConfig {
     /// Side of the last block's map for a `image_size` input (each stride-2 block, padding 1,
     /// maps `s` to `⌈s / 2⌉`).
     pub fn last_side(&self) -> usize {
-        self.strides
-            .iter()
-            .fold(self.image_size, |s, r| s.div_ceil(*r))
+        self.strides.iter().fold(self.image_size, |s, r| s.div_ceil(*r))
     }
 
     /// Inputs of the embedding: last width × last side².
@@ -102,10 +100,7 @@ impl ClassifierConfig {
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), EvalError> {
         if !(self.channels == 1 || self.channels == 3) {
-            return Err(EvalError::Invalid(format!(
-                "classifier channels must be 1 or 3, got {}",
-                self.channels
-            )));
+            return Err(EvalError::Invalid(format!("classifier channels must be 1 or 3, got {}", self.channels)));
         }
         if self.image_size < 8 {
             return Err(EvalError::Invalid(format!(
@@ -114,23 +109,15 @@ impl ClassifierConfig {
             )));
         }
         if self.num_classes < 2 {
-            return Err(EvalError::Invalid(format!(
-                "a classifier needs at least 2 classes, got {}",
-                self.num_classes
-            )));
+            return Err(EvalError::Invalid(format!("a classifier needs at least 2 classes, got {}", self.num_classes)));
         }
-        if self.widths.is_empty()
-            || self.groups == 0
-            || self.widths.iter().any(|w| *w == 0 || w % self.groups != 0)
-        {
+        if self.widths.is_empty() || self.groups == 0 || self.widths.iter().any(|w| *w == 0 || w % self.groups != 0) {
             return Err(EvalError::Invalid(format!(
                 "classifier widths {:?} must be non-empty and each divisible by groups = {}",
                 self.widths, self.groups
             )));
         }
-        if self.strides.len() != self.widths.len()
-            || self.strides.iter().any(|s| !(*s == 1 || *s == 2))
-        {
+        if self.strides.len() != self.widths.len() || self.strides.iter().any(|s| !(*s == 1 || *s == 2)) {
             return Err(EvalError::Invalid(format!(
                 "classifier strides {:?} must be 1 or 2, one per width ({} widths)",
                 self.strides,
@@ -138,9 +125,7 @@ impl ClassifierConfig {
             )));
         }
         if self.feature_dim == 0 {
-            return Err(EvalError::Invalid(
-                "classifier feature_dim must be at least 1".into(),
-            ));
+            return Err(EvalError::Invalid("classifier feature_dim must be at least 1".into()));
         }
         Ok(())
     }
@@ -161,12 +146,7 @@ impl ClassifierConfig {
                 .with_bias(false)
                 .init(device);
             let fan_in = c_in * 9;
-            conv.weight = uniform(
-                [c_out, c_in, 3, 3],
-                (6.0 / fan_in as f32).sqrt(),
-                &mut rng,
-                device,
-            );
+            conv.weight = uniform([c_out, c_in, 3, 3], (6.0 / fan_in as f32).sqrt(), &mut rng, device);
             let norm = GroupNormConfig::new(self.groups, c_out).init(device);
             let norm = GroupNorm {
                 gamma: Some(Param::from_tensor(Tensor::ones([c_out], device))),
@@ -178,45 +158,18 @@ impl ClassifierConfig {
         }
         let (f, d) = (self.flat_dim(), self.feature_dim);
         let weight = uniform([f, d], (6.0 / f as f32).sqrt(), &mut rng, device);
-        let embed = Linear {
-            weight,
-            bias: Some(Param::from_tensor(Tensor::zeros([d], device))),
-        };
-        let weight = uniform(
-            [d, self.num_classes],
-            1.0 / (d as f32).sqrt(),
-            &mut rng,
-            device,
-        );
-        let head = Linear {
-            weight,
-            bias: Some(Param::from_tensor(Tensor::zeros(
-                [self.num_classes],
-                device,
-            ))),
-        };
+        let embed = Linear { weight, bias: Some(Param::from_tensor(Tensor::zeros([d], device))) };
+        let weight = uniform([d, self.num_classes], 1.0 / (d as f32).sqrt(), &mut rng, device);
+        let head = Linear { weight, bias: Some(Param::from_tensor(Tensor::zeros([self.num_classes], device))) };
         let name = format!("classifier-untrained-seed{}", self.seed);
-        Ok(Classifier {
-            blocks,
-            embed,
-            head,
-            config: self.clone(),
-            name,
-        })
+        Ok(Classifier { blocks, embed, head, config: self.clone(), name })
     }
 }
 
 /// A parameter of `shape` drawn uniformly from `(-bound, bound)` by `rng`, materialised now.
-fn uniform<const D: usize>(
-    shape: [usize; D],
-    bound: f32,
-    rng: &mut SplitMix64,
-    device: &Device,
-) -> Param<Tensor<D>> {
+fn uniform<const D: usize>(shape: [usize; D], bound: f32, rng: &mut SplitMix64, device: &Device) -> Param<Tensor<D>> {
     let n: usize = shape.iter().product();
-    let values: Vec<f32> = (0..n)
-        .map(|_| (rng.next_f32() * 2.0 - 1.0) * bound)
-        .collect();
+    let values: Vec<f32> = (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * bound).collect();
     Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
 }
 
@@ -268,17 +221,12 @@ impl Classifier {
         let [_, c, h, w] = dims;
         let s = self.config.image_size;
         if !(c == 1 || c == 3) {
-            return Err(EvalError::Invalid(format!(
-                "classifier input must have 1 or 3 channels, got {c}"
-            )));
+            return Err(EvalError::Invalid(format!("classifier input must have 1 or 3 channels, got {c}")));
         }
         if h != w {
-            return Err(EvalError::Invalid(format!(
-                "classifier input must be square, got {h}×{w}"
-            )));
+            return Err(EvalError::Invalid(format!("classifier input must be square, got {h}×{w}")));
         }
-        if h == 0 || !(h == s || (h == 28 && s == 32) || h.is_multiple_of(s) || s.is_multiple_of(h))
-        {
+        if h == 0 || !(h == s || (h == 28 && s == 32) || h.is_multiple_of(s) || s.is_multiple_of(h)) {
             return Err(EvalError::Invalid(format!(
                 "classifier trained on {s}×{s} cannot take {h}×{h} images (give {s}, a multiple or divisor of {s}{})",
                 if s == 32 { ", or 28" } else { "" }
@@ -315,16 +263,10 @@ impl Classifier {
             x.pad((2, 2, 2, 2), PadMode::Constant(-1.0)) // [n, C, 32, 32]
         } else if h < s {
             let k = s / h;
-            x.reshape([n, ch, h, 1, h, 1])
-                .repeat_dim(3, k)
-                .repeat_dim(5, k)
-                .reshape([n, ch, s, s])
+            x.reshape([n, ch, h, 1, h, 1]).repeat_dim(3, k).repeat_dim(5, k).reshape([n, ch, s, s])
         } else {
             let k = h / s;
-            x.reshape([n, ch, s, k, s, k])
-                .mean_dim(5)
-                .mean_dim(3)
-                .reshape([n, ch, s, s])
+            x.reshape([n, ch, s, k, s, k]).mean_dim(5).mean_dim(3).reshape([n, ch, s, s])
         }
     }
 
@@ -369,10 +311,7 @@ impl Classifier {
 /// Index of the largest value in each row of `[n, k]` (the first one on ties).
 pub fn argmax_rows(logits: Tensor<2>) -> Vec<usize> {
     let [n, k] = logits.dims();
-    let v: Vec<f32> = logits
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .expect("f32 logits");
+    let v: Vec<f32> = logits.into_data().try_into_vec_as::<f32>().expect("f32 logits");
     (0..n)
         .map(|i| {
             let row = &v[i * k..(i + 1) * k];
@@ -417,9 +356,7 @@ mod tests {
 
     fn images(n: usize, c: usize, s: usize, salt: u64) -> Tensor<4> {
         let mut rng = SplitMix64::new(salt);
-        let v: Vec<f32> = (0..n * c * s * s)
-            .map(|_| rng.next_f32() * 2.0 - 1.0)
-            .collect();
+        let v: Vec<f32> = (0..n * c * s * s).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
         Tensor::from_data(TensorData::new(v, [n, c, s, s]), &device())
     }
 
@@ -450,18 +387,8 @@ mod tests {
         assert!(clf.check_input([1, 1, 48, 48]).is_err());
         assert!(clf.check_input([1, 1, 24, 24]).is_err());
         assert!(clf.check_input([1, 1, 16, 16]).is_ok());
-        assert!(ClassifierConfig {
-            strides: vec![2, 2],
-            ..small(1, 0)
-        }
-        .validate()
-        .is_err());
-        assert!(ClassifierConfig {
-            widths: vec![32, 60, 32],
-            ..small(1, 0)
-        }
-        .validate()
-        .is_err());
+        assert!(ClassifierConfig { strides: vec![2, 2], ..small(1, 0) }.validate().is_err());
+        assert!(ClassifierConfig { widths: vec![32, 60, 32], ..small(1, 0) }.validate().is_err());
     }
 
     #[test]
@@ -470,38 +397,19 @@ mod tests {
         // 28 → 32: a border of −1, the image unchanged inside.
         let x = images(1, 1, 28, 2);
         let p = clf.prepare(x.clone());
-        assert_eq!(
-            max_abs_diff(p.clone().slice([0..1, 0..1, 2..30, 2..30]), x),
-            0.0
-        );
-        assert_eq!(
-            p.clone()
-                .slice([0..1, 0..1, 0..2, 0..32])
-                .max()
-                .into_scalar::<f32>(),
-            -1.0
-        );
+        assert_eq!(max_abs_diff(p.clone().slice([0..1, 0..1, 2..30, 2..30]), x), 0.0);
+        assert_eq!(p.clone().slice([0..1, 0..1, 0..2, 0..32]).max().into_scalar::<f32>(), -1.0);
         // 64 → 32: 2×2 means; 3 → 1 channel: the mean.
         let x = images(1, 3, 64, 3);
-        let p = clf
-            .prepare(x.clone())
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .unwrap();
+        let p = clf.prepare(x.clone()).into_data().try_into_vec_as::<f32>().unwrap();
         let v = x.into_data().try_into_vec_as::<f32>().unwrap();
         let at = |c: usize, y: usize, xx: usize| v[c * 64 * 64 + y * 64 + xx];
-        let want: f32 = (0..3)
-            .map(|c| at(c, 10, 20) + at(c, 10, 21) + at(c, 11, 20) + at(c, 11, 21))
-            .sum::<f32>()
-            / 12.0;
+        let want: f32 =
+            (0..3).map(|c| at(c, 10, 20) + at(c, 10, 21) + at(c, 11, 20) + at(c, 11, 21)).sum::<f32>() / 12.0;
         assert!((p[5 * 32 + 10] - want).abs() < 1e-6);
         // 16 → 32: each pixel repeated 2×2.
         let x = images(1, 1, 16, 6);
-        let p = clf
-            .prepare(x.clone())
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .unwrap();
+        let p = clf.prepare(x.clone()).into_data().try_into_vec_as::<f32>().unwrap();
         let v = x.into_data().try_into_vec_as::<f32>().unwrap();
         for (y, xx) in [(0, 0), (7, 3), (15, 15)] {
             for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
@@ -532,10 +440,7 @@ mod tests {
 
     #[test]
     fn argmax_takes_the_first_of_ties() {
-        let t = Tensor::<2>::from_data(
-            TensorData::new(vec![0.0f32, 2.0, 2.0, 5.0, -1.0, 0.0], [2, 3]),
-            &device(),
-        );
+        let t = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 2.0, 2.0, 5.0, -1.0, 0.0], [2, 3]), &device());
         assert_eq!(argmax_rows(t), vec![1, 0]);
     }
 }

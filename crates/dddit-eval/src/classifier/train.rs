@@ -21,9 +21,7 @@ use crate::EvalError;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
-use dddit_train::data::{
-    BatchOrderConfig, Dataset, FashionMnistConfig, Shapes, ShapesConfig, Split, SplitMix64,
-};
+use dddit_train::data::{BatchOrderConfig, Dataset, FashionMnistConfig, Shapes, ShapesConfig, Split, SplitMix64};
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -132,10 +130,7 @@ impl Accuracy {
     /// An empty matrix for these classes.
     pub fn new(class_names: Vec<String>) -> Self {
         let k = class_names.len();
-        Accuracy {
-            class_names,
-            confusion: vec![vec![0; k]; k],
-        }
+        Accuracy { class_names, confusion: vec![vec![0; k]; k] }
     }
 
     /// Counts one prediction.
@@ -153,9 +148,7 @@ impl Accuracy {
 
     /// Samples predicted right.
     pub fn correct(&self) -> usize {
-        (0..self.confusion.len())
-            .map(|i| self.confusion[i][i])
-            .sum()
+        (0..self.confusion.len()).map(|i| self.confusion[i][i]).sum()
     }
 
     /// Overall accuracy in percent (0 when nothing was counted).
@@ -179,22 +172,13 @@ impl Accuracy {
 
     /// A Markdown table: one row per class (samples, correct, accuracy), then the total.
     pub fn markdown(&self) -> String {
-        let mut s =
-            String::from("| class | samples | correct | accuracy |\n|---|---:|---:|---:|\n");
+        let mut s = String::from("| class | samples | correct | accuracy |\n|---|---:|---:|---:|\n");
         let acc = self.per_class();
         for (i, name) in self.class_names.iter().enumerate() {
             let n: usize = self.confusion[i].iter().sum();
-            s += &format!(
-                "| {i} {name} | {n} | {} | {:.2}% |\n",
-                self.confusion[i][i], acc[i]
-            );
+            s += &format!("| {i} {name} | {n} | {} | {:.2}% |\n", self.confusion[i][i], acc[i]);
         }
-        s += &format!(
-            "| **all** | {} | {} | **{:.2}%** |\n",
-            self.total(),
-            self.correct(),
-            self.overall()
-        );
+        s += &format!("| **all** | {} | {} | **{:.2}%** |\n", self.total(), self.correct(), self.overall());
         s
     }
 }
@@ -234,12 +218,9 @@ pub struct TrainReport {
 /// The training split of `opts.data` (for shapes, every epoch's fresh samples).
 pub fn train_set(opts: &TrainOptions) -> Result<Arc<dyn Dataset>, EvalError> {
     Ok(match opts.data {
-        DataSetName::FashionMnist => Arc::new(
-            FashionMnistConfig::new(Split::Train)
-                .with_dir(&opts.fashion_dir)
-                .with_pad_to_32(true)
-                .init()?,
-        ),
+        DataSetName::FashionMnist => {
+            Arc::new(FashionMnistConfig::new(Split::Train).with_dir(&opts.fashion_dir).with_pad_to_32(true).init()?)
+        }
         DataSetName::Shapes => {
             if opts.seed == SHAPES_TEST_SEED {
                 return Err(EvalError::Invalid(format!(
@@ -273,20 +254,10 @@ impl ShapesMix {
         let mut variants = Vec::with_capacity(6);
         for size in [16, 32, 64] {
             for textured in [false, true] {
-                variants.push(
-                    ShapesConfig {
-                        size,
-                        textured_background: textured,
-                        ..base.clone()
-                    }
-                    .init()?,
-                );
+                variants.push(ShapesConfig { size, textured_background: textured, ..base.clone() }.init()?);
             }
         }
-        Ok(ShapesMix {
-            variants,
-            len: base.len,
-        })
+        Ok(ShapesMix { variants, len: base.len })
     }
 }
 
@@ -296,11 +267,7 @@ impl Dataset for ShapesMix {
     }
 
     fn get(&self, index: usize) -> dddit_train::data::Sample {
-        assert!(
-            index < self.len,
-            "shapes index {index} out of range (len {})",
-            self.len
-        );
+        assert!(index < self.len, "shapes index {index} out of range (len {})", self.len);
         let shapes = &self.variants[index % self.variants.len()];
         let mut sample = shapes.generate(index);
         sample.image = resize_square(&sample.image, 3, shapes.config().size, 32);
@@ -361,8 +328,7 @@ fn resize_square(image: &[f32], c: usize, from: usize, to: usize) -> Vec<f32> {
         for ch in 0..c {
             for y in 0..to {
                 for x in 0..to {
-                    out[ch * to * to + y * to + x] =
-                        image[ch * from * from + (y / k) * from + x / k];
+                    out[ch * to * to + y * to + x] = image[ch * from * from + (y / k) * from + x / k];
                 }
             }
         }
@@ -380,12 +346,9 @@ pub fn test_set(
     textured: bool,
 ) -> Result<Arc<dyn Dataset>, EvalError> {
     Ok(match data {
-        DataSetName::FashionMnist => Arc::new(
-            FashionMnistConfig::new(Split::Test)
-                .with_dir(fashion_dir)
-                .with_pad_to_32(true)
-                .init()?,
-        ),
+        DataSetName::FashionMnist => {
+            Arc::new(FashionMnistConfig::new(Split::Test).with_dir(fashion_dir).with_pad_to_32(true).init()?)
+        }
         DataSetName::Shapes => Arc::new(
             ShapesConfig::new(shapes_size, SHAPES_TEST_LEN)
                 .with_seed(SHAPES_TEST_SEED)
@@ -419,11 +382,7 @@ fn best_guess_odds(shapes: &Shapes, index: usize) -> f64 {
     let objects = shapes.objects(index);
     let lead = objects[0].size;
     let group: Vec<_> = objects.iter().filter(|o| o.size == lead).collect();
-    let best = group
-        .iter()
-        .map(|o| group.iter().filter(|p| p.kind == o.kind).count())
-        .max()
-        .unwrap_or(1);
+    let best = group.iter().map(|o| group.iter().filter(|p| p.kind == o.kind).count()).max().unwrap_or(1);
     best as f64 / group.len() as f64
 }
 
@@ -443,8 +402,7 @@ fn batch(
         .map(|&i| {
             let mut sample = data.get(i);
             if let Some(aug) = augment {
-                let mut rng =
-                    SplitMix64::from_parts(&[aug.seed, AUG_TAG, aug.epoch as u64, i as u64]);
+                let mut rng = SplitMix64::from_parts(&[aug.seed, AUG_TAG, aug.epoch as u64, i as u64]);
                 if rng.coin() && aug.mirror {
                     sample.hflip(c, s);
                 }
@@ -512,12 +470,7 @@ pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
 
 /// `(label, prediction)` of `clf` for the first `limit` samples of `data` (all without a limit),
 /// in batches of 500, on `device` (where `clf` lives).
-pub fn predictions(
-    clf: &Classifier,
-    data: &dyn Dataset,
-    limit: Option<usize>,
-    device: &Device,
-) -> Vec<(usize, usize)> {
+pub fn predictions(clf: &Classifier, data: &dyn Dataset, limit: Option<usize>, device: &Device) -> Vec<(usize, usize)> {
     let n = limit.map_or(data.len(), |l| l.min(data.len()));
     let all: Vec<usize> = (0..n).collect();
     let mut out = Vec::with_capacity(n);
@@ -530,12 +483,7 @@ pub fn predictions(
 
 /// Accuracy of `clf` on the first `limit` samples of `data` (all without a limit), on `device`
 /// (where `clf` lives).
-pub fn evaluate(
-    clf: &Classifier,
-    data: &dyn Dataset,
-    limit: Option<usize>,
-    device: &Device,
-) -> Accuracy {
+pub fn evaluate(clf: &Classifier, data: &dyn Dataset, limit: Option<usize>, device: &Device) -> Accuracy {
     let mut acc = Accuracy::new(data.class_names());
     for (t, p) in predictions(clf, data, limit, device) {
         acc.add(t, p);
@@ -552,9 +500,7 @@ pub fn train(
     progress: &mut dyn FnMut(&EpochLog),
 ) -> Result<(Classifier, TrainReport), EvalError> {
     if opts.epochs == 0 || opts.batch_size == 0 {
-        return Err(EvalError::Invalid(
-            "epochs and batch_size must be at least 1".into(),
-        ));
+        return Err(EvalError::Invalid("epochs and batch_size must be at least 1".into()));
     }
     let config = opts.classifier_config();
     config.validate()?;
@@ -573,15 +519,11 @@ pub fn train(
     }
     let steps_per_epoch = per_epoch / opts.batch_size;
     let total = steps_per_epoch * opts.epochs;
-    let mut order = BatchOrderConfig::new(opts.batch_size, opts.seed)
-        .with_drop_last(true)
-        .init(per_epoch)?;
+    let mut order = BatchOrderConfig::new(opts.batch_size, opts.seed).with_drop_last(true).init(per_epoch)?;
 
     let ad = device.clone().autodiff();
     let mut model = config.init(&ad)?;
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(opts.weight_decay as f32)
-        .init();
+    let mut optim = AdamWConfig::new().with_weight_decay(opts.weight_decay as f32).init();
     let start = Instant::now();
     let mut logs = Vec::with_capacity(opts.epochs);
     let mut step = 0;
@@ -595,28 +537,16 @@ pub fn train(
                     (first..first + opts.batch_size).collect()
                 }
             };
-            let aug = (opts.data == DataSetName::FashionMnist
-                && (opts.augment || opts.max_shift > 0))
-                .then_some(Augment {
-                    seed: opts.seed,
-                    epoch,
-                    mirror: opts.augment,
-                    max_shift: opts.max_shift,
-                });
+            let aug = (opts.data == DataSetName::FashionMnist && (opts.augment || opts.max_shift > 0))
+                .then_some(Augment { seed: opts.seed, epoch, mirror: opts.augment, max_shift: opts.max_shift });
             let (x, y, labels) = batch(&*train_data, &indices, aug, &ad);
             let logits = model.logits(x); // [b, classes]
-            right += super::argmax_rows(logits.clone().detach())
-                .iter()
-                .zip(&labels)
-                .filter(|(p, t)| p == t)
-                .count();
+            right += super::argmax_rows(logits.clone().detach()).iter().zip(&labels).filter(|(p, t)| p == t).count();
             seen += labels.len();
             let loss = cross_entropy(logits, y);
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
-                return Err(EvalError::Invalid(format!(
-                    "training loss is {value} at epoch {epoch}, step {step}"
-                )));
+                return Err(EvalError::Invalid(format!("training loss is {value} at epoch {epoch}, step {step}")));
             }
             loss_sum += value;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -666,22 +596,14 @@ mod tests {
     #[test]
     fn resize_matches_prepare() {
         let device = dddit_core::testing::device();
-        let clf = crate::classifier::ClassifierConfig::new(3, 32, 5)
-            .init(&device)
-            .unwrap();
+        let clf = crate::classifier::ClassifierConfig::new(3, 32, 5).init(&device).unwrap();
         let mut rng = SplitMix64::new(11);
         for from in [16, 32, 64] {
-            let img: Vec<f32> = (0..3 * from * from)
-                .map(|_| rng.next_f32() * 2.0 - 1.0)
-                .collect();
+            let img: Vec<f32> = (0..3 * from * from).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
             let host = resize_square(&img, 3, from, 32);
             let x = Tensor::<4>::from_data(TensorData::new(img, [1, 3, from, from]), &device);
             let dev: Vec<f32> = clf.prepare(x).into_data().try_into_vec_as::<f32>().unwrap();
-            let err = host
-                .iter()
-                .zip(&dev)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let err = host.iter().zip(&dev).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             assert!(err < 1e-6, "{from}: {err}");
         }
     }
@@ -689,19 +611,12 @@ mod tests {
     #[test]
     fn shapes_mix_cycles_sizes_and_backgrounds() {
         let mix = ShapesMix::new(&ShapesConfig::new(32, 12).with_seed(3)).unwrap();
-        assert_eq!(
-            (mix.len(), mix.size(), mix.channels(), mix.num_classes()),
-            (12, 32, 3, 5)
-        );
+        assert_eq!((mix.len(), mix.size(), mix.channels(), mix.num_classes()), (12, 32, 3, 5));
         for i in 0..12 {
             let s = mix.get(i);
             assert_eq!(s.image.len(), 3 * 32 * 32);
             // The same objects as the plain 32-pixel sample: only the rendering differs.
-            let plain = ShapesConfig::new(32, 12)
-                .with_seed(3)
-                .init()
-                .unwrap()
-                .generate(i);
+            let plain = ShapesConfig::new(32, 12).with_seed(3).init().unwrap().generate(i);
             assert_eq!((s.label, &s.objects), (plain.label, &plain.objects));
             assert_eq!(s.image == plain.image, i % 6 == 2, "sample {i}");
         }
@@ -709,11 +624,7 @@ mod tests {
 
     #[test]
     fn lr_warms_up_then_decays_to_zero() {
-        let o = TrainOptions {
-            warmup_steps: 10,
-            lr: 1.0,
-            ..TrainOptions::new(DataSetName::Shapes)
-        };
+        let o = TrainOptions { warmup_steps: 10, lr: 1.0, ..TrainOptions::new(DataSetName::Shapes) };
         assert!((o.lr_at(0, 110) - 0.1).abs() < 1e-12);
         assert!((o.lr_at(9, 110) - 1.0).abs() < 1e-12);
         assert!((o.lr_at(10, 110) - 1.0).abs() < 1e-12);
@@ -736,21 +647,13 @@ mod tests {
 
     #[test]
     fn shapes_ceiling_is_one_for_single_objects_and_below_one_otherwise() {
-        let one = ShapesConfig::new(32, 200)
-            .with_max_objects(1)
-            .init()
-            .unwrap();
+        let one = ShapesConfig::new(32, 200).with_max_objects(1).init().unwrap();
         assert_eq!(shapes_label_ceiling(&one, 200), 100.0);
-        let many = ShapesConfig::new(32, 2000)
-            .with_max_objects(3)
-            .init()
-            .unwrap();
+        let many = ShapesConfig::new(32, 2000).with_max_objects(3).init().unwrap();
         let c = shapes_label_ceiling(&many, 2000);
         // 1 to 3 objects, each large with probability ½, kinds uniform over 5: (1 + 0.8 + 0.73) / 3.
         assert!((c - 84.33).abs() < 2.0, "ceiling {c}");
-        let determined = (0..2000)
-            .filter(|&i| shapes_label_is_determined(&many, i))
-            .count();
+        let determined = (0..2000).filter(|&i| shapes_label_is_determined(&many, i)).count();
         assert!(determined > 1200 && determined < 2000, "{determined}");
     }
 

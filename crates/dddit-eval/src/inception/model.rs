@@ -45,13 +45,7 @@ pub struct ConvLayer {
 
 impl ConvLayer {
     /// A layer of zeros (lazily allocated) with the given geometry, to be filled by the loader.
-    pub fn new(
-        channels: [usize; 2],
-        kernel: [usize; 2],
-        stride: usize,
-        padding: [usize; 2],
-        device: &Device,
-    ) -> Self {
+    pub fn new(channels: [usize; 2], kernel: [usize; 2], stride: usize, padding: [usize; 2], device: &Device) -> Self {
         let [ph, pw] = padding;
         let conv = Conv2dConfig::new(channels, kernel)
             .with_stride([stride, stride])
@@ -104,13 +98,7 @@ fn c1(cin: usize, cout: usize, device: &Device) -> ConvLayer {
 }
 
 /// A `kh`×`kw` convolution, stride 1, padding `[ph, pw]`.
-fn ck(
-    cin: usize,
-    cout: usize,
-    kernel: [usize; 2],
-    padding: [usize; 2],
-    device: &Device,
-) -> ConvLayer {
+fn ck(cin: usize, cout: usize, kernel: [usize; 2], padding: [usize; 2], device: &Device) -> ConvLayer {
     ConvLayer::new([cin, cout], kernel, 1, padding, device)
 }
 
@@ -131,23 +119,12 @@ fn max_pool_3s2(x: Tensor<4>) -> Tensor<4> {
 
 /// 3×3 average pool, stride 1, padding 1, padding not counted (the TF `SAME` average pool).
 fn avg_pool_3s1(x: Tensor<4>) -> Tensor<4> {
-    avg_pool2d(
-        x,
-        AvgPoolOptions::new([3, 3])
-            .with_stride([1, 1])
-            .with_padding([1, 1])
-            .with_count_include_pad(false),
-    )
+    avg_pool2d(x, AvgPoolOptions::new([3, 3]).with_stride([1, 1]).with_padding([1, 1]).with_count_include_pad(false))
 }
 
 /// 3×3 max pool, stride 1, padding 1 (`mixed_10`'s pool branch).
 fn max_pool_3s1(x: Tensor<4>) -> Tensor<4> {
-    max_pool2d(
-        x,
-        MaxPoolOptions::new([3, 3])
-            .with_stride([1, 1])
-            .with_padding([1, 1]),
-    )
+    max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([1, 1]).with_padding([1, 1]))
 }
 
 /// The reference's name of the `i`-th layer of a `Sequential` tower (`conv`, `conv_1`, …).
@@ -186,11 +163,7 @@ impl InceptionA {
         InceptionA {
             conv: c1(cin, 64, device),
             tower: vec![c1(cin, 48, device), ck(48, 64, [5, 5], [2, 2], device)],
-            tower_1: vec![
-                c1(cin, 64, device),
-                ck(64, 96, [3, 3], [1, 1], device),
-                ck(96, 96, [3, 3], [1, 1], device),
-            ],
+            tower_1: vec![c1(cin, 64, device), ck(64, 96, [3, 3], [1, 1], device), ck(96, 96, [3, 3], [1, 1], device)],
             tower_2: c1(cin, pool_features, device),
         }
     }
@@ -206,35 +179,15 @@ impl InceptionA {
 
     fn layers<'a>(&'a self, p: &str, out: &mut Vec<(String, &'a ConvLayer)>) {
         out.push((format!("{p}.conv"), &self.conv));
-        out.extend(
-            self.tower
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (format!("{p}.tower.{}", seq_name(i)), l)),
-        );
-        out.extend(
-            self.tower_1
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (format!("{p}.tower_1.{}", seq_name(i)), l)),
-        );
+        out.extend(self.tower.iter().enumerate().map(|(i, l)| (format!("{p}.tower.{}", seq_name(i)), l)));
+        out.extend(self.tower_1.iter().enumerate().map(|(i, l)| (format!("{p}.tower_1.{}", seq_name(i)), l)));
         out.push((format!("{p}.tower_2.conv"), &self.tower_2));
     }
 
     fn layers_mut<'a>(&'a mut self, p: &str, out: &mut Vec<(String, &'a mut ConvLayer)>) {
         out.push((format!("{p}.conv"), &mut self.conv));
-        out.extend(
-            self.tower
-                .iter_mut()
-                .enumerate()
-                .map(|(i, l)| (format!("{p}.tower.{}", seq_name(i)), l)),
-        );
-        out.extend(
-            self.tower_1
-                .iter_mut()
-                .enumerate()
-                .map(|(i, l)| (format!("{p}.tower_1.{}", seq_name(i)), l)),
-        );
+        out.extend(self.tower.iter_mut().enumerate().map(|(i, l)| (format!("{p}.tower.{}", seq_name(i)), l)));
+        out.extend(self.tower_1.iter_mut().enumerate().map(|(i, l)| (format!("{p}.tower_1.{}", seq_name(i)), l)));
         out.push((format!("{p}.tower_2.conv"), &mut self.tower_2));
     }
 }
@@ -252,11 +205,7 @@ impl InceptionB {
     fn new(device: &Device) -> Self {
         InceptionB {
             conv: c3s2(288, 384, device),
-            tower: vec![
-                c1(288, 64, device),
-                ck(64, 96, [3, 3], [1, 1], device),
-                c3s2(96, 96, device),
-            ],
+            tower: vec![c1(288, 64, device), ck(64, 96, [3, 3], [1, 1], device), c3s2(96, 96, device)],
         }
     }
 
@@ -270,22 +219,12 @@ impl InceptionB {
 
     fn layers<'a>(&'a self, p: &str, out: &mut Vec<(String, &'a ConvLayer)>) {
         out.push((format!("{p}.conv"), &self.conv));
-        out.extend(
-            self.tower
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (format!("{p}.tower.{}", seq_name(i)), l)),
-        );
+        out.extend(self.tower.iter().enumerate().map(|(i, l)| (format!("{p}.tower.{}", seq_name(i)), l)));
     }
 
     fn layers_mut<'a>(&'a mut self, p: &str, out: &mut Vec<(String, &'a mut ConvLayer)>) {
         out.push((format!("{p}.conv"), &mut self.conv));
-        out.extend(
-            self.tower
-                .iter_mut()
-                .enumerate()
-                .map(|(i, l)| (format!("{p}.tower.{}", seq_name(i)), l)),
-        );
+        out.extend(self.tower.iter_mut().enumerate().map(|(i, l)| (format!("{p}.tower.{}", seq_name(i)), l)));
     }
 }
 
@@ -309,11 +248,7 @@ impl InceptionC {
         let (ph, pw) = ([0, 3], [3, 0]);
         InceptionC {
             conv: c1(768, 192, device),
-            tower: vec![
-                c1(768, c7, device),
-                ck(c7, c7, h, ph, device),
-                ck(c7, 192, w, pw, device),
-            ],
+            tower: vec![c1(768, c7, device), ck(c7, c7, h, ph, device), ck(c7, 192, w, pw, device)],
             tower_1: vec![
                 c1(768, c7, device),
                 ck(c7, c7, w, pw, device),
@@ -336,35 +271,15 @@ impl InceptionC {
 
     fn layers<'a>(&'a self, p: &str, out: &mut Vec<(String, &'a ConvLayer)>) {
         out.push((format!("{p}.conv"), &self.conv));
-        out.extend(
-            self.tower
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (format!("{p}.tower.{}", seq_name(i)), l)),
-        );
-        out.extend(
-            self.tower_1
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (format!("{p}.tower_1.{}", seq_name(i)), l)),
-        );
+        out.extend(self.tower.iter().enumerate().map(|(i, l)| (format!("{p}.tower.{}", seq_name(i)), l)));
+        out.extend(self.tower_1.iter().enumerate().map(|(i, l)| (format!("{p}.tower_1.{}", seq_name(i)), l)));
         out.push((format!("{p}.tower_2.conv"), &self.tower_2));
     }
 
     fn layers_mut<'a>(&'a mut self, p: &str, out: &mut Vec<(String, &'a mut ConvLayer)>) {
         out.push((format!("{p}.conv"), &mut self.conv));
-        out.extend(
-            self.tower
-                .iter_mut()
-                .enumerate()
-                .map(|(i, l)| (format!("{p}.tower.{}", seq_name(i)), l)),
-        );
-        out.extend(
-            self.tower_1
-                .iter_mut()
-                .enumerate()
-                .map(|(i, l)| (format!("{p}.tower_1.{}", seq_name(i)), l)),
-        );
+        out.extend(self.tower.iter_mut().enumerate().map(|(i, l)| (format!("{p}.tower.{}", seq_name(i)), l)));
+        out.extend(self.tower_1.iter_mut().enumerate().map(|(i, l)| (format!("{p}.tower_1.{}", seq_name(i)), l)));
         out.push((format!("{p}.tower_2.conv"), &mut self.tower_2));
     }
 }
@@ -400,33 +315,13 @@ impl InceptionD {
     }
 
     fn layers<'a>(&'a self, p: &str, out: &mut Vec<(String, &'a ConvLayer)>) {
-        out.extend(
-            self.tower
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (format!("{p}.tower.{}", seq_name(i)), l)),
-        );
-        out.extend(
-            self.tower_1
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (format!("{p}.tower_1.{}", seq_name(i)), l)),
-        );
+        out.extend(self.tower.iter().enumerate().map(|(i, l)| (format!("{p}.tower.{}", seq_name(i)), l)));
+        out.extend(self.tower_1.iter().enumerate().map(|(i, l)| (format!("{p}.tower_1.{}", seq_name(i)), l)));
     }
 
     fn layers_mut<'a>(&'a mut self, p: &str, out: &mut Vec<(String, &'a mut ConvLayer)>) {
-        out.extend(
-            self.tower
-                .iter_mut()
-                .enumerate()
-                .map(|(i, l)| (format!("{p}.tower.{}", seq_name(i)), l)),
-        );
-        out.extend(
-            self.tower_1
-                .iter_mut()
-                .enumerate()
-                .map(|(i, l)| (format!("{p}.tower_1.{}", seq_name(i)), l)),
-        );
+        out.extend(self.tower.iter_mut().enumerate().map(|(i, l)| (format!("{p}.tower.{}", seq_name(i)), l)));
+        out.extend(self.tower_1.iter_mut().enumerate().map(|(i, l)| (format!("{p}.tower_1.{}", seq_name(i)), l)));
     }
 }
 
@@ -477,9 +372,7 @@ impl InceptionE {
     /// `[batch, cin, 8, 8]` → `[batch, 2048, 8, 8]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let a = self.tower_conv.forward(x.clone());
-        let b = self
-            .tower_1_conv_1
-            .forward(self.tower_1_conv.forward(x.clone()));
+        let b = self.tower_1_conv_1.forward(self.tower_1_conv.forward(x.clone()));
         let pooled = match self.pool {
             PoolKind::Avg => avg_pool_3s1(x.clone()),
             PoolKind::Max => max_pool_3s1(x.clone()),
@@ -701,9 +594,7 @@ impl InceptionV3 {
             (format!("{p}.mixed_9.tower_2_pool"), self.mixed_9.pool),
             (format!("{p}.mixed_10.tower_2_pool"), self.mixed_10.pool),
         ];
-        for m in [
-            "mixed", "mixed_1", "mixed_2", "mixed_4", "mixed_5", "mixed_6", "mixed_7",
-        ] {
+        for m in ["mixed", "mixed_1", "mixed_2", "mixed_4", "mixed_5", "mixed_6", "mixed_7"] {
             out.push((format!("{p}.{m}.tower_2.pool"), PoolKind::Avg));
         }
         out
@@ -734,28 +625,13 @@ mod tests {
         assert_eq!(layers.len(), 94);
         let names: std::collections::BTreeSet<_> = layers.iter().map(|(n, _)| n.clone()).collect();
         assert_eq!(names.len(), 94, "paths are unique");
-        let find = |n: &str| {
-            layers
-                .iter()
-                .find(|(p, _)| p == n)
-                .map(|(_, l)| *l)
-                .unwrap()
-        };
+        let find = |n: &str| layers.iter().find(|(p, _)| p == n).map(|(_, l)| *l).unwrap();
         let l = find("net.layers.mixed_4.tower_1.conv_3");
-        assert_eq!(
-            (l.channels(), l.kernel(), l.stride(), l.padding()),
-            ([128, 128], [7, 1], 1, [3, 0])
-        );
+        assert_eq!((l.channels(), l.kernel(), l.stride(), l.padding()), ([128, 128], [7, 1], 1, [3, 0]));
         let l = find("net.layers.mixed_8.tower_1.conv_3");
-        assert_eq!(
-            (l.channels(), l.kernel(), l.stride(), l.padding()),
-            ([192, 192], [3, 3], 2, [0, 0])
-        );
+        assert_eq!((l.channels(), l.kernel(), l.stride(), l.padding()), ([192, 192], [3, 3], 2, [0, 0]));
         let l = find("net.layers.mixed_10.tower_1_mixed_conv");
-        assert_eq!(
-            (l.channels(), l.kernel(), l.stride(), l.padding()),
-            ([384, 384], [1, 3], 1, [0, 1])
-        );
+        assert_eq!((l.channels(), l.kernel(), l.stride(), l.padding()), ([384, 384], [1, 3], 1, [0, 1]));
         // Conv weights + one shift per channel, as counted in default_1.pt with torch.
         assert_eq!(m.param_count(), 21_768_352);
         assert_eq!(m.pools().len(), 14);
@@ -784,9 +660,6 @@ mod tests {
         let x = Tensor::<4>::ones([1, 1, 4, 4], &dev).neg();
         let y = max_pool_3s1(x).into_data().try_to_vec::<f32>().unwrap();
         assert!(y.iter().all(|v| (v + 1.0).abs() < 1e-6), "{y:?}");
-        assert_eq!(
-            max_pool_3s2(Tensor::<4>::zeros([1, 1, 147, 147], &dev)).dims(),
-            [1, 1, 73, 73]
-        );
+        assert_eq!(max_pool_3s2(Tensor::<4>::zeros([1, 1, 147, 147], &dev)).dims(), [1, 1, 73, 73]);
     }
 }

@@ -107,22 +107,15 @@ impl<'a> Parser<'a> {
 
     fn line(&mut self) -> Result<String, String> {
         let rest = &self.data[self.pos..];
-        let end = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .ok_or_else(|| self.err("unterminated line"))?;
-        let s = std::str::from_utf8(&rest[..end])
-            .map_err(|_| self.err("line is not UTF-8"))?
-            .to_string();
+        let end = rest.iter().position(|&b| b == b'\n').ok_or_else(|| self.err("unterminated line"))?;
+        let s = std::str::from_utf8(&rest[..end]).map_err(|_| self.err("line is not UTF-8"))?.to_string();
         self.pos += end + 1;
         Ok(s)
     }
 
     fn text(&mut self, n: usize) -> Result<String, String> {
         let b = self.take(n)?;
-        std::str::from_utf8(b)
-            .map(str::to_string)
-            .map_err(|_| self.err("string is not UTF-8"))
+        std::str::from_utf8(b).map(str::to_string).map_err(|_| self.err("string is not UTF-8"))
     }
 
     fn alloc(&mut self, v: Value) -> Result<Id, String> {
@@ -156,11 +149,7 @@ impl<'a> Parser<'a> {
 
     /// Pops everything down to the last MARK (the MARK too).
     fn pop_mark(&mut self) -> Result<Vec<Id>, String> {
-        let m = self
-            .stack
-            .iter()
-            .rposition(Option::is_none)
-            .ok_or_else(|| self.err("no MARK"))?;
+        let m = self.stack.iter().rposition(Option::is_none).ok_or_else(|| self.err("no MARK"))?;
         let items = self.stack.split_off(m + 1).into_iter().flatten().collect();
         self.stack.pop();
         Ok(items)
@@ -193,10 +182,7 @@ impl<'a> Parser<'a> {
     }
 
     fn memo_get(&self, key: u32) -> Result<Id, String> {
-        self.memo
-            .get(&key)
-            .copied()
-            .ok_or_else(|| self.err(format!("memo key {key} not set")))
+        self.memo.get(&key).copied().ok_or_else(|| self.err(format!("memo key {key} not set")))
     }
 
     /// `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks)`.
@@ -220,26 +206,12 @@ impl<'a> Parser<'a> {
         };
         let storage = self.string(s[2])?;
         let offset = self.usize(a[1])?;
-        let shape = self
-            .tuple_items(a[2])?
-            .iter()
-            .map(|&i| self.usize(i))
-            .collect::<Result<Vec<_>, _>>()?;
-        let stride = self
-            .tuple_items(a[3])?
-            .iter()
-            .map(|&i| self.usize(i))
-            .collect::<Result<Vec<_>, _>>()?;
+        let shape = self.tuple_items(a[2])?.iter().map(|&i| self.usize(i)).collect::<Result<Vec<_>, _>>()?;
+        let stride = self.tuple_items(a[3])?.iter().map(|&i| self.usize(i)).collect::<Result<Vec<_>, _>>()?;
         if shape.len() != stride.len() {
             return Err(self.err("tensor shape and stride differ in length"));
         }
-        Ok(Value::Tensor(TensorMeta {
-            storage,
-            storage_type,
-            offset,
-            shape,
-            stride,
-        }))
+        Ok(Value::Tensor(TensorMeta { storage, storage_type, offset, shape, stride }))
     }
 
     fn run(&mut self) -> Result<Id, String> {
@@ -327,11 +299,7 @@ impl<'a> Parser<'a> {
                         return Err(self.err("LONG1 wider than 64 bits"));
                     }
                     let b = self.take(n)?;
-                    let mut buf = if b.last().is_some_and(|&x| x & 0x80 != 0) {
-                        [0xffu8; 8]
-                    } else {
-                        [0u8; 8]
-                    };
+                    let mut buf = if b.last().is_some_and(|&x| x & 0x80 != 0) { [0xffu8; 8] } else { [0u8; 8] };
                     buf[..n].copy_from_slice(b);
                     self.push(Value::Int(i64::from_le_bytes(buf)))?;
                 }
@@ -401,9 +369,7 @@ impl<'a> Parser<'a> {
                     self.stack.push(Some(id));
                 }
                 b'0' => {
-                    self.stack
-                        .pop()
-                        .ok_or_else(|| self.err("POP on an empty stack"))?;
+                    self.stack.pop().ok_or_else(|| self.err("POP on an empty stack"))?;
                 }
                 b'1' => {
                     self.pop_mark()?;
@@ -421,16 +387,12 @@ impl<'a> Parser<'a> {
                     let f = self.pop()?;
                     let name = match &self.arena[f] {
                         Value::Global(g) => g.clone(),
-                        other => {
-                            return Err(self.err(format!("REDUCE on a non-callable {other:?}")))
-                        }
+                        other => return Err(self.err(format!("REDUCE on a non-callable {other:?}"))),
                     };
                     // TorchScript wraps typed lists (`List[int]` …) and tagged values in
                     // `torch.jit._pickle.build_intlist([…])`, `restore_type_tag(value, type)`:
                     // the value is the first argument.
-                    if name.starts_with("torch.jit._pickle.build_")
-                        || name == "torch.jit._pickle.restore_type_tag"
-                    {
+                    if name.starts_with("torch.jit._pickle.build_") || name == "torch.jit._pickle.restore_type_tag" {
                         let first = *self
                             .tuple_items(args)?
                             .first()
@@ -441,10 +403,7 @@ impl<'a> Parser<'a> {
                     let v = match name.as_str() {
                         "torch._utils._rebuild_tensor_v2" => self.rebuild_tensor(args)?,
                         "collections.OrderedDict" => Value::Dict(vec![]),
-                        _ => Value::Object {
-                            class: name,
-                            state: None,
-                        },
+                        _ => Value::Object { class: name, state: None },
                     };
                     self.push(v)?;
                 }
@@ -471,13 +430,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Flattens the object tree under `id` into `out`, with attribute paths below `prefix`.
-    fn flatten(
-        &self,
-        id: Id,
-        prefix: &str,
-        out: &mut ScriptModule,
-        depth: usize,
-    ) -> Result<(), String> {
+    fn flatten(&self, id: Id, prefix: &str, out: &mut ScriptModule, depth: usize) -> Result<(), String> {
         if depth > 64 {
             return Err("module tree nested more than 64 levels".into());
         }
@@ -492,11 +445,7 @@ impl<'a> Parser<'a> {
         };
         for &(k, v) in items {
             let key = self.string(k)?;
-            let path = if prefix.is_empty() {
-                key
-            } else {
-                format!("{prefix}.{key}")
-            };
+            let path = if prefix.is_empty() { key } else { format!("{prefix}.{key}") };
             match &self.arena[v] {
                 Value::Object { .. } => self.flatten(v, &path, out, depth + 1)?,
                 Value::Tensor(t) => {
@@ -505,13 +454,8 @@ impl<'a> Parser<'a> {
                 Value::Int(i) => {
                     out.ints.insert(path, vec![*i]);
                 }
-                Value::Tuple(xs) | Value::List(xs)
-                    if xs.iter().all(|&x| matches!(self.arena[x], Value::Int(_))) =>
-                {
-                    out.ints.insert(
-                        path,
-                        xs.iter().map(|&x| self.int(x)).collect::<Result<_, _>>()?,
-                    );
+                Value::Tuple(xs) | Value::List(xs) if xs.iter().all(|&x| matches!(self.arena[x], Value::Int(_))) => {
+                    out.ints.insert(path, xs.iter().map(|&x| self.int(x)).collect::<Result<_, _>>()?);
                 }
                 _ => {}
             }
@@ -522,13 +466,7 @@ impl<'a> Parser<'a> {
 
 /// Parses a TorchScript `data.pkl` and flattens its module tree.
 pub(crate) fn parse_script_module(data: &[u8]) -> Result<ScriptModule, String> {
-    let mut p = Parser {
-        data,
-        pos: 0,
-        arena: Vec::new(),
-        stack: Vec::new(),
-        memo: HashMap::new(),
-    };
+    let mut p = Parser { data, pos: 0, arena: Vec::new(), stack: Vec::new(), memo: HashMap::new() };
     let root = p.run()?;
     let mut out = ScriptModule::default();
     p.flatten(root, "", &mut out, 0)?;
@@ -570,9 +508,7 @@ mod tests {
         global(&mut p, "torch", "FloatStorage");
         s(&mut p, "0");
         s(&mut p, "cpu");
-        p.extend([
-            b'K', 6, b't', b'Q', b'K', 0, b'K', 2, b'K', 3, 0x86, b'K', 3, b'K', 1, 0x86, 0x89,
-        ]);
+        p.extend([b'K', 6, b't', b'Q', b'K', 0, b'K', 2, b'K', 3, 0x86, b'K', 3, b'K', 1, 0x86, 0x89]);
         global(&mut p, "collections", "OrderedDict");
         p.extend([b')', b'R', b't', b'R', b'q', 7]);
         s(&mut p, "stride");
@@ -603,9 +539,7 @@ mod tests {
     fn refuses_truncated_and_unknown_input() {
         let data = sample();
         assert!(parse_script_module(&data[..data.len() - 3]).is_err());
-        assert!(parse_script_module(&[0x80, 2, 0xff])
-            .unwrap_err()
-            .contains("opcode 0xff"));
+        assert!(parse_script_module(&[0x80, 2, 0xff]).unwrap_err().contains("opcode 0xff"));
         assert!(parse_script_module(&[]).is_err());
     }
 }

@@ -34,10 +34,7 @@ pub const INPUT_MAX: f32 = 0.9921875;
 ///
 /// If `old` or `new` is 0.
 pub fn nv_bilinear_matrix(old: usize, new: usize) -> Vec<f32> {
-    assert!(
-        old > 0 && new > 0,
-        "nv_bilinear_matrix: sizes must be positive (old {old}, new {new})"
-    );
+    assert!(old > 0 && new > 0, "nv_bilinear_matrix: sizes must be positive (old {old}, new {new})");
     let mut m = vec![0.0f32; new * old];
     for j in 0..new {
         let s = (j as f64 * old as f64 / new as f64).clamp(0.0, (old - 1) as f64);
@@ -55,25 +52,13 @@ pub fn nv_bilinear_matrix(old: usize, new: usize) -> Vec<f32> {
 pub fn nv_bilinear_resize(x: Tensor<4>, new_h: usize, new_w: usize) -> Tensor<4> {
     let [n, c, h, w] = x.dims();
     let device = x.device();
-    let rw_t = Tensor::<2>::from_data(
-        TensorData::new(nv_bilinear_matrix(w, new_w), [new_w, w]),
-        &device,
-    )
-    .transpose(); // [w, new_w]
-    let rh_t = Tensor::<2>::from_data(
-        TensorData::new(nv_bilinear_matrix(h, new_h), [new_h, h]),
-        &device,
-    )
-    .transpose(); // [h, new_h]
+    let rw_t = Tensor::<2>::from_data(TensorData::new(nv_bilinear_matrix(w, new_w), [new_w, w]), &device).transpose(); // [w, new_w]
+    let rh_t = Tensor::<2>::from_data(TensorData::new(nv_bilinear_matrix(h, new_h), [new_h, h]), &device).transpose(); // [h, new_h]
     let x = x.reshape([n * c * h, w]).matmul(rw_t); // [n·c·h, new_w]
-    let x = x
-        .reshape([n * c, h, new_w])
-        .swap_dims(1, 2)
-        .reshape([n * c * new_w, h]); // [n·c·new_w, h]
+    let x = x.reshape([n * c, h, new_w]).swap_dims(1, 2).reshape([n * c * new_w, h]); // [n·c·new_w, h]
     let x = x.matmul(rh_t); // [n·c·new_w, new_h]
-    x.reshape([n * c, new_w, new_h])
-        .swap_dims(1, 2)
-        .reshape([n, c, new_h, new_w]) // [n, c, new_h, new_w]
+    x.reshape([n * c, new_w, new_h]).swap_dims(1, 2).reshape([n, c, new_h, new_w])
+    // [n, c, new_h, new_w]
 }
 
 /// dddit images (`[n, 1 or 3, h, w]`, values in `[-1, 1]`) → the Inception input
@@ -90,9 +75,7 @@ pub fn preprocess(images: Tensor<4>) -> Result<Tensor<4>, EvalError> {
         }
     };
     if n == 0 || h == 0 || w == 0 {
-        return Err(EvalError::Invalid(format!(
-            "empty image batch [{n}, {c}, {h}, {w}]"
-        )));
+        return Err(EvalError::Invalid(format!("empty image batch [{n}, {c}, {h}, {w}]")));
     }
     let x = ((x + 1.0) / 2.0).clamp(0.0, 1.0); // data range (-1, 1) → [0, 1]
     let x = if h != INPUT_SIZE || w != INPUT_SIZE {
@@ -119,11 +102,7 @@ mod tests {
             let m = nv_bilinear_matrix(n, n);
             for j in 0..n {
                 for i in 0..n {
-                    assert_eq!(
-                        m[j * n + i],
-                        if i == j { 1.0 } else { 0.0 },
-                        "n = {n}, ({j}, {i})"
-                    );
+                    assert_eq!(m[j * n + i], if i == j { 1.0 } else { 0.0 }, "n = {n}, ({j}, {i})");
                 }
             }
         }
@@ -148,14 +127,8 @@ mod tests {
         // 32 → 299: pixel 1 samples at 32/299 = 0.107: 0.893 of pixel 0, 0.107 of pixel 1.
         let m = nv_bilinear_matrix(32, 299);
         let s = 32.0 / 299.0;
-        assert!(
-            (row(&m, 32, 1)[0] - (1.0 - s)).abs() < 1e-6 && (row(&m, 32, 1)[1] - s).abs() < 1e-6
-        );
-        assert_eq!(
-            row(&m, 32, 0)[0],
-            1.0,
-            "the first output pixel is the first source pixel"
-        );
+        assert!((row(&m, 32, 1)[0] - (1.0 - s)).abs() < 1e-6 && (row(&m, 32, 1)[1] - s).abs() < 1e-6);
+        assert_eq!(row(&m, 32, 0)[0], 1.0, "the first output pixel is the first source pixel");
         // The last outputs sample beyond old − 1 = 31 (j · 32/299 > 31 for j ≥ 290) and are
         // clamped to the border pixel.
         for j in 290..299 {
@@ -172,14 +145,10 @@ mod tests {
         let dev = device();
         // x[h, w] = 10·h + w is affine: inside the border the resize samples it exactly.
         let (h, w) = (5, 4);
-        let vals: Vec<f32> = (0..2 * h * w)
-            .map(|k| (10 * ((k / w) % h) + k % w) as f32 + (k / (h * w)) as f32 * 100.0)
-            .collect();
+        let vals: Vec<f32> =
+            (0..2 * h * w).map(|k| (10 * ((k / w) % h) + k % w) as f32 + (k / (h * w)) as f32 * 100.0).collect();
         let x = Tensor::<4>::from_data(TensorData::new(vals, [1, 2, h, w]), &dev);
-        let y = nv_bilinear_resize(x, 7, 6)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap(); // [1, 2, 7, 6]
+        let y = nv_bilinear_resize(x, 7, 6).into_data().try_to_vec::<f32>().unwrap(); // [1, 2, 7, 6]
         for c in 0..2 {
             for j in 0..7 {
                 for i in 0..6 {
@@ -187,10 +156,7 @@ mod tests {
                     let sx = (i as f32 * w as f32 / 6.0).min((w - 1) as f32);
                     let want = 10.0 * sy + sx + 100.0 * c as f32;
                     let got = y[(c * 7 + j) * 6 + i];
-                    assert!(
-                        (got - want).abs() < 1e-4,
-                        "({c}, {j}, {i}): {got} vs {want}"
-                    );
+                    assert!((got - want).abs() < 1e-4, "({c}, {j}, {i}): {got} vs {want}");
                 }
             }
         }
@@ -200,14 +166,8 @@ mod tests {
     fn preprocess_ranges_and_channels() {
         let dev = device();
         // A 299×299 image is not quantised: -1 → -1, 1 → 0.9921875, 0 → 0.99609375 - 1.
-        let x = Tensor::<4>::from_data(
-            TensorData::new(vec![-1.0f32, 0.0, 1.0, 3.0], [1, 1, 2, 2]),
-            &dev,
-        );
-        let x = x
-            .repeat_dim(2, 150)
-            .repeat_dim(3, 150)
-            .slice([0..1, 0..1, 0..299, 0..299]);
+        let x = Tensor::<4>::from_data(TensorData::new(vec![-1.0f32, 0.0, 1.0, 3.0], [1, 1, 2, 2]), &dev);
+        let x = x.repeat_dim(2, 150).repeat_dim(3, 150).slice([0..1, 0..1, 0..299, 0..299]);
         let y = preprocess(x).unwrap();
         assert_eq!(y.dims(), [1, 3, 299, 299]);
         let v = y.into_data().try_to_vec::<f32>().unwrap();
@@ -215,24 +175,14 @@ mod tests {
         assert!((v[1] - (0.5 * 1.9921875 - 1.0)).abs() < 1e-7);
         assert_eq!(v[299], INPUT_MAX, "1 maps to the top of the range");
         // Two channels are refused.
-        assert!(matches!(
-            preprocess(Tensor::<4>::zeros([1, 2, 8, 8], &dev)),
-            Err(EvalError::Invalid(_))
-        ));
+        assert!(matches!(preprocess(Tensor::<4>::zeros([1, 2, 8, 8], &dev)), Err(EvalError::Invalid(_))));
         // Quantisation before resizing: 0 → 0.5 · 255 = 127.5 → 128; a value that lands on
         // 2.4 in [0, 255] units → 2.
         for (x, q) in [(0.0f32, 128.0f32), (2.0 * 2.4 / 255.0 - 1.0, 2.0)] {
-            let v = preprocess(Tensor::<4>::full([1, 3, 4, 4], x, &dev))
-                .unwrap()
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap();
+            let v =
+                preprocess(Tensor::<4>::full([1, 3, 4, 4], x, &dev)).unwrap().into_data().try_to_vec::<f32>().unwrap();
             let want = q / 255.0 * 1.9921875 - 1.0;
-            assert!(
-                v.iter().all(|&p| (p - want).abs() < 1e-6),
-                "{x}: {} vs {want}",
-                v[0]
-            );
+            assert!(v.iter().all(|&p| (p - want).abs() < 1e-6), "{x}: {} vs {want}", v[0]);
         }
     }
 }

@@ -17,7 +17,9 @@ pub mod shapes;
 
 pub use batch::{Batch, BatchOrder, BatchOrderConfig, Batcher, BatcherConfig, OrderedBatch, Position};
 pub use fashion_mnist::{FashionMnist, FashionMnistConfig, Split};
-pub use shapes::{background, caption, Cell, Colour, ObjectSpec, ShapeKind, Shapes, ShapesConfig, SizeClass, SplitMix64};
+pub use shapes::{
+    background, caption, Cell, Colour, ObjectSpec, ShapeKind, Shapes, ShapesConfig, SizeClass, SplitMix64,
+};
 
 use std::path::PathBuf;
 

@@ -504,7 +504,8 @@ impl Shapes {
     }
 
     fn rng(&self, index: usize) -> SplitMix64 {
-        SplitMix64::from_parts(&[self.config.seed, 0x5348_4150_4553, index as u64]) // "SHAPES"
+        SplitMix64::from_parts(&[self.config.seed, 0x5348_4150_4553, index as u64])
+        // "SHAPES"
     }
 
     fn layout(&self, rng: &mut SplitMix64) -> Vec<Placed> {
@@ -625,9 +626,12 @@ mod tests {
 
     #[test]
     fn caption_joins_objects() {
-        let a = ObjectSpec { kind: ShapeKind::Circle, colour: Colour::Red, size: SizeClass::Large, cell: Cell::TopLeft };
-        let b = ObjectSpec { kind: ShapeKind::Square, colour: Colour::Blue, size: SizeClass::Small, cell: Cell::Bottom };
-        let c = ObjectSpec { kind: ShapeKind::Cross, colour: Colour::Green, size: SizeClass::Small, cell: Cell::Center };
+        let a =
+            ObjectSpec { kind: ShapeKind::Circle, colour: Colour::Red, size: SizeClass::Large, cell: Cell::TopLeft };
+        let b =
+            ObjectSpec { kind: ShapeKind::Square, colour: Colour::Blue, size: SizeClass::Small, cell: Cell::Bottom };
+        let c =
+            ObjectSpec { kind: ShapeKind::Cross, colour: Colour::Green, size: SizeClass::Small, cell: Cell::Center };
         assert_eq!(caption(&[a]), "a large red circle at the top left");
         assert_eq!(caption(&[a, b]), "a large red circle at the top left and a small blue square at the bottom");
         assert_eq!(
