@@ -35,9 +35,9 @@ pub(crate) struct Legend {
 
 impl Legend {
     /// The legend of `chart` on an image `image_width` pixels wide, names truncated so that the
-    /// box takes at most about 28% of the width; `front` adds the frontier's row.
+    /// box takes at most about 38% of the width; `front` adds the frontier's row.
     pub fn new(chart: &Chart, front: bool, image_width: f64) -> Legend {
-        let max_chars = (((0.28 * image_width - 44.0) / CH).floor().max(4.0) as usize).min(40);
+        let max_chars = (((0.38 * image_width - 44.0) / CH).floor().max(4.0) as usize).min(40);
         let mut rows: Vec<(String, Swatch)> = chart
             .series
             .iter()
@@ -128,7 +128,7 @@ mod tests {
         c.series.push(Series::scatter("a", vec![Point::new(1.0, 1.0)]));
         c.series.push(Series::line("b".repeat(100), Vec::new()));
         let legend = Legend::new(&c, true, 800.0);
-        assert!(legend.width <= 0.28 * 800.0 + 1.0, "{}", legend.width);
+        assert!(legend.width <= 0.38 * 800.0 + 1.0, "{}", legend.width);
         let mut s = scene();
         legend.draw(&mut s, 500.0, 40.0, 500.0);
         let t = texts(&s);

@@ -2,7 +2,7 @@
 //! each feature extractor, and compute by timestep range, as SVG and PNG.
 
 use crate::error::RunnerError;
-use crate::table::Table;
+use crate::table::{Row, Table};
 use dddit_plot::{Chart, Point, Series};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,15 +24,16 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
             "{} generated vs {} real; mean ± std over {} seed(s); dashed: Pareto frontier",
             f.generated, f.reference, seeds
         ));
+        let names = names(&table.rows);
         let mut by_router: BTreeMap<String, Vec<Point>> = BTreeMap::new();
-        for r in &table.rows {
+        for (r, (_, suffix)) in table.rows.iter().zip(&names) {
             let Some(x) = r.features.get(i) else { continue };
             by_router.entry(r.router.clone()).or_default().push(Point {
                 x: r.gflops.mean,
                 y: x.fd.mean,
                 y_err: (x.fd.n > 1).then_some(x.fd.std),
                 x_err: (r.gflops.n > 1 && r.gflops.std > 0.0).then_some(r.gflops.std),
-                label: Some(r.point.clone()),
+                label: (!suffix.is_empty()).then(|| suffix.clone()),
             });
         }
         chart.series = by_router
@@ -56,8 +57,9 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
         chart.series = table
             .rows
             .iter()
-            .map(|r| Series {
-                name: r.point.clone(),
+            .zip(names(&table.rows))
+            .map(|(r, (name, _))| Series {
+                name,
                 points: r
                     .by_t
                     .iter()
@@ -107,4 +109,113 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
         written.push(stem);
     }
     Ok(written)
+}
+
+/// Readable names for the rows of a table, as `(name, suffix)`: the suffix tells a row apart
+/// from the other rows of its router (the sweep settings that differ among them, e.g.
+/// `flops_target=0.3`) or, for a router with one row, lists its keys (`experts=4, k=1`); the
+/// name is the router followed by the suffix. Point names join every swept key and value and
+/// are cut off in legends and point labels, where the part that differs was lost.
+fn names(rows: &[Row]) -> Vec<(String, String)> {
+    let flat: Vec<BTreeMap<String, String>> = rows.iter().map(|r| flatten_settings(&r.settings)).collect();
+    rows.iter()
+        .zip(&flat)
+        .map(|(r, mine)| {
+            let same: Vec<&BTreeMap<String, String>> =
+                rows.iter().zip(&flat).filter(|(o, _)| o.router == r.router).map(|(_, f)| f).collect();
+            let parts: Vec<String> = if same.len() == 1 {
+                r.router_keys.iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect()
+            } else {
+                mine.iter()
+                    .filter(|(k, v)| same.iter().any(|o| o.get(*k) != Some(*v)))
+                    .map(|(k, v)| format!("{}={v}", k.rsplit('.').next().unwrap_or(k)))
+                    .collect()
+            };
+            let suffix = parts.join(", ");
+            let name = if suffix.is_empty() { r.router.clone() } else { format!("{} {suffix}", r.router) };
+            (name, suffix)
+        })
+        .collect()
+}
+
+/// `{"router": {"kind": "topk", "k": 2}, "train.lr": 0.1}` → `router.kind = topk`,
+/// `router.k = 2`, `train.lr = 0.1`.
+fn flatten_settings(settings: &BTreeMap<String, serde_json::Value>) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+        match v {
+            serde_json::Value::Object(m) => m.iter().for_each(|(k, v)| walk(&format!("{prefix}.{k}"), v, out)),
+            other => {
+                out.insert(prefix.to_string(), value_text(other));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    settings.iter().for_each(|(k, v)| walk(k, v, &mut out));
+    out
+}
+
+/// A setting's value as written in a label: strings without quotes.
+fn value_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn row(router: &str, keys: serde_json::Value, settings: serde_json::Value) -> Row {
+        let map = |v: serde_json::Value| v.as_object().unwrap().clone().into_iter().collect();
+        Row {
+            point: "a-long-point-name".into(),
+            point_index: 0,
+            router: router.into(),
+            router_keys: map(keys),
+            settings: map(settings),
+            seeds: vec![0],
+            train_steps: 1,
+            gflops: crate::table::Stat::of(&[1.0]),
+            gflops_ratio: crate::table::Stat::of(&[1.0]),
+            ms_batch1: None,
+            ms_batch: None,
+            timing_batch: None,
+            device: "flex".into(),
+            features: vec![],
+            class_accuracy: BTreeMap::new(),
+            adherence: None,
+            by_t: vec![],
+            captions: None,
+        }
+    }
+
+    #[test]
+    fn names_keep_what_tells_rows_apart() {
+        // A budget sweep: dense once, the width router at two budgets.
+        let dw = json!({"kind": "dynamic-width", "mlp_groups": 4});
+        let rows = [
+            row("dense", json!({}), json!({"router": {"kind": "dense"}, "train.loss.flops_target": 1.0})),
+            row("dynamic-width", json!({"mlp_groups": 4}), json!({"router": dw, "train.loss.flops_target": 0.3})),
+            row("dynamic-width", json!({"mlp_groups": 4}), json!({"router": dw, "train.loss.flops_target": 0.45})),
+        ];
+        let n = names(&rows);
+        assert_eq!(n[0], ("dense".to_string(), String::new()));
+        assert_eq!(n[1], ("dynamic-width flops_target=0.3".to_string(), "flops_target=0.3".to_string()));
+        assert_eq!(n[2].1, "flops_target=0.45");
+        // One row per router: its keys; a router key swept within one router: that key.
+        let rows = [
+            row("topk", json!({"experts": 4, "k": 1}), json!({"router": {"kind": "topk", "experts": 4, "k": 1}})),
+            row("timestep-gate", json!({"policy": "learned"}), json!({"router": {"kind": "timestep-gate"}})),
+        ];
+        let n = names(&rows);
+        assert_eq!(n[0].0, "topk experts=4, k=1");
+        assert_eq!(n[1].0, "timestep-gate policy=learned");
+        let rows = [
+            row("topk", json!({"k": 1}), json!({"router.k": 1, "train.lr": 0.1})),
+            row("topk", json!({"k": 2}), json!({"router.k": 2, "train.lr": 0.1})),
+        ];
+        assert_eq!(names(&rows)[1], ("topk k=2".to_string(), "k=2".to_string()));
+    }
 }
