@@ -20,10 +20,8 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
             format!("FD [{}] (lower is better)", f.extractor),
         );
         chart.pareto_min = true;
-        chart.note = Some(format!(
-            "{} generated vs {} real; mean ± std over {} seed(s); dashed: Pareto frontier",
-            f.generated, f.reference, seeds
-        ));
+        chart.note =
+            Some(format!("{} generated vs {} real; mean ± std over {} seed(s)", f.generated, f.reference, seeds));
         let names = names(&table.rows);
         let mut by_router: BTreeMap<String, Vec<Point>> = BTreeMap::new();
         for (r, (_, suffix)) in table.rows.iter().zip(&names) {
