@@ -53,14 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let xt = d.q_sample(x0.clone(), &ts, noise.clone());
         let mt = d.model_t(&ts);
         for (name, m) in &models {
-            let opts = ForwardOptions {
-                timesteps: &mt,
-                text: None,
-                mode: Mode::Eval,
-                force_drop: None,
-                complexity: None,
-                full: false,
-            };
+            let opts = ForwardOptions::new(&mt, Mode::Eval);
             let eps = m.forward(xt.clone(), d.model_t_tensor(&ts, &dev), y.clone(), &opts).out.slice_dim(1, 0..c);
             let mse = (eps.clone() - noise.clone()).square().mean().into_scalar::<f32>();
             let ratio = (eps.square().sum().sqrt() / noise.clone().square().sum().sqrt()).into_scalar::<f32>();

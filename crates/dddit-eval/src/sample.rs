@@ -180,14 +180,7 @@ pub fn sample_batch_with(
                 // With guidance the batch is doubled; its second half is unconditional.
                 let text_rows =
                     text.map(|t| if n == b { t.clone() } else { Tensor::cat(vec![t.clone(), t.zeros_like()], 0) });
-                let opts = ForwardOptions {
-                    timesteps: &ts,
-                    text: text_rows.as_ref(),
-                    mode: Mode::Eval,
-                    force_drop: None,
-                    complexity: None,
-                    full: false,
-                };
+                let opts = ForwardOptions { text: text_rows.as_ref(), ..ForwardOptions::new(&ts, Mode::Eval) };
                 let r = model.forward(x, t, y, &opts);
                 for (i, f) in r.flops.iter().enumerate() {
                     flops[i % b] += *f;

@@ -56,8 +56,7 @@ fn eval<S: RoutedStack>(model: &RoutedDiT<S>, x: Tensor<4>, ts: &[f64], y: Tenso
         TensorData::new(ts.iter().map(|&v| v as f32).collect::<Vec<_>>(), [ts.len()]),
         &x.device(),
     );
-    let opts =
-        ForwardOptions { timesteps: ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
+    let opts = ForwardOptions::new(ts, Mode::Eval);
     model.forward(x, t, y, &opts)
 }
 
@@ -91,7 +90,7 @@ fn builds_from_toml_and_runs_forward_and_backward() {
     let t = Tensor::<1>::from_floats(ts, &dev);
     let y = Tensor::<1, Int>::from_ints([0, 1, 3], &dev); // 3 = the null label
     for mode in [Mode::Eval, Mode::Train] {
-        let opts = ForwardOptions { timesteps: &ts, text: None, mode, force_drop: None, complexity: None, full: false };
+        let opts = ForwardOptions::new(&ts, mode);
         let out = model.forward(x.clone(), t.clone(), y.clone(), &opts);
         assert_eq!(out.out.dims(), [3, 2, 8, 8]); // learn_sigma: ε and σ channels
         assert_eq!(out.flops.len(), 3);
@@ -118,14 +117,7 @@ fn skipped_blocks_get_no_gradient() {
     let model = perturbed(&NoiseSkipConfig { skip_layers: 1, threshold: 500.0 }, &m, &dev);
     let ts = [10.0, 20.0];
     let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
-    let opts = ForwardOptions {
-        timesteps: &ts,
-        text: None,
-        mode: Mode::Train,
-        force_drop: None,
-        complexity: None,
-        full: false,
-    };
+    let opts = ForwardOptions::new(&ts, Mode::Train);
     let out = model.forward(x, Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 2], &dev), &opts);
     let grads = out.out.square().mean().backward();
     let weight = |i: usize| model.stack.blocks[i].ada_ln_modulation.weight.val();
@@ -145,14 +137,7 @@ fn low_noise_samples_cost_exactly_the_skipped_blocks_less() {
             build(&table(&format!("kind = \"noise-skip\"\nskip_layers = {skip}\nthreshold = 300")), &m, &dev).unwrap();
         let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
         let ts = [299.0, 300.0]; // below, and exactly at, the threshold
-        let opts = ForwardOptions {
-            timesteps: &ts,
-            text: None,
-            mode: Mode::Eval,
-            force_drop: None,
-            complexity: None,
-            full: false,
-        };
+        let opts = ForwardOptions::new(&ts, Mode::Eval);
         let out = model.forward(x, Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 1], &dev), &opts);
         let (low, high) = (out.flops[0], out.flops[1]);
         assert_eq!(high, m.dense_flops(), "skip {skip}");

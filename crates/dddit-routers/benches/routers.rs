@@ -66,14 +66,7 @@ fn peak_training_mib(model: &dyn AnyRoutedModel, m: &DiTConfig, batch: usize) ->
     let ts = vec![500.0; batch];
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
-    let opts = ForwardOptions {
-        timesteps: &ts,
-        text: None,
-        mode: Mode::Train,
-        force_drop: None,
-        complexity: None,
-        full: false,
-    };
+    let opts = ForwardOptions::new(&ts, Mode::Train);
     let out = model.forward(x, Tensor::full([batch], 500.0, &dev), Tensor::zeros([batch], &dev), &opts);
     let mut loss = out.out.square().mean();
     for a in out.aux_losses {

@@ -125,14 +125,7 @@ pub fn forward_once(model: &dyn AnyRoutedModel, x: &Tensor<4>, steps: &[f64]) ->
     let mut gf = 0.0;
     for &t in steps {
         let ts = vec![t; b];
-        let opts = crate::ForwardOptions {
-            timesteps: &ts,
-            text: None,
-            mode: dddit_core::routing::Mode::Eval,
-            force_drop: None,
-            complexity: None,
-            full: false,
-        };
+        let opts = crate::ForwardOptions::new(&ts, dddit_core::routing::Mode::Eval);
         let out = model.forward(x.clone(), Tensor::full([b], t, &dev), y.clone(), &opts);
         let _ = out.out.slice([0..1, 0..1, 0..1, 0..1]).into_data();
         gf += out.flops.iter().map(|f| f.total() as f64).sum::<f64>() / b as f64 / 1e9;
@@ -179,14 +172,7 @@ mod tests {
             .iter()
             .map(|c| {
                 let ts = vec![500.0; 2];
-                let opts = crate::ForwardOptions {
-                    timesteps: &ts,
-                    text: None,
-                    mode: dddit_core::routing::Mode::Eval,
-                    force_drop: None,
-                    complexity: None,
-                    full: false,
-                };
+                let opts = crate::ForwardOptions::new(&ts, dddit_core::routing::Mode::Eval);
                 let out = c.model.forward(x.clone(), Tensor::full([2], 500.0, &dev), Tensor::zeros([2], &dev), &opts);
                 out.flops.iter().map(|f| f.total() as f64).sum::<f64>()
             })

@@ -56,6 +56,14 @@ pub struct ForwardOptions<'a> {
     pub full: bool,
 }
 
+impl<'a> ForwardOptions<'a> {
+    /// The plain pass of `mode` at host `timesteps`: no caption, no forced label dropout, no
+    /// auxiliary targets, routed (not complete) model. Set the other fields on the result.
+    pub fn new(timesteps: &'a [f64], mode: Mode) -> Self {
+        ForwardOptions { timesteps, text: None, mode, force_drop: None, complexity: None, full: false }
+    }
+}
+
 impl<S: RoutedStack> RoutedDiT<S> {
     /// Wraps `stack` with a freshly initialised stem for `config`.
     pub fn new(config: &DiTConfig, stack: S, device: &Device) -> Self {

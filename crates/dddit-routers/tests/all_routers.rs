@@ -80,8 +80,7 @@ fn every_router_runs_forward_and_backward() {
         let t = Tensor::<1>::from_floats(ts, &dev);
         let y = Tensor::<1, Int>::from_ints([0, 1, 3], &dev);
         for mode in [Mode::Train, Mode::Eval] {
-            let opts =
-                ForwardOptions { timesteps: &ts, text: None, mode, force_drop: None, complexity: None, full: false };
+            let opts = ForwardOptions::new(&ts, mode);
             let out = model.forward(x.clone(), t.clone(), y.clone(), &opts);
             assert_eq!(out.out.dims(), [b, 2, 8, 8], "{}", e.name);
             assert_eq!(out.flops.len(), b);
@@ -119,14 +118,7 @@ fn dense_reports_the_dit_flops() {
     let model = build(&table("kind = \"dense\""), &m, &dev).unwrap();
     assert_eq!(model.full_flops(), m.dense_flops());
     let x = Tensor::<4>::zeros([2, 1, 8, 8], &dev);
-    let opts = ForwardOptions {
-        timesteps: &[1.0, 2.0],
-        text: None,
-        mode: Mode::Eval,
-        force_drop: None,
-        complexity: None,
-        full: false,
-    };
+    let opts = ForwardOptions::new(&[1.0, 2.0], Mode::Eval);
     let out = model.forward(x, Tensor::from_floats([1.0, 2.0], &dev), Tensor::from_ints([0, 1], &dev), &opts);
     assert!(out.flops.iter().all(|f| *f == m.dense_flops()));
 }
@@ -135,14 +127,7 @@ fn step(model: &dyn dddit_routers::AnyRoutedModel, x: Tensor<4>, t: f64) -> (Ten
     let dev = x.device();
     let b = x.dims()[0];
     let ts = vec![t; b];
-    let opts = ForwardOptions {
-        timesteps: &ts,
-        text: None,
-        mode: Mode::Eval,
-        force_drop: None,
-        complexity: None,
-        full: false,
-    };
+    let opts = ForwardOptions::new(&ts, Mode::Eval);
     let out = model.forward(x, Tensor::full([b], t, &dev), Tensor::zeros([b], &dev), &opts);
     (out.out, out.flops[0].total())
 }
@@ -194,14 +179,7 @@ fn full_budget_costs_dense_plus_router() {
         let model = build(&table(src), &m, &dev).unwrap();
         let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
         let ts = [100.0, 900.0];
-        let opts = ForwardOptions {
-            timesteps: &ts,
-            text: None,
-            mode: Mode::Eval,
-            force_drop: None,
-            complexity: None,
-            full: false,
-        };
+        let opts = ForwardOptions::new(&ts, Mode::Eval);
         let out = model.forward(x, Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 1], &dev), &opts);
         for f in &out.flops {
             let mut no_router = *f;
@@ -252,14 +230,7 @@ fn full_mode_runs_the_complete_model() {
         let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
         let ts = [100.0, 900.0];
         let run = |full: bool| {
-            let opts = ForwardOptions {
-                timesteps: &ts,
-                text: None,
-                mode: Mode::Eval,
-                force_drop: None,
-                complexity: None,
-                full,
-            };
+            let opts = ForwardOptions { full, ..ForwardOptions::new(&ts, Mode::Eval) };
             model.forward(x.clone(), Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 1], &dev), &opts)
         };
         let full = run(true);
@@ -285,14 +256,8 @@ fn caption_conditioning_projects_the_text_into_c() {
         // The output is zero at initialisation (adaLN-Zero); the auxiliary heads read `c`.
         let targets = Tensor::<2>::ones([2, 2], &dev);
         let run = |text: Option<&Tensor<2>>| {
-            let opts = ForwardOptions {
-                timesteps: &ts,
-                text,
-                mode: Mode::Eval,
-                force_drop: None,
-                complexity: Some(targets.clone()),
-                full: false,
-            };
+            let opts =
+                ForwardOptions { text, complexity: Some(targets.clone()), ..ForwardOptions::new(&ts, Mode::Eval) };
             m.forward(x.clone(), t.clone(), y.clone(), &opts)
         };
         let aux = |r: &dddit_routers::RoutedForward| {

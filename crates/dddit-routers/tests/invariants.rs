@@ -32,8 +32,7 @@ fn run(
 ) -> (Vec<f32>, Vec<Flops>) {
     let dev = x.device();
     let t = Tensor::<1>::from_data(TensorData::new(ts.iter().map(|&v| v as f32).collect::<Vec<_>>(), [ts.len()]), &dev);
-    let opts =
-        ForwardOptions { timesteps: ts, text: None, mode: Mode::Eval, force_drop: None, complexity: None, full: false };
+    let opts = ForwardOptions::new(ts, Mode::Eval);
     let out = model.forward(x, t, y, &opts);
     (to_host(out.out), out.flops)
 }

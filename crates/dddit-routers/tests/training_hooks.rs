@@ -24,7 +24,7 @@ fn loss(model: &dyn AnyRoutedModel, x0: &Tensor<4>, noise: &Tensor<4>, t: &[usiz
     let x_t = d.q_sample(x0.clone(), t, noise.clone());
     let ts = d.model_t(t);
     let y = Tensor::<1, Int>::from_ints([0, 1, 2, 0], &dev);
-    let opts = ForwardOptions { timesteps: &ts, text: None, mode, force_drop: None, complexity: None, full: false };
+    let opts = ForwardOptions::new(&ts, mode);
     let out = model.forward(x_t.clone(), d.model_t_tensor(t, &dev), y, &opts);
     let mut l = d.training_losses(out.out, x0.clone(), x_t, t, noise.clone()).loss.mean();
     for a in out.aux_losses.iter().filter(|a| a.name == "balance") {

@@ -166,14 +166,7 @@ impl Trainer {
         let x_t = self.diffusion.q_sample(x0.clone(), &t, noise.clone());
         let ts = self.diffusion.model_t(&t);
         let complexity = (cfg.loss.aux != 0.0).then(|| data.complexity.clone());
-        let opts = ForwardOptions {
-            timesteps: &ts,
-            text: text.as_ref(),
-            mode: Mode::Train,
-            force_drop: None,
-            complexity,
-            full: false,
-        };
+        let opts = ForwardOptions { text: text.as_ref(), complexity, ..ForwardOptions::new(&ts, Mode::Train) };
         let out = self.model.forward(x_t.clone(), self.diffusion.model_t_tensor(&t, &self.device), y.clone(), &opts);
         let gflops = out.flops.iter().map(|f| f.total() as f64).sum::<f64>() / b as f64 / 1e9;
         let dl = self.diffusion.training_losses(out.out, x0.clone(), x_t.clone(), &t, noise.clone());
@@ -185,14 +178,7 @@ impl Trainer {
         let mut loss = terms[0].1.clone();
         let w = &cfg.loss;
         if w.complete != 0.0 {
-            let full = ForwardOptions {
-                timesteps: &ts,
-                text: text.as_ref(),
-                mode: Mode::Train,
-                force_drop: None,
-                complexity: None,
-                full: true,
-            };
+            let full = ForwardOptions { text: text.as_ref(), full: true, ..ForwardOptions::new(&ts, Mode::Train) };
             let out = self.model.forward(x_t.clone(), self.diffusion.model_t_tensor(&t, &self.device), y, &full);
             let c = self.diffusion.training_losses(out.out, x0.clone(), x_t.clone(), &t, noise.clone()).loss.mean();
             loss = loss + c.clone() * w.complete;

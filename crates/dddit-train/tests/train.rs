@@ -35,14 +35,7 @@ fn probe(model: &dyn AnyRoutedModel) -> Vec<f32> {
     dev.seed(99);
     let x = Tensor::<4>::random([2, 3, 16, 16], Distribution::Normal(0.0, 1.0), &dev);
     let ts = [100.0, 800.0];
-    let opts = ForwardOptions {
-        timesteps: &ts,
-        text: None,
-        mode: Mode::Eval,
-        force_drop: None,
-        complexity: None,
-        full: false,
-    };
+    let opts = ForwardOptions::new(&ts, Mode::Eval);
     let out = model.forward(x, Tensor::from_floats(ts, &dev), Tensor::from_ints([0, 1], &dev), &opts);
     out.out.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
