@@ -4,6 +4,7 @@
 //! baseline of one table is the dense baseline of the next, and a sweep trained once on a GPU
 //! machine fills several experiments' tables.
 
+use crate::meta::Provenance;
 use crate::runner::{same_eval, same_run_file, RunRecord, DONE, RECORD};
 use crate::RunnerError;
 use dddit_eval::eval::EvalConfig;
@@ -54,6 +55,25 @@ pub fn source_record(from: &Path) -> Result<RunRecord, RunnerError> {
     let path = from.join(RECORD);
     let bytes = std::fs::read(&path).map_err(|e| RunnerError::io(&path, e))?;
     serde_json::from_slice(&bytes).map_err(|e| RunnerError::io(&path, e))
+}
+
+/// What to say about the code of a reused run: `--reuse` matches settings, not code, so a run
+/// trained by another commit (or an uncommitted tree) is named as such, e.g.
+/// `; trained at 1d7ee0c-dirty, this is 6760f68`; empty when both are the same clean commit.
+pub fn code_note(trained: &Provenance, now: &Provenance) -> String {
+    let show = |p: &Provenance| {
+        let short: String = p.git_commit.chars().take(7).collect();
+        if p.git_dirty {
+            format!("{short}-dirty")
+        } else {
+            short
+        }
+    };
+    if trained.git_commit == now.git_commit && !trained.git_dirty && !now.git_dirty {
+        String::new()
+    } else {
+        format!("; trained at {}, this is {}", show(trained), show(now))
+    }
 }
 
 /// Copies the run directory `from` to `to` through a temporary directory beside `to` and a
@@ -107,6 +127,26 @@ mod tests {
         std::fs::write(d.join(RECORD), "{}").unwrap();
         std::fs::write(d.join("checkpoint/model.bin"), [1u8, 2, 3]).unwrap();
         d
+    }
+
+    #[test]
+    fn the_code_of_a_reused_run_is_named_when_it_differs() {
+        let p = |commit: &str, dirty: bool| Provenance {
+            git_commit: commit.into(),
+            git_dirty: dirty,
+            host: "h".into(),
+            cpu: "c".into(),
+            cores: 2,
+            dddit_version: "0".into(),
+        };
+        let head = "6760f68a3d0000000000000000000000000000ff";
+        assert_eq!(code_note(&p(head, false), &p(head, false)), "");
+        assert_eq!(
+            code_note(&p("1d7ee0c9b7000000000000000000000000000000", true), &p(head, false)),
+            "; trained at 1d7ee0c-dirty, this is 6760f68"
+        );
+        // The same commit is not the same code when either tree had uncommitted changes.
+        assert_eq!(code_note(&p(head, false), &p(head, true)), "; trained at 6760f68, this is 6760f68-dirty");
     }
 
     #[test]

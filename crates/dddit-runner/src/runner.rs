@@ -253,9 +253,10 @@ pub fn run_experiment(
         }
         if let Some(from) = crate::reuse::find(&opts.reuse, &config, &run.resolved.eval, &dir) {
             let source = crate::reuse::source_record(&from)?;
+            let code = crate::reuse::code_note(&source.provenance, &provenance);
             crate::reuse::copy_run(&from, &dir, |tmp| write_record(exp, run, tmp, &provenance, Some((&from, source))))?;
             progress(&format!(
-                "[{}/{}] {}: reused {} (complete, same settings)",
+                "[{}/{}] {}: reused {} (complete, same settings{code})",
                 k + 1,
                 runs.len(),
                 run.dir_name,
