@@ -13,6 +13,7 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
     let plot_err = |p: &Path, e: dddit_plot::PlotError| RunnerError::io(p, e);
     let Some(first) = table.rows.first() else { return Ok(written) };
     let seeds = table.rows.iter().map(|r| r.seeds.len()).min().unwrap_or(0);
+    let names = names(&table.rows);
     for (i, f) in first.features.iter().enumerate() {
         let mut chart = Chart::new(
             format!("{}: quality vs compute", table.experiment),
@@ -22,7 +23,6 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
         chart.pareto_min = true;
         chart.note =
             Some(format!("{} generated vs {} real; mean ± std over {} seed(s)", f.generated, f.reference, seeds));
-        let names = names(&table.rows);
         let mut by_router: BTreeMap<String, Vec<Point>> = BTreeMap::new();
         for (r, (_, suffix)) in table.rows.iter().zip(&names) {
             let Some(x) = r.features.get(i) else { continue };
@@ -55,9 +55,9 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
         chart.series = table
             .rows
             .iter()
-            .zip(names(&table.rows))
+            .zip(&names)
             .map(|(r, (name, _))| Series {
-                name,
+                name: name.clone(),
                 points: r
                     .by_t
                     .iter()
@@ -83,9 +83,10 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
         chart.series = table
             .rows
             .iter()
-            .filter_map(|r| r.captions.as_ref().map(|c| (r, c)))
-            .map(|(r, c)| Series {
-                name: r.point.clone(),
+            .zip(&names)
+            .filter_map(|(r, (name, _))| r.captions.as_ref().map(|c| (name, c)))
+            .map(|(name, c)| Series {
+                name: name.clone(),
                 points: c
                     .by_objects
                     .iter()
