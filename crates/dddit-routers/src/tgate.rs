@@ -65,12 +65,17 @@ pub struct GateLayer {
     pub gate: GateMlp,
 }
 
+/// [`GateStack::policy`] values (a module field holds a plain integer, not the enum).
+const LEARNED: usize = 0;
+const PROGRESSIVE: usize = 1;
+const LEARNED_HARD: usize = 2;
+
 /// The `timestep-gate` stack.
 #[derive(Module, Debug)]
 pub struct GateStack {
     /// Layers.
     pub layers: Vec<GateLayer>,
-    /// 0 learned, 1 progressive, 2 learned-hard.
+    /// `LEARNED`, `PROGRESSIVE` or `LEARNED_HARD`.
     pub policy: usize,
     /// Diffusion steps T.
     pub num_timesteps: usize,
@@ -113,9 +118,9 @@ impl RouterConfig for TimestepGateConfig {
                 })
                 .collect(),
             policy: match self.policy {
-                GatePolicy::Learned => 0,
-                GatePolicy::Progressive => 1,
-                GatePolicy::LearnedHard => 2,
+                GatePolicy::Learned => LEARNED,
+                GatePolicy::Progressive => PROGRESSIVE,
+                GatePolicy::LearnedHard => LEARNED_HARD,
             },
             num_timesteps: self.num_timesteps,
         }
@@ -148,7 +153,7 @@ impl RoutedStack for GateStack {
             let c = input.c;
             // Straight-through weights of the chosen block per sample, `[b]` (learned-hard, training).
             let mut st: Option<Tensor<1>> = None;
-            let d = if self.policy == 1 {
+            let d = if self.policy == PROGRESSIVE {
                 let choice: Vec<usize> = input.timesteps.iter().map(|&t| self.progressive(t)).collect();
                 one_path_per_sample(&choice)
             } else {
@@ -159,7 +164,7 @@ impl RoutedStack for GateStack {
                 }
                 let p = probs(logits); // [b, 3]
                 match (input.mode, self.policy) {
-                    (Mode::Train, 0) => RoutingDecision::mixture(Granularity::Sample, p),
+                    (Mode::Train, LEARNED) => RoutingDecision::mixture(Granularity::Sample, p),
                     (Mode::Train, _) => {
                         // The expected cost Σ p_i · cost_i / cost_heavy, differentiable, for the FLOPs loss.
                         let heavy = layer.blocks[0].flops(n).total().max(1) as f64;
