@@ -8,6 +8,9 @@
 //!   decision and the executor that skips what a router skips;
 //! - [`diffusion`]: the Gaussian diffusion DiT trains and samples with;
 //! - [`flops`]: analytic FLOPs in the DiT convention (one multiply-add = one FLOP);
+//! - [`fused`]: the hot ops (attention, LayerNorm + modulate, GELU, softmax, linear, the
+//!   optimiser's multi-tensor steps) as single ops with single backwards, ATen's fused kernels
+//!   on LibTorch;
 //! - [`device`]: run-time backend selection;
 //! - [`assets`]: the pretrained files dddit fetches from pinned PyPI wheels (FID Inception,
 //!   the MiniLM text encoder) and where they are kept.
@@ -21,7 +24,9 @@ pub mod diffusion;
 pub mod dit;
 pub mod error;
 pub mod flops;
+pub mod fused;
 pub mod nn;
+pub mod optim;
 pub mod precision;
 pub mod routing;
 pub mod testing;

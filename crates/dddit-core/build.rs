@@ -1,0 +1,35 @@
+//! With the `tch` feature, compiles `csrc/fused.cpp` (ATen's fused kernels behind a C ABI)
+//! against the LibTorch headers of the library torch-sys links, which torch-sys reports as
+//! `DEP_TCH_LIBTORCH_LIB`. Without it, nothing is built.
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    #[cfg(feature = "tch")]
+    shim();
+}
+
+#[cfg(feature = "tch")]
+fn shim() {
+    use std::path::PathBuf;
+    println!("cargo:rerun-if-changed=csrc/fused.cpp");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    let lib = PathBuf::from(
+        std::env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys reports its LibTorch as DEP_TCH_LIBTORCH_LIB"),
+    );
+    // torch-sys reports `<libtorch>/lib`; the headers are beside it.
+    let root = lib.parent().expect("LibTorch lib dir has a parent").to_path_buf();
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    cc::Build::new()
+        .cpp(true)
+        .file("csrc/fused.cpp")
+        .include(root.join("include"))
+        .include(root.join("include/torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .flag_if_supported("-Wno-unused-parameter")
+        .flag_if_supported("-Wno-deprecated-declarations")
+        .warnings(false)
+        .compile("dddit_fused");
+    println!("cargo:rustc-link-search=native={}", lib.display());
+}
