@@ -1,7 +1,8 @@
 //! The adaLN-Zero DiT block and the final layer.
 
 use crate::flops::{cost, Flops};
-use crate::nn::{layer_norm_no_affine, linear, modulate, Attention, AttentionConfig, LinearInit, Mlp, MlpConfig};
+use crate::fused;
+use crate::nn::{linear, ln_modulate, Attention, AttentionConfig, LinearInit, Mlp, MlpConfig, LN_EPS};
 use crate::routing::ComputePath;
 use burn::nn::Linear;
 use burn::prelude::*;
@@ -80,7 +81,7 @@ impl DiTBlockConfig {
 
 /// adaLN-Zero modulation vectors from `c` (`[batch, hidden]`) through `SiLU → linear` (D → 6D).
 pub fn adaln_modulation(linear: &Linear, c: Tensor<2>) -> Modulation {
-    let m = linear.forward(silu(c)); // [batch, 6·hidden]
+    let m = fused::linear(silu(c), linear.weight.val(), linear.bias.as_ref().map(|b| b.val())); // [batch, 6·hidden]
     let mut it = m.chunk(6, 1).into_iter();
     let mut next = || it.next().expect("six chunks");
     Modulation {
@@ -95,7 +96,7 @@ pub fn adaln_modulation(linear: &Linear, c: Tensor<2>) -> Modulation {
 
 /// The attention input of a block, `modulate(LN(x), shift_msa, scale_msa)`.
 pub fn attn_input(x: Tensor<3>, m: &Modulation) -> Tensor<3> {
-    modulate(layer_norm_no_affine(x), m.shift_msa.clone(), m.scale_msa.clone())
+    ln_modulate(x, m.shift_msa.clone(), m.scale_msa.clone())
 }
 
 /// Gated attention residual `gate · Attn(modulate(LN(x)))` on the listed heads (`None` = all).
@@ -111,7 +112,7 @@ pub fn attn_branch(attn: &Attention, x: Tensor<3>, m: &Modulation, heads: Option
 /// The MLP input of a block, `modulate(LN(x), shift_mlp, scale_mlp)`, before any MLP runs: what
 /// a token-level router looks at.
 pub fn mlp_input(x: Tensor<3>, m: &Modulation) -> Tensor<3> {
-    modulate(layer_norm_no_affine(x), m.shift_mlp.clone(), m.scale_mlp.clone())
+    ln_modulate(x, m.shift_mlp.clone(), m.scale_mlp.clone())
 }
 
 impl DiTBlock {
@@ -137,10 +138,15 @@ impl DiTBlock {
     }
 
     /// Dense forward: `[batch, tokens, hidden]`, conditioning `[batch, hidden]`.
+    ///
+    /// Each half is two fused ops around its branch: LayerNorm + modulate (written in bf16 under
+    /// bf16-mixed, for the matmul it feeds) and the gated residual `x + branch·gate`.
     pub fn forward(&self, x: Tensor<3>, c: Tensor<2>) -> Tensor<3> {
         let m = self.modulation(c);
-        let x = x.clone() + self.attn_branch(x, &m, None);
-        x.clone() + self.mlp_branch(x, &m, None)
+        let h = fused::ln_modulate(x.clone(), m.shift_msa.clone(), m.scale_msa.clone(), LN_EPS, true);
+        let x = fused::gated_residual(x, self.attn.forward(h), m.gate_msa.clone());
+        let h = fused::ln_modulate(x.clone(), m.shift_mlp.clone(), m.scale_mlp.clone(), LN_EPS, true);
+        fused::gated_residual(x, self.mlp.forward(h), m.gate_mlp)
     }
 
     /// Cost of a dense forward for one sample with `tokens` tokens.
@@ -193,8 +199,11 @@ impl FinalLayerConfig {
 impl FinalLayer {
     /// `[batch, tokens, hidden]`, `[batch, hidden]` → `[batch, tokens, p²·out]`.
     pub fn forward(&self, x: Tensor<3>, c: Tensor<2>) -> Tensor<3> {
-        let mut m = self.ada_ln_modulation.forward(silu(c)).chunk(2, 1).into_iter();
+        let ada = &self.ada_ln_modulation;
+        let m = fused::linear(silu(c), ada.weight.val(), ada.bias.as_ref().map(|b| b.val()));
+        let mut m = m.chunk(2, 1).into_iter();
         let (shift, scale) = (m.next().expect("shift"), m.next().expect("scale"));
-        self.linear.forward(modulate(layer_norm_no_affine(x), shift, scale))
+        let h = fused::ln_modulate(x, shift, scale, LN_EPS, true);
+        fused::linear(h, self.linear.weight.val(), self.linear.bias.as_ref().map(|b| b.val()))
     }
 }

@@ -2,10 +2,9 @@
 
 use super::init::{linear, LinearInit};
 use crate::flops::{cost, Flops};
+use crate::fused;
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 
 /// Configuration of [`Attention`].
 #[derive(Config, Debug)]
@@ -50,11 +49,13 @@ impl Attention {
     }
 
     /// All heads: `[batch, tokens, hidden]` → `[batch, tokens, hidden]`.
+    ///
+    /// Under bf16-mixed q, k, v and the attention run in bf16 and the result is f32.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [b, n, _] = x.dims();
-        let qkv = self.qkv.forward(x); // [batch, tokens, 3·hidden]
+        let qkv = fused::linear_lowp(x, self.qkv.weight.val(), self.qkv.bias.as_ref().map(|p| p.val())); // [batch, tokens, 3·hidden]
         let out = self.core(qkv, b, n, self.num_heads); // [batch, tokens, hidden]
-        self.proj.forward(out)
+        fused::linear(out, self.proj.weight.val(), self.proj.bias.as_ref().map(|p| p.val()))
     }
 
     /// Runs only the heads listed in `heads` (distinct, ascending): the q/k/v columns and the
@@ -95,23 +96,26 @@ impl Attention {
     pub fn forward_head_mask(&self, x: Tensor<3>, mask: Tensor<2>) -> Tensor<3> {
         let [b, n, _] = x.dims();
         let (h, hd) = (self.num_heads, self.head_dim());
-        let qkv = self.qkv.forward(x).reshape([b, n, 3, h, hd]).permute([2, 0, 3, 1, 4]);
+        let qkv = fused::linear_lowp(x, self.qkv.weight.val(), self.qkv.bias.as_ref().map(|p| p.val()));
+        let qkv = qkv.reshape([b, n, 3, h, hd]).permute([2, 0, 3, 1, 4]);
         let q = qkv.clone().slice_dim(0, 0..1).squeeze_dim::<4>(0);
         let k = qkv.clone().slice_dim(0, 1..2).squeeze_dim::<4>(0);
         let v = qkv.slice_dim(0, 2..3).squeeze_dim::<4>(0);
-        let out = attention(q, k, v, None, None, AttentionModuleOptions::default()); // [batch, heads, tokens, hd]
-        let out = out * mask.reshape([b, h, 1, 1]);
-        self.proj.forward(out.swap_dims(1, 2).reshape([b, n, h * hd]))
+        let out = fused::attention(q, k, v); // [batch, heads, tokens, hd]
+        let out = out.clone() * fused::cast_like(mask.reshape([b, h, 1, 1]), &out);
+        let out = out.swap_dims(1, 2).reshape([b, n, h * hd]);
+        fused::linear(out, self.proj.weight.val(), self.proj.bias.as_ref().map(|p| p.val()))
     }
 
-    /// Softmax attention on a fused `[batch, tokens, 3·h·hd]` projection.
+    /// Softmax attention on a fused `[batch, tokens, 3·h·hd]` projection ([`fused::attention`]:
+    /// ATen's SDPA forward and backward on LibTorch, no score matrix kept for training).
     pub(crate) fn core(&self, qkv: Tensor<3>, b: usize, n: usize, heads: usize) -> Tensor<3> {
         let hd = self.head_dim();
         let qkv = qkv.reshape([b, n, 3, heads, hd]).permute([2, 0, 3, 1, 4]); // [3, batch, heads, tokens, hd]
         let q = qkv.clone().slice_dim(0, 0..1).squeeze_dim::<4>(0);
         let k = qkv.clone().slice_dim(0, 1..2).squeeze_dim::<4>(0);
         let v = qkv.slice_dim(0, 2..3).squeeze_dim::<4>(0);
-        let out = attention(q, k, v, None, None, AttentionModuleOptions::default()); // [batch, heads, tokens, hd]
+        let out = fused::attention(q, k, v); // [batch, heads, tokens, hd]
         out.swap_dims(1, 2).reshape([b, n, heads * hd])
     }
 
@@ -142,9 +146,9 @@ impl AttentionSlice {
         let bias = attn.proj.bias.as_ref().map(|p| p.val());
         match (&self.qkv_w, &self.proj_w) {
             (Some(w_qkv), Some(w_proj)) => {
-                let qkv = burn::tensor::module::linear(x, w_qkv.clone(), self.qkv_b.clone()); // [batch, tokens, 3·inner]
+                let qkv = fused::linear_lowp(x, w_qkv.clone(), self.qkv_b.clone()); // [batch, tokens, 3·inner]
                 let out = attn.core(qkv, b, n, self.heads); // [batch, tokens, inner]
-                burn::tensor::module::linear(out, w_proj.clone(), bias)
+                fused::linear(out, w_proj.clone(), bias)
             }
             _ => {
                 let zeros = Tensor::<3>::zeros([b, n, d], &x.device());

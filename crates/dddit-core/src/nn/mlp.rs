@@ -2,28 +2,19 @@
 
 use super::init::{linear, LinearInit};
 use crate::flops::{cost, Flops};
+use crate::fused;
 use burn::nn::Linear;
 use burn::prelude::*;
 
-/// Tanh-approximate GELU, `0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³)))`, computed as the
-/// identical `x·σ(2u)` = `x − x / (1 + e^{2u})`.
+/// Tanh-approximate GELU, `0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³)))`: one fused op forward and
+/// backward ([`crate::fused::gelu_tanh`]; ATen's `gelu(approximate="tanh")` on LibTorch).
 ///
-/// burn's `gelu_approximate` evaluates `powf(x, 3)` and `tanh` element by element; on the `flex`
-/// backend that made GELU the most expensive part of a DiT block (114 ms of a 275 ms block
-/// forward for DiT-S/4 at batch 32; `examples/op_timing.rs`). This form uses one `exp` and plain
-/// arithmetic and matches it to 1e-6.
-///
-/// The gate is computed from x clamped to [−10, 10]. Unclamped, e^{2u} overflows to inf for
-/// x > 10.4 and the backward of `1 / (1 + e^{2u})` is `0 · inf = NaN`: one large pre-activation
-/// made the whole step's gradient NaN (the trainer then skips the step). Beyond ±10 the gate is
-/// 0 or 1 to within 1e-37, so clamping changes neither value nor gradient measurably.
+/// The composed form (flex, ndarray) is `x·σ(2u)` = `x − x / (1 + e^{2u})` with the gate from x
+/// clamped to [−10, 10]: one `exp`, plain arithmetic, and no `0 · inf = NaN` in the backward for
+/// large pre-activations (burn's `gelu_approximate` evaluates `powf` and `tanh` element by
+/// element, the most expensive part of a DiT block on flex).
 pub fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
-    let xc = x.clone().clamp(-10.0, 10.0);
-    let x3 = xc.clone() * xc.clone() * xc.clone();
-    let two_u = (xc + x3 * 0.044715) * (2.0 * SQRT_2_OVER_PI);
-    let r = (two_u.exp() + 1.0).recip();
-    x.clone() - x * r
+    crate::fused::gelu_tanh(x)
 }
 
 /// Configuration of [`Mlp`].
@@ -59,8 +50,12 @@ impl MlpConfig {
 
 impl Mlp {
     /// `[..., hidden]` → `[..., hidden]`.
+    ///
+    /// Under bf16-mixed the hidden activation stays bf16 and the result is f32.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        self.fc2.forward(gelu_tanh(self.fc1.forward(x)))
+        let b1 = self.fc1.bias.as_ref().map(|b| b.val());
+        let h = gelu_tanh(fused::linear_lowp(x, self.fc1.weight.val(), b1)); // [..., inner]
+        fused::linear(h, self.fc2.weight.val(), self.fc2.bias.as_ref().map(|b| b.val()))
     }
 
     /// Inner size.
@@ -77,8 +72,8 @@ impl Mlp {
         let w1 = self.fc1.weight.val().slice_dim(1, range.clone()); // [hidden, k]
         let b1 = self.fc1.bias.as_ref().map(|b| b.val().slice_dim(0, range.clone()));
         let w2 = self.fc2.weight.val().slice_dim(0, range); // [k, hidden]
-        let h = gelu_tanh(burn::tensor::module::linear(x, w1, b1));
-        burn::tensor::module::linear(h, w2, self.fc2.bias.as_ref().map(|b| b.val()))
+        let h = gelu_tanh(fused::linear_lowp(x, w1, b1));
+        fused::linear(h, w2, self.fc2.bias.as_ref().map(|b| b.val()))
     }
 
     /// Runs only the inner channels of the listed groups (`groups` ascending, each
@@ -108,8 +103,10 @@ impl Mlp {
     /// All channels computed, the inner activations scaled by `mask` (`[batch, inner]`): the
     /// training form of channel gating (see [`Mlp::forward_groups`] for inference).
     pub fn forward_channel_mask(&self, x: Tensor<3>, mask: Tensor<2>) -> Tensor<3> {
-        let h = gelu_tanh(self.fc1.forward(x)) * mask.unsqueeze_dim::<3>(1);
-        self.fc2.forward(h)
+        let b1 = self.fc1.bias.as_ref().map(|b| b.val());
+        let h = gelu_tanh(fused::linear_lowp(x, self.fc1.weight.val(), b1));
+        let h = h.clone() * fused::cast_like(mask.unsqueeze_dim::<3>(1), &h);
+        fused::linear(h, self.fc2.weight.val(), self.fc2.bias.as_ref().map(|b| b.val()))
     }
 
     /// Cost for `tokens` tokens with `channels` inner channels active.
@@ -133,8 +130,8 @@ impl MlpSlice {
         let b2 = mlp.fc2.bias.as_ref().map(|b| b.val());
         match (&self.w1, &self.w2) {
             (Some(w1), Some(w2)) => {
-                let h = gelu_tanh(burn::tensor::module::linear(x, w1.clone(), self.b1.clone()));
-                burn::tensor::module::linear(h, w2.clone(), b2)
+                let h = gelu_tanh(fused::linear_lowp(x, w1.clone(), self.b1.clone()));
+                fused::linear(h, w2.clone(), b2)
             }
             _ => {
                 let d = x.dims()[D - 1];

@@ -13,4 +13,4 @@ pub use embed::{
 };
 pub use init::{eager, linear, LinearInit};
 pub use mlp::{gelu_tanh, Mlp, MlpConfig, MlpSlice};
-pub use norm::{layer_norm_no_affine, modulate, LN_EPS};
+pub use norm::{layer_norm_no_affine, ln_modulate, modulate, LN_EPS};

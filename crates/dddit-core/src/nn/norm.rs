@@ -1,21 +1,25 @@
 //! The affine-free LayerNorm of adaLN and the modulation it feeds.
 
 use burn::prelude::*;
-use burn::tensor::module::layer_norm;
 
 /// LayerNorm epsilon used by DiT.
 pub const LN_EPS: f64 = 1e-6;
 
 /// LayerNorm over the last dimension without learned scale or shift (DiT's
 /// `nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)`); burn's `LayerNorm` always has a gamma.
+/// One fused op forward and backward ([`crate::fused::layer_norm`]).
 pub fn layer_norm_no_affine(x: Tensor<3>) -> Tensor<3> {
     // [batch, tokens, dim]
-    let d = x.dims()[2];
-    let ones = Tensor::ones([d], &x.device());
-    layer_norm(x, ones, None, LN_EPS)
+    crate::fused::layer_norm(x, LN_EPS)
 }
 
-/// adaLN modulation `x · (1 + scale) + shift`, with per-sample `shift`, `scale` of `[batch, dim]`.
+/// `modulate(LN(x), shift, scale)` as one fused op with one backward
+/// ([`crate::fused::ln_modulate`]); the result in `x`'s dtype.
+pub fn ln_modulate(x: Tensor<3>, shift: Tensor<2>, scale: Tensor<2>) -> Tensor<3> {
+    crate::fused::ln_modulate(x, shift, scale, LN_EPS, false)
+}
+
+/// adaLN modulation `x · (1 + scale) + shift` (composed; [`ln_modulate`] fuses it with the norm), with per-sample `shift`, `scale` of `[batch, dim]`.
 pub fn modulate(x: Tensor<3>, shift: Tensor<2>, scale: Tensor<2>) -> Tensor<3> {
     // x: [batch, tokens, dim]; shift, scale: [batch, dim]
     x * (scale.unsqueeze_dim::<3>(1) + 1.0) + shift.unsqueeze_dim::<3>(1)
