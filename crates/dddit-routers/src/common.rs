@@ -2,8 +2,9 @@
 
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::activation::{log_softmax, sigmoid, silu, softmax};
+use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::Distribution;
+use dddit_core::fused::{log_softmax, softmax};
 use dddit_core::nn::{linear, LinearInit};
 use dddit_core::routing::AuxLoss;
 
@@ -39,7 +40,7 @@ impl GateMlp {
     }
 }
 
-/// Softmax over the last dimension of `[rows, paths]` logits.
+/// Softmax over the last dimension of `[rows, paths]` logits (one fused op forward and backward).
 pub fn probs(logits: Tensor<2>) -> Tensor<2> {
     softmax(logits, 1)
 }

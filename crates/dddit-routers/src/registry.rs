@@ -7,10 +7,11 @@
 use crate::model::{ForwardOptions, RoutedDiT, RoutedForward};
 use crate::stack::RoutedStack;
 use burn::module::{Module, ParamId};
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use dddit_core::dit::DiTConfig;
 use dddit_core::flops::Flops;
+use dddit_core::optim::FusedAdamW;
 use serde::de::DeserializeOwned;
 
 /// Documentation of one config key.
@@ -95,9 +96,13 @@ pub trait AnyRoutedModel: Send + std::fmt::Debug {
     fn param_ids(&self, select: &dyn Fn(&str) -> bool) -> Vec<ParamId>;
     /// One optimiser step on `loss` (which must come from this model's autodiff forward):
     /// backward, then `optim` updates the parameters in `only` (all when `None`) with learning
-    /// rate `lr`. Returns the global gradient L2 norm of the updated parameters before clipping;
-    /// when it is not finite, nothing is updated.
-    fn optimize(&mut self, loss: Tensor<1>, optim: &mut ModuleOptimizer, lr: f64, only: Option<&[ParamId]>) -> f64;
+    /// rate `lr`, in multi-tensor ops. Returns the global gradient L2 norm of the updated
+    /// parameters before clipping; when it is not finite, nothing is updated.
+    fn optimize(&mut self, loss: Tensor<1>, optim: &mut FusedAdamW, lr: f64, only: Option<&[ParamId]>) -> f64;
+    /// Saves `optim`'s state for this model into `dir` (see [`FusedAdamW::save`]).
+    fn save_optim(&self, optim: &FusedAdamW, dir: &std::path::Path) -> Result<(), String>;
+    /// Loads `optim`'s state for this model from `dir`.
+    fn load_optim(&self, optim: &mut FusedAdamW, dir: &std::path::Path) -> Result<(), String>;
     /// Exponential moving average `self = decay·self + (1 − decay)·online`, parameter by
     /// parameter. Panics if `online` is not the same router type.
     fn ema_from(&mut self, online: &dyn AnyRoutedModel, decay: f64);
@@ -142,20 +147,25 @@ impl<S: RoutedStack> AnyRoutedModel for Named<S> {
         self.model.visit(&mut v);
         v.ids.into_iter().filter(|(path, _)| select(path)).map(|(_, id)| id).collect()
     }
-    fn optimize(&mut self, loss: Tensor<1>, optim: &mut ModuleOptimizer, lr: f64, only: Option<&[ParamId]>) -> f64 {
+    fn optimize(&mut self, loss: Tensor<1>, optim: &mut FusedAdamW, lr: f64, only: Option<&[ParamId]>) -> f64 {
         let mut grads = loss.backward();
         let grads = match only {
             Some(ids) => GradientsParams::from_params(&mut grads, &self.model, ids),
             None => GradientsParams::from_grads(grads, &self.model),
         };
-        let norm = crate::train_hooks::grad_norm(&self.model, &grads);
-        // A non-finite gradient is never applied: one NaN would poison every weight and the
-        // optimiser's moments. The caller sees the NaN norm and decides (the trainer skips the
-        // step and stops after several in a row).
-        if norm.is_finite() {
-            self.model = optim.step(lr, self.model.clone(), grads);
-        }
+        // A non-finite gradient is never applied (FusedAdamW::step checks the norm first): one
+        // NaN would poison every weight and the optimiser's moments. The caller sees the NaN
+        // norm and decides (the trainer skips the step and stops after several in a row).
+        let (model, norm) = optim.step(lr, self.model.clone(), &grads);
+        self.model = model;
         norm
+    }
+    fn save_optim(&self, optim: &FusedAdamW, dir: &std::path::Path) -> Result<(), String> {
+        optim.save(dir, &self.model)
+    }
+    fn load_optim(&self, optim: &mut FusedAdamW, dir: &std::path::Path) -> Result<(), String> {
+        let device = self.model.devices().into_iter().next().expect("a model lives on a device");
+        optim.load(dir, &self.model, &device)
     }
     fn ema_from(&mut self, online: &dyn AnyRoutedModel, decay: f64) {
         let online = online.as_any().downcast_ref::<Named<S>>().expect("EMA of the same router type");

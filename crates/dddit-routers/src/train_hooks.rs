@@ -32,59 +32,68 @@ struct Values(Vec<Tensor<1>>);
 
 impl ModuleVisitor for Values {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let v = param.val();
+        let v = param.val().inner();
         let n = v.shape().num_elements();
-        self.0.push(v.reshape([n]).detach());
+        self.0.push(v.reshape([n]));
     }
 }
 
-/// Replaces every float parameter by `decay·p + (1 − decay)·online`, in visit order.
-struct Blend {
-    online: std::vec::IntoIter<Tensor<1>>,
-    decay: f64,
+/// Replaces every float parameter by the next of `values` (same order, without autodiff),
+/// keeping the parameter's autodiff association (but not its gradient: EMA weights take none).
+struct Replace {
+    values: std::vec::IntoIter<Tensor<1>>,
 }
 
-impl ModuleMapper for Blend {
+impl ModuleMapper for Replace {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let o = self.online.next().expect("same parameter count");
-        let v = param.val();
-        let o = o.to_device(&v.device()).reshape(v.shape());
-        let (id, _, _) = param.consume();
-        Param::initialized(id, (v.detach() * self.decay + o * (1.0 - self.decay)).detach())
+        let v = self.values.next().expect("same parameter count");
+        let (id, old, _) = param.consume();
+        let v = v.reshape(old.shape());
+        let v = match old.gradient_checkpointing_strategy() {
+            Some(s) => Tensor::from_inner(v).with_gradient_checkpointing_strategy(s),
+            None => v,
+        };
+        Param::initialized(id, v)
     }
 }
 
-/// EMA update of `ema` towards `online`; both must be the same module type.
+/// EMA update of `ema` towards `online` (`ema·decay + online·(1 − decay)`), in one multi-tensor
+/// op over all parameters ([`dddit_core::optim::lerp`]); both must be the same module type.
 pub fn ema<M: Module>(ema: M, online: &M, decay: f64) -> M {
-    let mut values = Values(vec![]);
-    online.visit(&mut values);
-    ema.map(&mut Blend { online: values.0.into_iter(), decay })
+    let mut theirs = Values(vec![]);
+    online.visit(&mut theirs);
+    let mut ours = Values(vec![]);
+    ema.visit(&mut ours);
+    let device = ours.0.first().map(|t| t.device());
+    let theirs: Vec<Tensor<1>> = match &device {
+        Some(d) => theirs.0.into_iter().map(|t| t.to_device(d)).collect(),
+        None => theirs.0,
+    };
+    let blended = dddit_core::optim::lerp(ours.0, theirs, 1.0 - decay);
+    ema.map(&mut Replace { values: blended.into_iter() })
 }
 
-/// Sums squared gradients of every parameter that has one.
-struct Norm<'a> {
-    grads: &'a GradientsParams,
-    sum: Option<Tensor<1>>,
-}
-
-impl ModuleVisitor for Norm<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(g) = self.grads.get::<D>(param.id) {
-            let s = g.square().sum();
-            self.sum = Some(match self.sum.take() {
-                Some(acc) => acc + s,
-                None => s,
-            });
+/// Global L2 norm of the gradients of `module`'s parameters: per-tensor norms in one
+/// multi-tensor op, read back once per step.
+pub fn grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
+    struct Collect<'a> {
+        grads: &'a GradientsParams,
+        out: Vec<Tensor<1>>,
+    }
+    impl ModuleVisitor for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                let n = g.shape().num_elements();
+                self.out.push(g.reshape([n]));
+            }
         }
     }
-}
-
-/// Global L2 norm of the gradients of `module`'s parameters, summed on the device and read back
-/// once per step (not once per parameter).
-pub fn grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
-    let mut n = Norm { grads, sum: None };
-    module.visit(&mut n);
-    n.sum.map_or(0.0, |s| (s.into_scalar::<f32>() as f64).sqrt())
+    let mut c = Collect { grads, out: vec![] };
+    module.visit(&mut c);
+    if c.out.is_empty() {
+        return 0.0;
+    }
+    (dddit_core::optim::norms(c.out).square().sum().into_scalar::<f32>() as f64).sqrt()
 }
 
 /// Saves `module` to `path` as burnpack through a temporary file and a rename, so a crash

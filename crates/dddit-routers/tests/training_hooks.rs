@@ -1,11 +1,11 @@
 //! The object-safe training hooks: every router can be optimised, EMA-averaged, restricted to a
 //! parameter subset and saved/loaded through `AnyRoutedModel`.
 
-use burn::optim::AdamWConfig;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use dddit_core::diffusion::DiffusionConfig;
 use dddit_core::dit::DiTConfig;
+use dddit_core::optim::{FusedAdamW, FusedAdamWConfig};
 use dddit_core::routing::Mode;
 use dddit_core::testing::{device, seeded};
 use dddit_routers::{build, routers, AnyRoutedModel, ForwardOptions};
@@ -45,7 +45,7 @@ fn every_router_fits_a_fixed_batch() {
         let x0 = Tensor::<4>::random([4, 1, 8, 8], Distribution::Uniform(-1.0, 1.0), &dev);
         let noise = Tensor::<4>::random([4, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
         let steps = [50, 300, 600, 900];
-        let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
+        let mut optim = FusedAdamW::new(FusedAdamWConfig { weight_decay: 0.0, ..Default::default() });
         let first = loss(model.as_ref(), &x0, &noise, &steps, Mode::Train).into_scalar::<f32>();
         let mut last = first;
         for _ in 0..30 {
@@ -70,7 +70,7 @@ fn ema_stage_filter_and_save_load() {
     let x0 = Tensor::<4>::random([4, 1, 8, 8], Distribution::Uniform(-1.0, 1.0), &dev);
     let noise = Tensor::<4>::random([4, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
     let steps = [10, 200, 500, 800];
-    let mut optim = AdamWConfig::new().init();
+    let mut optim = FusedAdamW::new(FusedAdamWConfig::default());
 
     // Stage filter: a step restricted to the router gates changes the model; an empty
     // selection changes nothing.
@@ -92,7 +92,7 @@ fn ema_stage_filter_and_save_load() {
     assert_ne!(eval(reloaded.as_ref()), eval(model.as_ref()));
     // An empty selection updates nothing.
     let l = loss(fresh.as_ref(), &x0, &noise, &steps, Mode::Train);
-    fresh.optimize(l, &mut AdamWConfig::new().init(), 1e-2, Some(&[]));
+    fresh.optimize(l, &mut FusedAdamW::new(FusedAdamWConfig::default()), 1e-2, Some(&[]));
     assert_eq!(eval(fresh.as_ref()), eval(reloaded.as_ref()));
     std::fs::remove_file(&snapshot).unwrap();
     assert!(!snapshot.with_extension("bpk.tmp").exists(), "no temporary file is left behind");

@@ -3,12 +3,11 @@
 
 use crate::config::TrainConfig;
 use crate::data::{BatchOrder, BatchOrderConfig, Batcher, BatcherConfig, Dataset, Position, SplitMix64};
-use burn::grad_clipping::GradientClippingConfig;
 use burn::module::ParamId;
-use burn::optim::{AdamWConfig, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use dddit_core::diffusion::{DiffusionConfig, GaussianDiffusion};
+use dddit_core::optim::{FusedAdamW, FusedAdamWConfig};
 use dddit_core::routing::Mode;
 use dddit_routers::{AnyRoutedModel, ForwardOptions};
 use serde::{Deserialize, Serialize};
@@ -75,7 +74,7 @@ pub struct Trainer {
     pub model: Box<dyn AnyRoutedModel>,
     /// The EMA weights used for evaluation (same device, no gradients taken through them).
     pub ema: Box<dyn AnyRoutedModel>,
-    optim: ModuleOptimizer,
+    optim: FusedAdamW,
     diffusion: GaussianDiffusion,
     batcher: Batcher<dyn Dataset>,
     order: BatchOrder,
@@ -113,13 +112,15 @@ impl Trainer {
             .init(data.len())
             .map_err(|e| TrainError::Config(e.to_string()))?;
         let batcher = BatcherConfig::new(config.hflip, config.seed).init(data, device);
-        let mut adam = AdamWConfig::new().with_weight_decay(config.weight_decay as f32);
-        if config.grad_clip > 0.0 {
-            adam = adam.with_grad_clipping(Some(GradientClippingConfig::Norm(config.grad_clip as f32)));
-        }
+        // burn AdamW's defaults (β 0.9/0.999, ε 1e-5) and its per-parameter clipping by norm.
+        let adam = FusedAdamWConfig {
+            weight_decay: config.weight_decay,
+            grad_clip: (config.grad_clip > 0.0).then_some(config.grad_clip),
+            ..FusedAdamWConfig::default()
+        };
         let ema = model.to_device(device);
         Ok(Trainer {
-            optim: adam.init(),
+            optim: FusedAdamW::new(adam),
             diffusion,
             batcher,
             order,
@@ -259,8 +260,7 @@ impl Trainer {
         std::fs::create_dir_all(&tmp).map_err(|e| io(e, &tmp))?;
         self.model.save(&tmp.join("model.bpk")).map_err(TrainError::Io)?;
         self.ema.save(&tmp.join("ema.bpk")).map_err(TrainError::Io)?;
-        let p = tmp.join("optim.bpk");
-        self.optim.save(&p).map_err(|e| TrainError::Io(format!("{}: {e:?}", p.display())))?;
+        self.model.save_optim(&self.optim, &tmp).map_err(TrainError::Io)?;
         let state = TrainState {
             step: self.step,
             position: self.order.position(),
@@ -291,8 +291,7 @@ impl Trainer {
         }
         self.model.load(&ck.join("model.bpk")).map_err(TrainError::Io)?;
         self.ema.load(&ck.join("ema.bpk")).map_err(TrainError::Io)?;
-        let p = ck.join("optim.bpk");
-        self.optim = self.optim.clone().load(&p).map_err(|e| TrainError::Io(format!("{}: {e:?}", p.display())))?;
+        self.model.load_optim(&mut self.optim, &ck).map_err(TrainError::Io)?;
         let p = ck.join("state.json");
         let text = std::fs::read(&p).map_err(|e| TrainError::Io(format!("{}: {e}", p.display())))?;
         let state: TrainState =
