@@ -9,8 +9,11 @@
 //!   activations, gradients and AdamW moments. bf16 has f32's exponent range, so no loss scaling
 //!   is needed, but its 8-bit mantissa makes small updates vanish: an EMA with decay 0.9999
 //!   cannot move a bf16 weight, and AdamW steps below 2⁻⁸ of a weight are lost. It is a speed
-//!   setting (inference, benchmarks); train with `tf32` or `f32`. burn has no autocast that would
-//!   keep f32 master weights while computing in bf16.
+//!   setting (inference, benchmarks); train with `bf16-mixed`, `tf32` or `f32`.
+//! - `bf16-mixed`: PyTorch autocast's rule for training: parameters, AdamW state, LayerNorm,
+//!   the residual stream and the loss stay f32; the matmuls of every linear and the attention
+//!   run in bf16 ([`crate::fused`] casts their inputs, as autocast does, and hands each branch's
+//!   output back in f32). LibTorch only (CPU or CUDA); process-wide, like `tf32`.
 
 use crate::device::DeviceSpec;
 use crate::error::CoreError;
@@ -31,6 +34,9 @@ pub enum Precision {
     Tf32,
     /// bfloat16 everywhere.
     Bf16,
+    /// f32 weights and state, bf16 matmuls and attention (autocast).
+    #[serde(rename = "bf16-mixed")]
+    Bf16Mixed,
 }
 
 /// The environment variable LibTorch reads to allow TF32 in cuBLAS matmuls.
@@ -60,6 +66,11 @@ impl Precision {
                 std::env::set_var(TF32_ENV, "1");
                 Ok(())
             }
+            Precision::Bf16Mixed => {
+                self.check_device(spec).map_err(CoreError::Device)?;
+                crate::fused::set_mixed(true);
+                Ok(())
+            }
             Precision::Bf16 => {
                 if device.settings().float_dtype == FloatDType::BF16 {
                     return Ok(());
@@ -71,7 +82,20 @@ impl Precision {
         }
     }
 
-    /// Bytes of one float element.
+    /// Whether this precision exists on `spec`: `tf32` needs CUDA, `bf16-mixed` LibTorch.
+    pub fn check_device(self, spec: DeviceSpec) -> Result<(), String> {
+        match self {
+            Precision::Tf32 if !matches!(spec, DeviceSpec::TchCuda(_)) => {
+                Err(format!("precision tf32 needs a CUDA device (tch-cuda:N), not {spec}; use f32"))
+            }
+            Precision::Bf16Mixed if !matches!(spec, DeviceSpec::TchCuda(_) | DeviceSpec::TchCpu) => {
+                Err(format!("precision bf16-mixed needs LibTorch (tch-cpu or tch-cuda:N), not {spec}; use f32"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Bytes of one float element of the parameters (bf16-mixed keeps them f32).
     pub fn bytes(self) -> usize {
         match self {
             Precision::Bf16 => 2,
@@ -86,6 +110,7 @@ impl fmt::Display for Precision {
             Precision::F32 => "f32",
             Precision::Tf32 => "tf32",
             Precision::Bf16 => "bf16",
+            Precision::Bf16Mixed => "bf16-mixed",
         })
     }
 }
@@ -97,7 +122,8 @@ impl FromStr for Precision {
             "f32" | "fp32" | "float32" => Ok(Precision::F32),
             "tf32" => Ok(Precision::Tf32),
             "bf16" | "bfloat16" => Ok(Precision::Bf16),
-            other => Err(CoreError::Device(format!("unknown precision '{other}'; known: f32, tf32, bf16"))),
+            "bf16-mixed" | "bf16_mixed" | "mixed" => Ok(Precision::Bf16Mixed),
+            other => Err(CoreError::Device(format!("unknown precision '{other}'; known: f32, tf32, bf16, bf16-mixed"))),
         }
     }
 }
@@ -108,10 +134,22 @@ mod tests {
 
     #[test]
     fn parses_and_prints() {
-        for p in [Precision::F32, Precision::Tf32, Precision::Bf16] {
+        for p in [Precision::F32, Precision::Tf32, Precision::Bf16, Precision::Bf16Mixed] {
             assert_eq!(p.to_string().parse::<Precision>().unwrap(), p);
         }
-        assert!("fp16".parse::<Precision>().unwrap_err().to_string().contains("known: f32, tf32, bf16"));
+        assert!("fp16".parse::<Precision>().unwrap_err().to_string().contains("known: f32, tf32, bf16, bf16-mixed"));
+    }
+
+    #[test]
+    fn bf16_mixed_is_refused_off_libtorch() {
+        let spec = DeviceSpec::default_spec();
+        if matches!(spec, DeviceSpec::TchCpu) {
+            return;
+        }
+        let mut dev = spec.device().unwrap();
+        let e = Precision::Bf16Mixed.apply(spec, &mut dev).unwrap_err().to_string();
+        assert!(e.contains("needs LibTorch"), "{e}");
+        assert!(!crate::fused::mixed());
     }
 
     #[test]

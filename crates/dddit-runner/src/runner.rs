@@ -204,15 +204,14 @@ pub fn run_experiment(
             r.resolved.run.precision = p;
         }
     }
-    // After the overrides: TF32 exists only on CUDA (fail before any run starts).
-    if let Some(r) = runs.iter().find(|r| {
-        r.resolved.run.precision == dddit_core::precision::Precision::Tf32
-            && !matches!(r.resolved.run.device.parse::<DeviceSpec>(), Ok(DeviceSpec::TchCuda(_)))
-    }) {
-        return Err(RunnerError::Usage(format!(
-            "precision tf32 needs a CUDA device (tch-cuda:N), not {}; pass --precision f32 or --device tch-cuda:0",
-            r.resolved.run.device
-        )));
+    // After the overrides: TF32 exists only on CUDA, bf16-mixed only on LibTorch (fail before
+    // any run starts).
+    for r in &runs {
+        if let Ok(spec) = r.resolved.run.device.parse::<DeviceSpec>() {
+            if let Err(e) = r.resolved.run.precision.check_device(spec) {
+                return Err(RunnerError::Usage(format!("{e}; pass --precision f32 or --device tch-cuda:0")));
+            }
+        }
     }
     // Refuse, before anything starts, to mix results of other settings into a run directory.
     let mut problems = Vec::new();

@@ -62,16 +62,10 @@ impl Checker {
                 .and_then(|s| s.device().map(|_| ()).map_err(|e| e.to_string()))
             {
                 problems.push(("device".into(), e));
-            } else if run.precision == dddit_core::precision::Precision::Tf32
-                && !matches!(run.device.parse::<DeviceSpec>(), Ok(DeviceSpec::TchCuda(_)))
+            } else if let Err(e) =
+                run.device.parse::<DeviceSpec>().map_err(|e| e.to_string()).and_then(|s| run.precision.check_device(s))
             {
-                problems.push((
-                    "precision".into(),
-                    format!(
-                        "tf32 needs a CUDA device (tch-cuda:N), not {}; use f32 (or pass --device tch-cuda:0)",
-                        run.device
-                    ),
-                ));
+                problems.push(("precision".into(), format!("{e} (or pass --device tch-cuda:0)")));
             }
             match self.data(&run.data) {
                 Err(e) => {

@@ -32,7 +32,7 @@ pub struct BenchArgs {
     /// Device (see `dddit devices`).
     #[arg(long, default_value = "flex")]
     pub device: String,
-    /// Precision: f32, tf32 (CUDA), bf16.
+    /// Precision: f32, tf32 (CUDA), bf16, bf16-mixed (LibTorch).
     #[arg(long, default_value = "f32")]
     pub precision: Precision,
     /// Batch of the training step (0: no training benchmark).
