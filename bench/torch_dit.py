@@ -8,13 +8,20 @@ fused attention does (`--no-sdpa` for the explicit softmax).
 What is timed, as in dddit (crates/dddit-eval/src/speed.rs):
   train  : one step of the official DiT `train.py` loop: a batch from a host pool moved to the
            device, random t and noise, the DiT loss (MSE on eps + the VB term of the learned
-           variance), backward, AdamW (lr 1e-4, wd 0), the EMA update (0.9999) and
-           `loss.item()`.
+           variance), backward, AdamW (lr 1e-4, wd 0, betas (0.9, 0.999), eps 1e-8: PyTorch's
+           defaults, as in DiT), the EMA update (0.9999) and `loss.item()`. `--adamw` picks
+           PyTorch's AdamW implementation; the default, `auto`, is the fused CUDA kernel
+           (`fused=True`) on CUDA and PyTorch's own default elsewhere (the CPU numbers are
+           unchanged). The math is the same in every implementation.
   sample : a full DDIM trajectory (eta 0, clip x0, no guidance) of `--sample-steps` model calls.
   forward: one inference forward at t = 500.
 Precision: f32; tf32 (allow_tf32 matmuls, f32 weights); bf16-autocast (PyTorch's mixed
-precision: f32 weights, bf16 matmuls); bf16-pure (model and optimiser state in bf16, as dddit's
-`bf16`).  `--compile` wraps the model in torch.compile (default mode).
+precision, `torch.autocast(dtype=bfloat16)` around the forward: f32 master weights, f32 AdamW
+state and EMA, bf16 matmuls and attention, the loss in f32 — the counterpart of dddit's
+`bf16-mixed`); bf16-pure (model and optimiser state in bf16, as dddit's `bf16`).
+`--compile` wraps the model in torch.compile (default mode). Presets: DiT-S, -B, -L, -XL with
+patch 2, 4 or 8 (`--model DiT-XL/2`). On CUDA the JSON also holds the peak memory PyTorch
+allocated in each phase (`max_memory_gib`).
 
   python bench/torch_dit.py --model DiT-S/4 --image-size 32 --channels 1 --classes 10 \
       --device cpu --train-batch 32 --sample-batch 32 --sample-steps 5 --json out.json
@@ -143,6 +150,17 @@ def timed(fn, warmup, reps, device):
     return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "all_ms": ms}
 
 
+def reset_peak(device):
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory(device, into):
+    """Adds the peak memory PyTorch allocated since `reset_peak` (CUDA only)."""
+    if device.type == "cuda":
+        into["max_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+
+
 def matmul_peak(device, dtype, n=8192, reps=20):
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
@@ -167,6 +185,8 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--reps", type=int, default=10)
     p.add_argument("--sample-reps", type=int, default=3)
+    p.add_argument("--adamw", default="auto", choices=["auto", "fused", "foreach", "for-loop"],
+                   help="AdamW implementation (auto: fused on CUDA, PyTorch's default elsewhere)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--matmul-peak", action="store_true")
     p.add_argument("--json")
@@ -203,7 +223,10 @@ def main():
         pool_y = torch.randint(0, args.classes, (256,))
         if args.train_batch:
             B = args.train_batch
-            opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0)
+            impl = args.adamw if args.adamw != "auto" else ("fused" if device.type == "cuda" else "default")
+            kw = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for-loop": {"foreach": False}}.get(impl, {})
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, **kw)
+            result["adamw"] = impl
             state = {"i": 0}
 
             def step():
@@ -226,6 +249,7 @@ def main():
                         pe.mul_(0.9999).add_(pm, alpha=1 - 0.9999)
                 loss.item()
 
+            reset_peak(device)
             if args.compile:
                 t0 = time.perf_counter()
                 step()
@@ -234,6 +258,7 @@ def main():
             tr = timed(step, args.warmup, args.reps, device)
             tr["img_per_s"] = B * 1e3 / tr["median_ms"]
             result["train"] = {"batch": B, "time": tr}
+            peak_memory(device, result["train"])
             print(f"train   batch {B}: {tr['median_ms']:.2f} ms/step, {tr['img_per_s']:.1f} img/s", flush=True)
         model.eval()
         if args.sample_batch:
@@ -248,9 +273,11 @@ def main():
                     x = diffusion.ddim_sample(fwd, x, y, args.sample_steps)
                 x.flatten()[0].item()
 
+            reset_peak(device)
             sa = timed(sample, 1, args.sample_reps, device)
             sa["img_per_s"] = B * 1e3 / sa["median_ms"]
             result["sample"] = {"batch": B, "steps": args.sample_steps, "time": sa}
+            peak_memory(device, result["sample"])
             print(f"sample  batch {B}: {sa['median_ms']:.1f} ms/trajectory ({args.sample_steps} DDIM steps), {sa['img_per_s']:.2f} img/s", flush=True)
         if args.forward_batch:
             B = args.forward_batch

@@ -6,7 +6,7 @@
 #
 # LIBTORCH: a CPU LibTorch for the tch backend (scripts/fetch-libtorch.sh); PYTHON: a Python
 # with PyTorch (scripts/cpu-torch.sh makes one from PyPI on a machine without CUDA).
-# Then: python3 bench/cpu/report.py OUTDIR > results/bench/cpu.md
+# Then: python3 bench/cpu/report.py --json results/bench/cpu.json OUTDIR > results/bench/cpu.md
 set -euo pipefail
 out=$1
 py=${PYTHON:-python3}

@@ -8,7 +8,7 @@
 # a 3-repetition profile on five jobs: same kernels, GPU time within 0.5 %). A plain timing of
 # the same command (no profiler) follows each job on the same card, for the wall-clock side.
 #
-#   bench/gpu/profile.sh BINARY OUTDIR
+#   [PROFILE_ONLY=train] bench/gpu/profile.sh BINARY OUTDIR      # PROFILE_ONLY: jobs whose name starts so
 #   python3 bench/gpu/profile_report.py OUTDIR > results/gpu/profile.md
 #
 # ncu runs with --clock-control none (the device machines' METHOD.md: leave the clocks alone)
@@ -36,6 +36,11 @@ for b in 1 64; do
     jobs+=("fwd-$r-b$b|$bin bench $model --device tch-cuda:0 --precision f32 --train-batch 0 --sample-batch $b --sample-steps 2 --sample-routers $r --sample-reps @R@")
   done
 done
+if [ -n "${PROFILE_ONLY:-}" ]; then
+  kept=()
+  for j in "${jobs[@]}"; do [[ ${j%%|*} == "$PROFILE_ONLY"* ]] && kept+=("$j"); done
+  jobs=("${kept[@]}")
+fi
 run_job() { # index
   local spec=${jobs[$1]} name cmd
   name=${spec%%|*}; cmd=${spec#*|}
