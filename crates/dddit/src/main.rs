@@ -57,6 +57,14 @@ enum Command {
     /// Small classifiers used as fast feature extractors: `train` one on fashion-mnist or
     /// shapes, or `eval` the embedded weights (or a file) on the held-out split.
     Classifier(classifier_cmd::ClassifierArgs),
+    /// Checks the fused ops (attention, LayerNorm + modulate, GELU, softmax, linear, gated
+    /// residual) against their composition from burn's tensor ops on a device, values and
+    /// gradients, f32 and (LibTorch) bf16; exits non-zero when one is off.
+    CheckFused {
+        /// Device (see `dddit devices`).
+        #[arg(long, default_value = "flex")]
+        device: String,
+    },
     /// Lists every registered router with a one-line description and its config keys.
     Routers,
     /// Lists the devices this build can run on (`--device` values) and those it lacks.
@@ -118,6 +126,30 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval_cmd::eval(args),
         Command::FdCheck(args) => eval_cmd::fd_check(args),
         Command::Classifier(args) => classifier_cmd::run(args),
+        Command::CheckFused { device } => {
+            let spec: dddit_core::device::DeviceSpec = device.parse()?;
+            let dev = spec.device()?;
+            let _seed = dddit_core::testing::seeded(&dev, 0);
+            let tch = matches!(spec, dddit_core::device::DeviceSpec::TchCpu | dddit_core::device::DeviceSpec::TchCuda(_));
+            let rows = dddit_core::fused::check::check_all(&dev, tch);
+            println!("fused ops against their burn composition on {spec} (relative error of values, of input gradients):");
+            for r in &rows {
+                println!(
+                    "{:<28} {:<5} value {:>9.2e}  grad {:>9.2e}  (tol {:.0e})  {}",
+                    r.op,
+                    r.dtype,
+                    r.value_err,
+                    r.grad_err,
+                    r.tol,
+                    if r.ok() { "ok" } else { "FAILED" }
+                );
+            }
+            let bad = rows.iter().filter(|r| !r.ok()).count();
+            if bad > 0 {
+                anyhow::bail!("{bad} of {} fused-op checks failed on {spec}", rows.len());
+            }
+            Ok(())
+        }
         Command::Routers => {
             for e in dddit_routers::routers() {
                 println!("{:<14} {}", e.name, e.description);

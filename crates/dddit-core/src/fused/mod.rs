@@ -23,6 +23,7 @@
 //! and returns the dtypes the rest of the model uses, so no composed burn op ever mixes dtypes.
 
 mod autodiff;
+pub mod check;
 #[cfg(feature = "tch")]
 pub(crate) mod libtorch;
 mod ops;

@@ -158,6 +158,24 @@ proptest! {
     }
 }
 
+/// The fixed-shape self-check (what `dddit check-fused` runs on a GPU) passes here.
+#[test]
+fn self_check_passes() {
+    let mut specs = vec![];
+    if cfg!(feature = "flex") {
+        specs.push(DeviceSpec::Flex);
+    }
+    if cfg!(feature = "tch") {
+        specs.push(DeviceSpec::TchCpu);
+    }
+    for spec in specs {
+        let tch = matches!(spec, DeviceSpec::TchCpu);
+        for row in check::check_all(&spec.device().unwrap(), tch) {
+            assert!(row.ok(), "{spec}: {row:?}");
+        }
+    }
+}
+
 /// The inference path (no autodiff) gives the same values.
 #[test]
 fn ops_without_autodiff_match() {
