@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Turns bench/gpu/profile.sh's output into results/gpu/profile.md.
 
-    python3 bench/gpu/profile_report.py OUTDIR [JOB=PLAIN_JSON ...] > results/gpu/profile.md
+    python3 bench/gpu/profile_report.py OUTDIR [JOB=PLAIN_JSON ...] [--before DIR|TGZ] > results/gpu/profile.md
+
+--before adds the training step of an earlier profile (a directory or a .tgz of one, e.g. the
+committed results/gpu/profile-raw.tgz) as a column "dddit before", so one table shows what a
+change did to the kernel count and GPU time by kind.
 
 One repetition's kernels, without set-up and warm-up: where a job was profiled with 1 and 3
 timed repetitions (NAME-r1.csv, NAME-r3.csv), the difference divided by 2; where only NAME-r1.csv
@@ -146,14 +150,34 @@ def plain(d, name):
     return json.loads(p.read_text()) if p.exists() else None
 
 
+def open_dir(path):
+    """A profile directory, unpacking a .tgz into a temporary one."""
+    p = Path(path)
+    if p.is_dir():
+        return p
+    import tarfile
+    import tempfile
+
+    t = Path(tempfile.mkdtemp(prefix="profile-before-"))
+    with tarfile.open(p) as tf:
+        tf.extractall(t, filter="data")
+    return t
+
+
 def main():
-    d = Path(sys.argv[1])
-    for arg in sys.argv[2:]:
+    args = sys.argv[1:]
+    before = None
+    if "--before" in args:
+        i = args.index("--before")
+        before = open_dir(args[i + 1])
+        del args[i : i + 2]
+    d = open_dir(args[0])
+    for arg in args[1:]:
         k, v = arg.split("=", 1)
         WALL_FROM[k] = v
     gpu = (d / "gpu.txt").read_text().strip() if (d / "gpu.txt").exists() else "?"
     ncu = (d / "ncu-version.txt").read_text().strip() if (d / "ncu-version.txt").exists() else "?"
-    print("# GPU kernel profile: where dddit's time goes (issue 8, part 3)\n")
+    print("# GPU kernel profile: where dddit's time goes (made for issue 8, re-made for issue 15's fused ops)\n")
     gpu = gpu.splitlines()[0] if gpu else gpu
     print(f"Card: {gpu}. Profiler: Nsight Compute ({ncu}), `--clock-control none`, one metric")
     print("(`gpu__time_duration.sum`, the kernel's time on the GPU). Made by")
@@ -179,11 +203,21 @@ def main():
             t = p["train"][0]["time"] if isinstance(p["train"], list) else p["train"]["time"]
             wall = t["median_ms"]
         rows[who] = (rep, wall)
+    if before is not None and (before / "train-dddit-r1.csv").exists():
+        rep = one_rep(before, "train-dddit")
+        p = plain(before, "train-dddit")
+        wall = None
+        if p:
+            t = p["train"][0]["time"] if isinstance(p["train"], list) else p["train"]["time"]
+            wall = t["median_ms"]
+        if rep:
+            rows = {"before": (rep, wall), **rows}
+            METHOD["train-dddit (before)"] = METHOD.get("train-dddit", "?")
     if rows:
         print("## One training step: DiT-S/2, 32×32×4, batch 256, TF32\n")
         print("Forward, loss, backward, AdamW and EMA. PyTorch: `bench/torch_dit.py` (the official DiT")
         print("with SDPA attention, eager).\n")
-        names = {"dddit": "dddit (burn-tch)", "torch": "PyTorch eager"}
+        names = {"before": "dddit before", "dddit": "dddit (burn-tch)", "torch": "PyTorch eager"}
         whos = list(rows)
         print("| | " + " | ".join(names[w] for w in whos) + " |")
         print("|---|" + "---|" * len(whos))

@@ -29,9 +29,9 @@ void give(const std::vector<T>& v, T** out) {
 enum Kind : int64_t { MATH = 0, FLASH = 1, EFFICIENT = 2, CUDNN = 3, CPU_FLASH = 10, OWN_MATH = 11 };
 }  // namespace
 
-#define GUARD(body)                      \
+#define GUARD(...)                       \
   try {                                  \
-    body;                                \
+    __VA_ARGS__;                         \
     return 0;                            \
   } catch (const std::exception& e) {    \
     last_error = e.what();               \
