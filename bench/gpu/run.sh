@@ -16,7 +16,8 @@
 #
 # Inputs 32×32×4, 1000 classes, batch 256 for training and sampling, 10 DDIM steps. DiT-XL/2
 # trains at batch 256 in bf16 (XL_TRAIN_BATCH_BF16; PyTorch autocast needs ~110 GiB there, so
-# an H200) and at XL_TRAIN_BATCH (default 64) in f32/tf32, whose activations alone are ~160 GiB
+# on a card under 100 GB the default is 128) and at XL_TRAIN_BATCH (default 64) in f32/tf32,
+# whose activations alone are ~160 GiB
 # at 256. Both sides of a row always run the same batch. Its sampling batch stays 256, with 1
 # timed trajectory (after 1 warm-up).
 #
@@ -36,7 +37,10 @@ part=${3:-all}
 case $part in train|compile|routers|all) ;; *) echo "unknown PART '$part': train, compile, routers or all"; exit 2 ;; esac
 extra=${DDDIT_EXTRA:-}
 xl_batch=${XL_TRAIN_BATCH:-64}
-xl_batch_bf16=${XL_TRAIN_BATCH_BF16:-256}
+# bf16 at 256 needs ~110 GiB (H200); on an 80 GB card the default halves it.
+card_mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits 2>/dev/null | head -1)
+if [ "${card_mib:-0}" -gt 100000 ]; then xl_bf16_default=256; else xl_bf16_default=128; fi
+xl_batch_bf16=${XL_TRAIN_BATCH_BF16:-$xl_bf16_default}
 item_timeout=${ITEM_TIMEOUT:-300}
 if [ "$part" = all ]; then budget=${PART_BUDGET:-0}; else budget=${PART_BUDGET:-540}; fi
 source "$(dirname "$0")/env.sh"
