@@ -269,9 +269,11 @@ int dddit_fused_adamw(T** params, T** grads, T** m, T** v, int64_t n, const doub
                    .to(p[0].options().dtype(at::kFloat));
     std::vector<T> steps = all.unbind(0);
     auto r = at::_fused_adamw(p, g, mm, vv, {}, steps, lr, beta1, beta2, weight_decay, eps, false, false);
+    // (self, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs): grads come back too, as the
+    // in-place op may scale them.
     give(std::get<0>(r), params_out);
-    give(std::get<1>(r), m_out);
-    give(std::get<2>(r), v_out);
+    give(std::get<2>(r), m_out);
+    give(std::get<3>(r), v_out);
   })
 }
 

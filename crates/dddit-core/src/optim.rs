@@ -106,6 +106,7 @@ impl ModuleMapper for Restore {
 
 /// The LibTorch tensors of `ts` when every one is a LibTorch float tensor without autodiff.
 #[cfg(feature = "tch")]
+#[allow(deprecated)] // burn's LibTorch types: see fused/libtorch.rs
 fn tch_all(ts: &[Tensor<1>]) -> Option<Vec<burn::backend::libtorch::TchTensor>> {
     use burn::backend::{BackendTensor, DispatchAutodiffContext, DispatchTensorKind};
     ts.iter()
@@ -120,6 +121,7 @@ fn tch_all(ts: &[Tensor<1>]) -> Option<Vec<burn::backend::libtorch::TchTensor>> 
 }
 
 #[cfg(feature = "tch")]
+#[allow(deprecated)]
 fn from_tch(t: burn::backend::libtorch::TchTensor) -> Tensor<1> {
     use burn::backend::{BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind};
     Tensor::from_dispatch(DispatchTensor {

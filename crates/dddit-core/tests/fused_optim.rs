@@ -7,7 +7,21 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use dddit_core::optim::{FusedAdamW, FusedAdamWConfig};
-use dddit_core::testing::{device, rel_err, seeded};
+use dddit_core::device::DeviceSpec;
+use dddit_core::testing::{rel_err, seeded};
+
+/// Every CPU device compiled in: flex, and LibTorch's CPU (its `_fused_adamw` and `_foreach_*`
+/// kernels) with the `tch` feature.
+fn devices() -> Vec<Device> {
+    let mut v = vec![];
+    if cfg!(feature = "flex") {
+        v.push(DeviceSpec::Flex.device().unwrap());
+    }
+    if cfg!(feature = "tch") {
+        v.push(DeviceSpec::TchCpu.device().unwrap());
+    }
+    v
+}
 
 #[derive(Module, Debug)]
 struct Toy {
@@ -41,7 +55,12 @@ fn same(a: &Toy, b: &Toy, tol: f32) {
 }
 
 fn compare(weight_decay: f64, clip: Option<f64>) {
-    let dev = device().autodiff();
+    for dev in devices() {
+        compare_on(dev.autodiff(), weight_decay, clip);
+    }
+}
+
+fn compare_on(dev: Device, weight_decay: f64, clip: Option<f64>) {
     let _g = seeded(&dev, 11);
     let start = toy(&dev);
     let x = Tensor::<2>::random([8, 5], Distribution::Normal(0.0, 2.0), &dev);
@@ -79,7 +98,12 @@ fn matches_burn_adamw_with_weight_decay_and_clipping() {
 
 #[test]
 fn non_finite_gradient_updates_nothing() {
-    let dev = device().autodiff();
+    for dev in devices() {
+        non_finite_on(dev.autodiff());
+    }
+}
+
+fn non_finite_on(dev: Device) {
     let m = toy(&dev);
     let x = Tensor::<2>::random([4, 5], Distribution::Normal(0.0, 1.0), &dev);
     let mut g = (loss(&m, &x) * f64::NAN).backward();
@@ -93,7 +117,12 @@ fn non_finite_gradient_updates_nothing() {
 
 #[test]
 fn state_saves_and_loads_by_parameter_path() {
-    let dev = device().autodiff();
+    for dev in devices() {
+        save_load_on(dev.autodiff());
+    }
+}
+
+fn save_load_on(dev: Device) {
     let _g = seeded(&dev, 12);
     let m = toy(&dev);
     let x = Tensor::<2>::random([4, 5], Distribution::Normal(0.0, 1.0), &dev);

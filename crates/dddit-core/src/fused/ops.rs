@@ -7,6 +7,9 @@
 //! Shapes: attention `[batch, heads, tokens, head_dim]`; the others `[batch, tokens, dim]` with
 //! per-sample vectors `[batch, dim]`; linear weights `[in, out]` (burn's layout).
 
+// burn marks its NdArray and LibTorch backends deprecated; both are selectable dddit backends.
+#![allow(deprecated)]
+
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend, TensorMetadata};
 use burn::tensor::{FloatDType, Scalar, Shape};
