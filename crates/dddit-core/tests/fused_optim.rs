@@ -6,8 +6,8 @@ use burn::module::{Module, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use dddit_core::optim::{FusedAdamW, FusedAdamWConfig};
 use dddit_core::device::DeviceSpec;
+use dddit_core::optim::{FusedAdamW, FusedAdamWConfig};
 use dddit_core::testing::{rel_err, seeded};
 
 /// Every CPU device compiled in: flex, and LibTorch's CPU (its `_fused_adamw` and `_foreach_*`

@@ -130,9 +130,12 @@ fn run(cli: Cli) -> Result<()> {
             let spec: dddit_core::device::DeviceSpec = device.parse()?;
             let dev = spec.device()?;
             let _seed = dddit_core::testing::seeded(&dev, 0);
-            let tch = matches!(spec, dddit_core::device::DeviceSpec::TchCpu | dddit_core::device::DeviceSpec::TchCuda(_));
+            let tch =
+                matches!(spec, dddit_core::device::DeviceSpec::TchCpu | dddit_core::device::DeviceSpec::TchCuda(_));
             let rows = dddit_core::fused::check::check_all(&dev, tch);
-            println!("fused ops against their burn composition on {spec} (relative error of values, of input gradients):");
+            println!(
+                "fused ops against their burn composition on {spec} (relative error of values, of input gradients):"
+            );
             for r in &rows {
                 println!(
                     "{:<28} {:<5} value {:>9.2e}  grad {:>9.2e}  (tol {:.0e})  {}",

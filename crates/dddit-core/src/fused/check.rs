@@ -102,9 +102,13 @@ pub fn check_all(device: &Device, bf16: bool) -> Vec<CheckRow> {
             ));
         }
         let x = [r3([4, 16, 96], 3.0)];
-        rows.push(compare("gelu_tanh [4,16,96]", dt, &x, |t| gelu_tanh(t[0].clone()), |t| {
-            burn::tensor::activation::gelu_approximate(t[0].clone())
-        }));
+        rows.push(compare(
+            "gelu_tanh [4,16,96]",
+            dt,
+            &x,
+            |t| gelu_tanh(t[0].clone()),
+            |t| burn::tensor::activation::gelu_approximate(t[0].clone()),
+        ));
     }
     // The f32-only ops (LayerNorm, the residual stream and the router softmax stay f32 under
     // bf16-mixed).
@@ -116,9 +120,13 @@ pub fn check_all(device: &Device, bf16: bool) -> Vec<CheckRow> {
         |t| ln_modulate(t[0].clone(), t[1].clone().squeeze_dim(1), t[2].clone().squeeze_dim(1), 1e-6, false),
         |t| composed_ln(t[0].clone()) * (t[2].clone() + 1.0) + t[1].clone(),
     ));
-    rows.push(compare("layer_norm [4,16,96]", FloatDType::F32, &x[..1], |t| layer_norm(t[0].clone(), 1e-6), |t| {
-        composed_ln(t[0].clone())
-    }));
+    rows.push(compare(
+        "layer_norm [4,16,96]",
+        FloatDType::F32,
+        &x[..1],
+        |t| layer_norm(t[0].clone(), 1e-6),
+        |t| composed_ln(t[0].clone()),
+    ));
     rows.push(compare(
         "gated_residual [4,16,96]",
         FloatDType::F32,
@@ -127,12 +135,20 @@ pub fn check_all(device: &Device, bf16: bool) -> Vec<CheckRow> {
         |t| t[0].clone() + t[1].clone() * t[2].clone(),
     ));
     let l = [r3([1, 32, 10], 2.0)];
-    rows.push(compare("softmax [32,10]", FloatDType::F32, &l, |t| softmax(t[0].clone(), 2), |t| {
-        burn::tensor::activation::softmax(t[0].clone(), 2)
-    }));
-    rows.push(compare("log_softmax [32,10]", FloatDType::F32, &l, |t| log_softmax(t[0].clone(), 2), |t| {
-        burn::tensor::activation::log_softmax(t[0].clone(), 2)
-    }));
+    rows.push(compare(
+        "softmax [32,10]",
+        FloatDType::F32,
+        &l,
+        |t| softmax(t[0].clone(), 2),
+        |t| burn::tensor::activation::softmax(t[0].clone(), 2),
+    ));
+    rows.push(compare(
+        "log_softmax [32,10]",
+        FloatDType::F32,
+        &l,
+        |t| log_softmax(t[0].clone(), 2),
+        |t| burn::tensor::activation::log_softmax(t[0].clone(), 2),
+    ));
     let (x, w, b) = (r3([4, 16, 96], 1.0), r3([1, 96, 80], 0.2), r3([1, 1, 80], 1.0));
     rows.push(compare(
         "linear [4,16,96]x[96,80]",
