@@ -8,6 +8,24 @@ pub fn device() -> Device {
     crate::device::DeviceSpec::default_spec().device().expect("a compiled-in backend")
 }
 
+/// Every CPU device compiled in: flex, and LibTorch's CPU with the `tch` feature; with
+/// `DDDIT_TEST_CUDA=1` (on a GPU machine) also `tch-cuda:0`. Tests of backend-specific code
+/// (the fused ops, the multi-tensor optimiser) run on each.
+pub fn backend_devices() -> Vec<Device> {
+    use crate::device::DeviceSpec;
+    let mut v = vec![];
+    if cfg!(feature = "flex") {
+        v.push(DeviceSpec::Flex.device().expect("flex"));
+    }
+    if cfg!(feature = "tch") {
+        v.push(DeviceSpec::TchCpu.device().expect("tch-cpu"));
+        if std::env::var("DDDIT_TEST_CUDA").is_ok_and(|v| v == "1") {
+            v.push(DeviceSpec::TchCuda(0).device().expect("tch-cuda:0"));
+        }
+    }
+    v
+}
+
 /// Largest absolute element-wise difference.
 pub fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
     (a - b).abs().max().into_scalar::<f32>()

@@ -6,22 +6,8 @@ use burn::module::{Module, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use dddit_core::device::DeviceSpec;
 use dddit_core::optim::{FusedAdamW, FusedAdamWConfig};
-use dddit_core::testing::{rel_err, seeded};
-
-/// Every CPU device compiled in: flex, and LibTorch's CPU (its `_fused_adamw` and `_foreach_*`
-/// kernels) with the `tch` feature.
-fn devices() -> Vec<Device> {
-    let mut v = vec![];
-    if cfg!(feature = "flex") {
-        v.push(DeviceSpec::Flex.device().unwrap());
-    }
-    if cfg!(feature = "tch") {
-        v.push(DeviceSpec::TchCpu.device().unwrap());
-    }
-    v
-}
+use dddit_core::testing::{backend_devices as devices, rel_err, seeded};
 
 #[derive(Module, Debug)]
 struct Toy {

@@ -22,7 +22,10 @@ fn mixed_linear_and_dit_step() {
     assert_eq!(y.dtype(), DType::F32, "mixed linear returns the input dtype");
     let e = rel_err(y, x.clone().matmul(w.clone().unsqueeze()));
     assert!(e > 0.0 && e < 2e-2, "bf16 product: rel. error {e}");
-    assert_eq!(fused::linear_lowp(x, w, None).dtype(), DType::BF16);
+    let h = fused::linear_lowp(x, w.clone(), None);
+    assert_eq!(h.dtype(), DType::BF16);
+    let back = Tensor::<2>::random([24, 8], Distribution::Normal(0.0, 0.3), &dev);
+    assert_eq!(fused::linear(h, back, None).dtype(), DType::F32, "a bf16 input comes back in the weights' f32");
 
     let ad = dev.autodiff();
     let mut cfg = DiTConfig::preset("DiT-N/4", 8, 1).unwrap();

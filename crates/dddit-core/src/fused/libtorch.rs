@@ -305,9 +305,10 @@ impl FusedBackend for LibTorch {
         lowp_out: bool,
     ) -> FloatTensor<Self> {
         let b = has_bias.then_some(b);
-        let x_dtype: FloatDType = burn::backend::TensorMetadata::dtype(&x).into();
+        // Back in the parameters' dtype (f32 master weights), whatever the input's.
+        let w_dtype: FloatDType = burn::backend::TensorMetadata::dtype(&w).into();
         let compute = if mixed { scalar_type(MIXED_DTYPE) } else { -1 };
-        let out_dtype = if mixed && !lowp_out { scalar_type(x_dtype) } else { -1 };
+        let out_dtype = if mixed && !lowp_out { scalar_type(w_dtype) } else { -1 };
         let mut out = null();
         check(unsafe { dddit_linear_fwd(ptr(&x), ptr(&w), opt_ptr(&b), compute, out_dtype, &mut out) }, "linear");
         take(out)

@@ -91,8 +91,9 @@ pub fn log_softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as FusedBackend>::fused_softmax(x.into_dispatch(), dim, true))
 }
 
-/// `x·w + b` (`w` `[in, out]`), the result in `x`'s dtype. With bf16-mixed on, the product is
-/// taken in bf16.
+/// `x·w + b` (`w` `[in, out]`), the result in `w`'s dtype (the f32 parameters'). With bf16-mixed
+/// on, the product is taken in bf16, so a bf16 hidden activation (from [`linear_lowp`] or a
+/// bf16 [`ln_modulate`]) comes back as f32.
 pub fn linear<const D: usize>(x: Tensor<D>, w: Tensor<2>, b: Option<Tensor<1>>) -> Tensor<D> {
     linear_impl(x, w, b, false)
 }

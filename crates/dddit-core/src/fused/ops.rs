@@ -226,7 +226,7 @@ pub trait FusedBackend: Backend {
     /// `x·w + b` over the last dimension of `x`, `w` `[in, out]`; without a bias (`has_bias`
     /// false) `b` is any tensor and is ignored. `mixed`: the product is taken in bf16 (inputs
     /// cast, as PyTorch autocast does); `lowp_out`: the result stays bf16, otherwise it is cast
-    /// back to `x`'s dtype.
+    /// to `w`'s dtype (the f32 master weights').
     fn fused_linear(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
@@ -236,7 +236,9 @@ pub trait FusedBackend: Backend {
         lowp_out: bool,
     ) -> FloatTensor<Self> {
         let b = has_bias.then_some(b);
-        let x_dtype = float_dtype::<Self>(&x);
+        // The result comes back in the parameters' dtype (f32 master weights under bf16-mixed),
+        // whatever the input's: a bf16 hidden activation feeding fc2 still yields f32.
+        let w_dtype = float_dtype::<Self>(&w);
         let mut shape = dims::<Self>(&x);
         let [inp, outd] = [dims::<Self>(&w)[0], dims::<Self>(&w)[1]];
         let m = shape.iter().product::<usize>() / inp;
@@ -256,7 +258,7 @@ pub trait FusedBackend: Backend {
         *shape.last_mut().expect("rank ≥ 1") = outd;
         let y = reshape::<Self>(y, shape);
         if mixed && !lowp_out {
-            cast_to::<Self>(y, x_dtype)
+            cast_to::<Self>(y, w_dtype)
         } else {
             y
         }

@@ -8,20 +8,8 @@ use crate::testing::rel_err;
 use burn::tensor::Distribution;
 use proptest::prelude::*;
 
-/// The devices the ops are checked on: flex, and tch-cpu when compiled in; on a GPU machine,
-/// `DDDIT_TEST_CUDA=1` adds tch-cuda:0 (ATen's flash / memory-efficient / cuDNN kernels).
 fn devices() -> Vec<Device> {
-    let mut v = vec![];
-    if cfg!(feature = "flex") {
-        v.push(DeviceSpec::Flex.device().unwrap());
-    }
-    if cfg!(feature = "tch") {
-        v.push(DeviceSpec::TchCpu.device().unwrap());
-        if std::env::var("DDDIT_TEST_CUDA").is_ok_and(|v| v == "1") {
-            v.push(DeviceSpec::TchCuda(0).device().unwrap());
-        }
-    }
-    v
+    crate::testing::backend_devices()
 }
 
 fn rand<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
