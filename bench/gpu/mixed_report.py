@@ -50,6 +50,10 @@ def smooth(v, k=50):
 def main():
     raw, prefix = sys.argv[1], sys.argv[2]
     runs = load(raw)
+    # Runs cut off by a time limit reach different steps: compare all over the steps every run
+    # reached, so that a faster precision is not credited with more training.
+    common = min(len(loss) for seeds in runs.values() for _, loss in seeds.values())
+    runs = {p: {k: (st[:common], lo[:common]) for k, (st, lo) in seeds.items()} for p, seeds in runs.items()}
     colors = {"tf32": "tab:blue", "bf16-mixed": "tab:orange", "f32": "tab:green"}
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     finals = {}
@@ -71,7 +75,8 @@ def main():
     ax.legend()
     fig.tight_layout()
     fig.savefig(prefix + ".png")
-    lines = ["| precision | seeds | final loss per seed (mean of last 200 steps) | mean ± std |", "|---|---|---|---|"]
+    lines = [f"Steps compared: 0–{common - 1} (the steps every run reached).", "",
+             f"| precision | seeds | final loss per seed (mean of steps {common - 200}–{common - 1}) | mean ± std |", "|---|---|---|---|"]
     for prec, v in finals.items():
         sd = statistics.stdev(v) if len(v) > 1 else float("nan")
         lines.append(f"| {prec} | {len(v)} | {', '.join(f'{x:.5f}' for x in v)} | {statistics.mean(v):.5f} ± {sd:.5f} |")
