@@ -361,8 +361,10 @@ struct OptimMeta {
     params: Vec<(String, usize)>,
 }
 
-/// `(dotted path, id, number of elements)` of every float parameter of `module`.
-fn param_paths<M: Module>(module: &M) -> Vec<(String, ParamId, usize)> {
+/// `(dotted path, id, number of elements)` of every float parameter of `module`, in visit
+/// order (e.g. `stack.layers.0.gate.fc1.weight`): how the optimiser names its saved state, and
+/// the handle for stage-wise training.
+pub fn param_paths<M: Module>(module: &M) -> Vec<(String, ParamId, usize)> {
     struct Paths {
         stack: Vec<String>,
         out: Vec<(String, ParamId, usize)>,

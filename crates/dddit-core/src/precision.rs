@@ -57,11 +57,7 @@ impl Precision {
                 Ok(())
             }
             Precision::Tf32 => {
-                if !matches!(spec, DeviceSpec::TchCuda(_)) {
-                    return Err(CoreError::Device(format!(
-                        "precision tf32 needs a CUDA device (tch-cuda:N), not {spec}; use f32"
-                    )));
-                }
+                self.check_device(spec).map_err(CoreError::Device)?;
                 // Safe in edition 2021; set before LibTorch creates its global context.
                 std::env::set_var(TF32_ENV, "1");
                 Ok(())

@@ -143,9 +143,11 @@ impl<S: RoutedStack> AnyRoutedModel for Named<S> {
         self
     }
     fn param_ids(&self, select: &dyn Fn(&str) -> bool) -> Vec<ParamId> {
-        let mut v = crate::train_hooks::PathCollector::default();
-        self.model.visit(&mut v);
-        v.ids.into_iter().filter(|(path, _)| select(path)).map(|(_, id)| id).collect()
+        dddit_core::optim::param_paths(&self.model)
+            .into_iter()
+            .filter(|(path, _, _)| select(path))
+            .map(|(_, id, _)| id)
+            .collect()
     }
     fn optimize(&mut self, loss: Tensor<1>, optim: &mut FusedAdamW, lr: f64, only: Option<&[ParamId]>) -> f64 {
         let mut grads = loss.backward();

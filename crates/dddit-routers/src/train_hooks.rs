@@ -1,31 +1,10 @@
 //! The pieces of training that need a model's concrete type (gradients, EMA, saving), kept here
 //! so that [`crate::AnyRoutedModel`] can offer them behind its object-safe interface.
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::optim::GradientsParams;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn_store::{BurnpackStore, ModuleSnapshot};
 use std::path::Path;
-
-/// Collects `(path, id)` of every float parameter.
-#[derive(Default)]
-pub struct PathCollector {
-    stack: Vec<String>,
-    /// `(dotted path, id)` per parameter, in visit order.
-    pub ids: Vec<(String, ParamId)>,
-}
-
-impl ModuleVisitor for PathCollector {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.push(name.to_string());
-    }
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.ids.push((self.stack.join("."), param.id));
-    }
-}
 
 /// Collects every float parameter's value, flattened, in visit order.
 struct Values(Vec<Tensor<1>>);
@@ -71,29 +50,6 @@ pub fn ema<M: Module>(ema: M, online: &M, decay: f64) -> M {
     };
     let blended = dddit_core::optim::lerp(ours.0, theirs, 1.0 - decay);
     ema.map(&mut Replace { values: blended.into_iter() })
-}
-
-/// Global L2 norm of the gradients of `module`'s parameters: per-tensor norms in one
-/// multi-tensor op, read back once per step.
-pub fn grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
-    struct Collect<'a> {
-        grads: &'a GradientsParams,
-        out: Vec<Tensor<1>>,
-    }
-    impl ModuleVisitor for Collect<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.grads.get::<D>(param.id) {
-                let n = g.shape().num_elements();
-                self.out.push(g.reshape([n]));
-            }
-        }
-    }
-    let mut c = Collect { grads, out: vec![] };
-    module.visit(&mut c);
-    if c.out.is_empty() {
-        return 0.0;
-    }
-    (dddit_core::optim::norms(c.out).square().sum().into_scalar::<f32>() as f64).sqrt()
 }
 
 /// Saves `module` to `path` as burnpack through a temporary file and a rename, so a crash
