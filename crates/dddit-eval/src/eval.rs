@@ -139,6 +139,11 @@ pub struct FeatureMetrics {
     pub reference: usize,
     /// What the reference is (data set, split, count).
     pub reference_source: String,
+    /// The metric's floor: the Fréchet distance between `generated` held-out real images
+    /// (Fashion-MNIST test split; shapes of another seed) and the same reference statistics.
+    /// A model cannot be told from real data below it. `None` in reports made before it existed.
+    #[serde(default)]
+    pub real_floor: Option<f64>,
     /// Precision and recall (k-NN, Kynkäänniemi et al.) on `min(generated, reference)` of each.
     pub precision_recall: PrecisionRecall,
     /// Seconds spent extracting features and computing the metrics.
@@ -405,6 +410,11 @@ pub fn evaluate(
         Some(dir) => dir.clone(),
         None => crate::assets::root()?.join("stats"),
     });
+    // Held-out real images, as many as the samples: the real-vs-real floor of each metric.
+    let held_out = held_out_data(&run.file.data, config.samples)?;
+    let (floor_images, _) = real_images(held_out.as_ref(), config.samples)?;
+    let floor_gen =
+        Generated { images: floor_images, labels: vec![], channels: held_out.channels(), size: held_out.size() };
     let mut features = Vec::new();
     for &kind in &config.features {
         let t0 = Instant::now();
@@ -429,7 +439,11 @@ pub fn evaluate(
             };
             FeatureStats::from_rows(&rows, name.clone(), source.clone())
         })?;
-        let fd = FrechetReference::new(&ref_stats)?.distance(&gen_stats)?;
+        let fd_ref = FrechetReference::new(&ref_stats)?;
+        let fd = fd_ref.distance(&gen_stats)?;
+        let floor_rows = extract_all(extractor.as_ref(), &floor_gen.tensor(0..config.samples, device));
+        let floor_stats = FeatureStats::from_rows(&floor_rows, name.clone(), "held-out real images".to_string())?;
+        let real_floor = Some(fd_ref.distance(&floor_stats)?);
         let pr = precision_recall(&ref_rows, &gen_rows[..pr_n], config.pr_k)?;
         features.push(FeatureMetrics {
             extractor: name,
@@ -437,6 +451,7 @@ pub fn evaluate(
             generated: config.samples,
             reference: n_ref,
             reference_source: source,
+            real_floor,
             precision_recall: pr,
             seconds: t0.elapsed().as_secs_f64(),
         });
@@ -444,7 +459,6 @@ pub fn evaluate(
 
     // 3. Class accuracy (the classifier) and, on shapes, the detector.
     let mut class_accuracy = Vec::new();
-    let held_out = held_out_data(&run.file.data, config.samples)?;
     if let Some(name) = classifier_data(&run.file.data) {
         let clf = Classifier::pretrained(name, device)?;
         let judge = clf.name();

@@ -13,6 +13,7 @@ pub mod assets;
 pub mod captions;
 pub mod classifier;
 pub mod compute;
+pub mod degrade;
 pub mod error;
 pub mod eval;
 pub mod features;

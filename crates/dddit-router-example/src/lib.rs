@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::Flops;
@@ -163,6 +164,11 @@ impl RoutedStack for NoiseSkipStack {
         }
         let fraction = ran as f64 / (batch * self.blocks.len()).max(1) as f64;
         StackOutput { h, flops, aux_losses: vec![], stats: [("layers".to_string(), fraction)].into() }
+    }
+
+    // No router network: the rule reads the timesteps.
+    fn router_params(&self) -> Vec<ParamId> {
+        vec![]
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {

@@ -10,6 +10,7 @@
 
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
+use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::Flops;
@@ -238,6 +239,11 @@ impl RoutedStack for CacheStack {
             aux_losses: vec![],
             stats: [("layers".to_string(), ran as f64 / l.max(1) as f64)].into(),
         }
+    }
+
+    // No router network: the cache schedule is fixed or calibrated, not trained.
+    fn router_params(&self) -> Vec<ParamId> {
+        vec![]
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {

@@ -1,5 +1,6 @@
 //! Pieces shared by routers: gating networks, gumbel noise, routing losses.
 
+use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, silu};
@@ -84,6 +85,18 @@ pub fn gumbel_sigmoid_st<const D: usize>(logits: Tensor<D>, tau: f64, train: boo
     }
 }
 
+/// The inference decision of a gumbel-sigmoid gate, hard 0/1 by `logits > 0` (no noise), with
+/// the straight-through gradient of `σ(logits / τ)`. Routers compute their training FLOPs ratio
+/// from it, so that the budget the FLOPs loss enforces is the one inference spends: the noisy
+/// training mask runs a gate whose logit is slightly below 0 about half the time, while
+/// inference never runs it (and always runs one slightly above 0), which made trained budgets
+/// overshoot at inference (0.30 → 0.38 and 0.75 → 0.86 in `results/seed-6-2-shapes`).
+pub fn decision_st<const D: usize>(logits: Tensor<D>, tau: f64) -> Tensor<D> {
+    let soft = sigmoid(logits / tau);
+    let hard = soft.clone().greater_elem(0.5).float();
+    hard - soft.clone().detach() + soft
+}
+
 /// Host copy of a float tensor.
 pub fn to_host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().expect("float data")
@@ -118,4 +131,21 @@ pub fn add_ratio(total: Option<Tensor<1>>, layer: Tensor<1>) -> Tensor<1> {
         Some(t) => t + layer,
         None => layer,
     }
+}
+
+/// Collects the ids of every float parameter of a module.
+struct Ids(Vec<ParamId>);
+
+impl burn::module::ModuleVisitor for Ids {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        self.0.push(param.id);
+    }
+}
+
+/// The ids of every float parameter of `module`: the building block of
+/// [`RoutedStack::router_params`](crate::RoutedStack::router_params).
+pub fn param_ids<M: Module>(module: &M) -> Vec<ParamId> {
+    let mut ids = Ids(vec![]);
+    module.visit(&mut ids);
+    ids.0
 }

@@ -2,10 +2,12 @@
 //! runs. Complexity is a high-frequency energy ratio, a gradient-magnitude ratio, or a small
 //! learned estimator on those features; only the chosen depth is computed.
 
+use crate::common::param_ids;
 use crate::common::{probs, to_host};
 use crate::depthrun::{run_to_depth, states_at_depths};
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
+use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
@@ -122,6 +124,10 @@ impl RouterConfig for ContentAwareConfig {
         e
     }
 
+    fn flops_loss(&self) -> bool {
+        self.estimator == Estimator::Learned
+    }
+
     fn init(&self, m: &DiTConfig, device: &Device) -> ContentStack {
         let d = m.hidden_size;
         let mut levels: Vec<usize> =
@@ -220,6 +226,14 @@ impl RoutedStack for ContentStack {
             aux_losses: aux,
             stats: [("layers".to_string(), ran as f64 / (b * full_depth) as f64)].into(),
         }
+    }
+
+    // The learned estimator; none for the heuristic estimators, which leave it unused.
+    fn router_params(&self) -> Vec<ParamId> {
+        if self.estimator != 2 {
+            return vec![];
+        }
+        [param_ids(&self.est_in), param_ids(&self.est_out)].concat()
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {

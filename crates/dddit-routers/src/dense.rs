@@ -2,6 +2,7 @@
 
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
+use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::Flops;
@@ -49,6 +50,10 @@ impl RoutedStack for DenseStack {
         }
         let per = self.full_flops(n);
         StackOutput { h, flops: vec![per; b], aux_losses: vec![], stats: [("layers".to_string(), 1.0)].into() }
+    }
+
+    fn router_params(&self) -> Vec<ParamId> {
+        vec![]
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {

@@ -2,11 +2,13 @@
 //! budget in [0, 1] — a number or one of `light` (0.25), `standard` (0.5), `full` (1) — sets how
 //! many of the best-scored blocks run. Skipped blocks are not computed for that sample.
 
+use crate::common::param_ids;
 use crate::common::{gumbel_sigmoid_st, to_host, GateMlp};
 use crate::depthrun::run_selected;
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::module::Param;
+use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::Flops;
@@ -115,6 +117,11 @@ impl RouterConfig for DepthBudgetConfig {
         e
     }
 
+    fn flops_loss(&self) -> bool {
+        // Training only: inference runs the fixed `budget`.
+        true
+    }
+
     fn init(&self, m: &DiTConfig, device: &Device) -> DepthStack {
         let d = m.hidden_size;
         let mut router = GateMlp::new(d, if self.router_hidden == 0 { d } else { self.router_hidden }, m.depth, device);
@@ -190,6 +197,10 @@ impl RoutedStack for DepthStack {
             aux_losses: aux,
             stats: [("layers".to_string(), ran as f64 / (b * l).max(1) as f64)].into(),
         }
+    }
+
+    fn router_params(&self) -> Vec<ParamId> {
+        param_ids(&self.router)
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {

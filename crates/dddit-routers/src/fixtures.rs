@@ -83,8 +83,8 @@ pub fn cases(m: &DiTConfig, dev: &Device, only: Option<&[&str]>) -> Vec<Case> {
     c("timestep-gate (progressive, t=500: base)", "timestep-gate", t.clone(), &|| {
         make::<TimestepGateConfig>("policy = \"progressive\"", m, dev, |_, _| {})
     });
-    c("timestep-gate (progressive, t=200: light)", "timestep-gate", vec![200.0], &|| {
-        make::<TimestepGateConfig>("policy = \"progressive\"", m, dev, |_, _| {})
+    c("timestep-gate (noise-level, t=200: light)", "timestep-gate", vec![200.0], &|| {
+        make::<TimestepGateConfig>("policy = \"noise-level\"", m, dev, |_, _| {})
     });
     c("dynamic-width (1/2 heads, 2/4 groups)", "dynamic-width", t.clone(), &|| {
         make::<DynamicWidthConfig>("", m, dev, |s, d| {

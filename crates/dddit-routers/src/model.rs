@@ -110,6 +110,15 @@ impl<S: RoutedStack> RoutedDiT<S> {
         let s = self.stack.forward(e.tokens, &input);
         let mut stem = self.config().stem_flops();
         let mut aux_losses = s.aux_losses;
+        // A stack reports its `flops_ratio` relative to its own complete stack; the evaluation's
+        // GFLOPs ratio is the whole model's against the dense DiT (stem and final layer, which no
+        // router skips, included). Rescale, so that a budget λ trained for is the ratio reported
+        // at inference: (stem + r·stack_full) / dense.
+        for a in aux_losses.iter_mut().filter(|a| a.name == "flops_ratio") {
+            let full = self.stack.full_flops(self.config().num_tokens()).total() as f64;
+            let dense = self.config().dense_flops().total().max(1) as f64;
+            a.value = (a.value.clone() * full + stem.total() as f64) / dense;
+        }
         if let Some(target) = &opts.complexity {
             let b = target.dims()[0];
             let dev = target.device();

@@ -1,9 +1,11 @@
 //! Mixtures of experts: `soft-moe` (seed §2.1–2.2), `topk` (DiT-MoE token choice, or per
 //! sample) and `expert-choice` (EC-DiT).
 
+use crate::common::param_ids;
 use crate::common::{balance, entropy, probs, to_host_int, GateMlp};
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
+use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
 use dddit_core::dit::{adaln_modulation, attn_branch, mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
@@ -110,6 +112,10 @@ impl RoutedStack for SoftMoeStack {
         }
     }
 
+    fn router_params(&self) -> Vec<ParamId> {
+        self.layers.iter().flat_map(|l| param_ids(&l.gate)).collect()
+    }
+
     fn full_flops(&self, tokens: usize) -> Flops {
         self.layers
             .iter()
@@ -170,8 +176,11 @@ pub struct TopKConfig {
     pub expert_hidden: usize,
     /// Shared experts that every token runs (DiT-MoE uses 2).
     pub shared_experts: usize,
-    /// Renormalise the top-k probabilities to sum to one.
-    pub normalize: bool,
+    /// Renormalise the top-k probabilities to sum to one. `None` (the default) renormalises
+    /// only when k > 1, the convention of Switch Transformer and DiT-MoE: with k = 1 the
+    /// renormalised weight is p / p ≡ 1, so the diffusion loss would give the gate no gradient
+    /// and it would learn from the balance loss alone. `Some(true)` with k = 1 is refused.
+    pub normalize: Option<bool>,
     /// Expert-choice capacity factor: each expert takes `capacity · tokens · k / experts`.
     pub capacity: f64,
 }
@@ -184,7 +193,7 @@ impl Default for TopKConfig {
             mode: MoeMode::Token,
             expert_hidden: 0,
             shared_experts: 0,
-            normalize: true,
+            normalize: None,
             capacity: 1.0,
         }
     }
@@ -257,7 +266,12 @@ fn moe_keys() -> &'static [KeyDoc] {
             doc: "inner width of an expert (0 = the model's MLP width)",
         },
         KeyDoc { key: "shared_experts", ty: "integer", default: "0", doc: "experts every token runs (DiT-MoE: 2)" },
-        KeyDoc { key: "normalize", ty: "bool", default: "true", doc: "renormalise top-k probabilities to sum to 1" },
+        KeyDoc {
+            key: "normalize",
+            ty: "bool",
+            default: "k > 1",
+            doc: "renormalise top-k probabilities to sum to 1 (true with k = 1 is refused: the weight would be p/p = 1 and the gate would get no task gradient)",
+        },
         KeyDoc { key: "capacity", ty: "float > 0", default: "1.0", doc: "(expert-choice only) capacity factor" },
     ]
 }
@@ -320,7 +334,16 @@ impl RouterConfig for TopKConfig {
     }
 
     fn validate(&self, _m: &DiTConfig) -> Vec<ConfigError> {
-        moe_validate(self.experts, self.k, self.capacity)
+        let mut e = moe_validate(self.experts, self.k, self.capacity);
+        if self.k == 1 && self.normalize == Some(true) {
+            e.push(ConfigError::new(
+                "normalize",
+                "true with k = 1 makes every combine weight p / p = 1, so the diffusion loss gives the gate no \
+                 gradient (it would learn from the balance loss alone); leave it out (k = 1 weights by p, as \
+                 Switch and DiT-MoE do) or set it false",
+            ));
+        }
+        e
     }
 
     fn init(&self, m: &DiTConfig, device: &Device) -> MoeStack {
@@ -331,7 +354,7 @@ impl RouterConfig for TopKConfig {
             self.shared_experts,
             self.mode,
             self.k,
-            self.normalize,
+            self.normalize.unwrap_or(self.k > 1),
             self.capacity,
             device,
         )
@@ -481,6 +504,10 @@ impl RoutedStack for MoeStack {
             aux_losses: mean_losses(aux),
             stats: [("experts".to_string(), active / layers), ("layers".to_string(), 1.0)].into(),
         }
+    }
+
+    fn router_params(&self) -> Vec<ParamId> {
+        self.layers.iter().flat_map(|l| param_ids(&l.gate)).collect()
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {

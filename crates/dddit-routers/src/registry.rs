@@ -75,6 +75,12 @@ pub trait RouterConfig: DeserializeOwned + Default + std::fmt::Debug + Clone + S
     fn validate(&self, model: &DiTConfig) -> Vec<ConfigError>;
     /// Builds the stack.
     fn init(&self, model: &DiTConfig, device: &Device) -> Self::Stack;
+    /// Whether the stack reports a differentiable `flops_ratio` in training, so that
+    /// `train.loss.flops` can pull it to `train.loss.flops_target`. A budget given to a router
+    /// without one is a validation error, not a setting that silently does nothing.
+    fn flops_loss(&self) -> bool {
+        false
+    }
 }
 
 /// A routed model of any router, behind one object-safe interface.
@@ -91,14 +97,27 @@ pub trait AnyRoutedModel: Send + std::fmt::Debug {
     fn num_params(&self) -> usize;
     /// The model as `Any`, for [`AnyRoutedModel::ema_from`] and downcasts.
     fn as_any(&self) -> &dyn std::any::Any;
-    /// Ids of the parameters whose path (e.g. `stack.layers.0.gate.fc1.weight`) satisfies
-    /// `select`: the handle for stage-wise training (router only, experts only, …).
-    fn param_ids(&self, select: &dyn Fn(&str) -> bool) -> Vec<ParamId>;
+    /// Ids of the parameters that `select(path, is_router)` accepts, where `path` is the
+    /// parameter's module path (e.g. `stack.layers.0.experts.1.fc1.weight`) and `is_router`
+    /// whether the stack declares it a router parameter ([`RoutedStack::router_params`]): the
+    /// handle for stage-wise training (router only, experts only, …).
+    fn param_ids(&self, select: &dyn Fn(&str, bool) -> bool) -> Vec<ParamId>;
+    /// Ids of the router's own parameters, as its stack declares them
+    /// ([`RoutedStack::router_params`]).
+    fn router_params(&self) -> Vec<ParamId>;
     /// One optimiser step on `loss` (which must come from this model's autodiff forward):
     /// backward, then `optim` updates the parameters in `only` (all when `None`) with learning
     /// rate `lr`, in multi-tensor ops. Returns the global gradient L2 norm of the updated
     /// parameters before clipping; when it is not finite, nothing is updated.
     fn optimize(&mut self, loss: Tensor<1>, optim: &mut FusedAdamW, lr: f64, only: Option<&[ParamId]>) -> f64;
+    /// Backward of `loss` (from this model's autodiff forward), without an update: the L2 norm
+    /// of each float parameter's gradient as `(path, id, norm)`, 0 where the loss does not
+    /// reach it. For checks that a term trains what it should (see
+    /// `tests/router_params.rs`) and for diagnosing dead routers.
+    fn grad_norms(&self, loss: Tensor<1>) -> Vec<(String, ParamId, f64)>;
+    /// A host copy of every float parameter as `(path, id, values)` (slow on large models; for
+    /// tests and inspection).
+    fn param_values(&self) -> Vec<(String, ParamId, Vec<f32>)>;
     /// Saves `optim`'s state for this model into `dir` (see [`FusedAdamW::save`]).
     fn save_optim(&self, optim: &FusedAdamW, dir: &std::path::Path) -> Result<(), String>;
     /// Loads `optim`'s state for this model from `dir`.
@@ -142,12 +161,16 @@ impl<S: RoutedStack> AnyRoutedModel for Named<S> {
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
-    fn param_ids(&self, select: &dyn Fn(&str) -> bool) -> Vec<ParamId> {
+    fn param_ids(&self, select: &dyn Fn(&str, bool) -> bool) -> Vec<ParamId> {
+        let router: std::collections::HashSet<ParamId> = self.model.stack.router_params().into_iter().collect();
         dddit_core::optim::param_paths(&self.model)
             .into_iter()
-            .filter(|(path, _, _)| select(path))
+            .filter(|(path, id, _)| select(path, router.contains(id)))
             .map(|(_, id, _)| id)
             .collect()
+    }
+    fn router_params(&self) -> Vec<ParamId> {
+        self.model.stack.router_params()
     }
     fn optimize(&mut self, loss: Tensor<1>, optim: &mut FusedAdamW, lr: f64, only: Option<&[ParamId]>) -> f64 {
         let mut grads = loss.backward();
@@ -161,6 +184,26 @@ impl<S: RoutedStack> AnyRoutedModel for Named<S> {
         let (model, norm) = optim.step(lr, self.model.clone(), &grads);
         self.model = model;
         norm
+    }
+    fn grad_norms(&self, loss: Tensor<1>) -> Vec<(String, ParamId, f64)> {
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let norms: std::collections::HashMap<ParamId, f64> =
+            crate::train_hooks::grad_norms(&self.model, &grads).into_iter().collect();
+        dddit_core::optim::param_paths(&self.model)
+            .into_iter()
+            .map(|(path, id, _)| (path, id, norms.get(&id).copied().unwrap_or(0.0)))
+            .collect()
+    }
+    fn param_values(&self) -> Vec<(String, ParamId, Vec<f32>)> {
+        let values: std::collections::HashMap<ParamId, Vec<f32>> =
+            crate::train_hooks::param_values(&self.model).into_iter().collect();
+        dddit_core::optim::param_paths(&self.model)
+            .into_iter()
+            .map(|(path, id, _)| {
+                let v = values.get(&id).cloned().unwrap_or_default();
+                (path, id, v)
+            })
+            .collect()
     }
     fn save_optim(&self, optim: &FusedAdamW, dir: &std::path::Path) -> Result<(), String> {
         optim.save(dir, &self.model)
@@ -199,6 +242,9 @@ pub struct RouterEntry {
     pub validate: fn(&toml::Table, &DiTConfig) -> Result<(), Vec<ConfigError>>,
     /// Parses, validates and builds the routed model.
     pub build: BuildFn,
+    /// Whether a `[router]` table's router has a differentiable FLOPs cost
+    /// ([`RouterConfig::flops_loss`]); false when the table does not parse.
+    pub flops_loss: fn(&toml::Table) -> bool,
 }
 
 impl std::fmt::Debug for RouterEntry {
@@ -232,6 +278,11 @@ pub fn validate_entry<C: RouterConfig>(table: &toml::Table, model: &DiTConfig) -
     }
 }
 
+/// `flops_loss` of [`RouterEntry`] for a config type.
+pub fn flops_loss_entry<C: RouterConfig>(table: &toml::Table) -> bool {
+    parse::<C>(table).is_ok_and(|c| c.flops_loss())
+}
+
 /// `build` of [`RouterEntry`] for a config type.
 pub fn build_entry<C: RouterConfig>(
     table: &toml::Table,
@@ -262,6 +313,7 @@ macro_rules! register_router {
                 keys: <$config as $crate::RouterConfig>::keys,
                 validate: $crate::registry::validate_entry::<$config>,
                 build: $crate::registry::build_entry::<$config>,
+                flops_loss: $crate::registry::flops_loss_entry::<$config>,
             }
         }
     };

@@ -53,6 +53,13 @@ pub trait RoutedStack: Module + burn::module::ModuleDisplay + Clone + Send + std
     /// MACs per sample of the same stack with everything on (the dense reference of its
     /// GFLOPs ratio).
     fn full_flops(&self, tokens: usize) -> Flops;
+
+    /// The ids of the router's own parameters (gates, routers, estimators, budget heads):
+    /// what a `train = "router"` stage updates and a `train = "experts"` stage leaves alone
+    /// (seed §5.1). Collect them with [`crate::common::param_ids`] over the router modules;
+    /// a stack without learned routing returns an empty list. Required, not defaulted, so a
+    /// new router cannot have its gate silently trained as an expert.
+    fn router_params(&self) -> Vec<burn::module::ParamId>;
 }
 
 /// The complete model of a gated stack: every block runs densely for every sample.

@@ -1,11 +1,13 @@
 //! `text-budget` (seed §4.1): a pooled text embedding is mapped through a sigmoid to an integer
 //! compute budget — how many blocks a sample runs — and exactly that many run.
 
+use crate::common::param_ids;
 use crate::common::to_host;
 use crate::depthrun::run_to_depth;
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::module::Param;
+use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
@@ -74,6 +76,10 @@ impl RouterConfig for TextBudgetConfig {
         e
     }
 
+    fn flops_loss(&self) -> bool {
+        true
+    }
+
     fn init(&self, m: &DiTConfig, device: &Device) -> TextStack {
         let d = m.hidden_size;
         // Bias 3 → σ ≈ 0.95: start with (nearly) every block on.
@@ -130,7 +136,12 @@ impl RoutedStack for TextStack {
                     }
                 }
             }
-            aux.push(AuxLoss { name: "flops_ratio".into(), value: expected.mean().reshape([1]) / l as f64 });
+            // The ratio of the integer budgets inference runs, with the continuous budget's
+            // gradient (straight-through): the rounded budget, not the expected one, is spent.
+            let hard: Vec<f32> = budgets.iter().map(|&k| k as f32).collect();
+            let hard = Tensor::<2>::from_data(TensorData::new(hard, [b, 1]), &h.device());
+            let spent = hard - expected.clone().detach() + expected;
+            aux.push(AuxLoss { name: "flops_ratio".into(), value: spent.mean().reshape([1]) / l as f64 });
         } else {
             h = run_to_depth(&self.blocks, h, input, &budgets, &mut flops);
         }
@@ -142,6 +153,10 @@ impl RoutedStack for TextStack {
             aux_losses: aux,
             stats: [("layers".to_string(), ran as f64 / (b * l).max(1) as f64), ("text".to_string(), text)].into(),
         }
+    }
+
+    fn router_params(&self) -> Vec<ParamId> {
+        [param_ids(&self.head_text), param_ids(&self.head_c)].concat()
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {

@@ -7,18 +7,28 @@
 //!   gate's probabilities (Gumbel-max), with a straight-through weight p / sg(p) (1 in value) so
 //!   the gate still gets a gradient; inference takes the argmax. Training runs what inference
 //!   runs, and costs only the chosen blocks;
-//! - `progressive`: the training-free schedule by noise level (t/T > 0.8 heavy, > 0.4 base,
-//!   else light).
+//! - `progressive`: the seed's §3.2 exactly as written, under the seed's convention. The seed's
+//!   `t` counts sampling steps from pure noise (its Table 6.3 calls t ∈ [0, 200] "high noise"),
+//!   while dddit's `t` is DDPM's (0 = clean image, T − 1 = pure noise). With s = T − 1 − t the
+//!   seed's step, `compute_ratio = 1 − 0.5·s/T`; above 0.8 the heavy block runs, above 0.4 the
+//!   base block, else the light one. Since the ratio never falls below 0.5, the light block
+//!   never runs: heavy for the first 40 % of the trajectory (t > 0.6·T − 1), base after;
+//! - `noise-level`: the training-free schedule on DDPM's t that earlier versions called
+//!   `progressive` (t/T > 0.8 heavy, > 0.4 base, else light): also more compute at high noise,
+//!   but not the seed's thresholds.
 //!
-//! `learned-hard` reports `flops_ratio` in training, the expected cost Σ p_i · cost_i over the
-//! heavy block's, so that `train.loss.flops` pulls it to a budget. `learned` does not, as when its GPU results
+//! `learned-hard` reports `flops_ratio` in training: the cost of the block inference would pick
+//! (the argmax) over the heavy block's, with the gradient of the expected cost Σ p_i · cost_i
+//! (straight-through), so that `train.loss.flops` pulls the budget inference spends. `learned` does not, as when its GPU results
 //! were made. (A budget term for it was tried and withdrawn after its runs hit NaN gradients;
 //! their cause turned out to be GELU's backward, fixed since, not the budget term.)
 
+use crate::common::param_ids;
 use crate::common::{add_ratio, entropy, group_by, probs, to_host, GateMlp};
 use crate::moe::mean_losses;
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
+use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::Flops;
@@ -34,17 +44,22 @@ pub enum GatePolicy {
     /// A learned gate on c: one sampled block per sample in training (straight-through),
     /// argmax at inference.
     LearnedHard,
-    /// Seed §3.2: by t/T, heavy above 0.8, base above 0.4, light below (training-free).
+    /// Seed §3.2 as written, with the seed's t (sampling steps from pure noise):
+    /// `compute_ratio = 1 − 0.5·s/T`, heavy above 0.8, base above 0.4, light below
+    /// (training-free; the light block is never chosen).
     Progressive,
+    /// By DDPM's t/T: heavy above 0.8, base above 0.4, light below (training-free; the policy
+    /// named `progressive` before the seed's convention was implemented).
+    NoiseLevel,
 }
 
 /// Config of `timestep-gate`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TimestepGateConfig {
-    /// `learned` or `progressive`.
+    /// `learned`, `learned-hard`, `progressive` or `noise-level`.
     pub policy: GatePolicy,
-    /// Diffusion steps T (for the progressive thresholds).
+    /// Diffusion steps T (for the hand-set schedules).
     pub num_timesteps: usize,
     /// Gate MLP width (0 = hidden size).
     pub router_hidden: usize,
@@ -69,13 +84,14 @@ pub struct GateLayer {
 const LEARNED: usize = 0;
 const PROGRESSIVE: usize = 1;
 const LEARNED_HARD: usize = 2;
+const NOISE_LEVEL: usize = 3;
 
 /// The `timestep-gate` stack.
 #[derive(Module, Debug)]
 pub struct GateStack {
     /// Layers.
     pub layers: Vec<GateLayer>,
-    /// `LEARNED`, `PROGRESSIVE` or `LEARNED_HARD`.
+    /// `LEARNED`, `PROGRESSIVE`, `LEARNED_HARD` or `NOISE_LEVEL`.
     pub policy: usize,
     /// Diffusion steps T.
     pub num_timesteps: usize,
@@ -84,12 +100,12 @@ pub struct GateStack {
 impl RouterConfig for TimestepGateConfig {
     type Stack = GateStack;
     const NAME: &'static str = "timestep-gate";
-    const DESCRIPTION: &'static str = "seed §3.1/3.2: heavy/base/light block per layer chosen by a gate on t (+c) or by the progressive t schedule; only the chosen block runs";
+    const DESCRIPTION: &'static str = "seed §3.1/3.2: heavy/base/light block per layer chosen by a gate on t (+c) or by a hand-set schedule (the seed's §3.2 progressive, or noise-level thresholds); only the chosen block runs";
 
     fn keys() -> &'static [KeyDoc] {
         &[
-            KeyDoc { key: "policy", ty: "\"learned\" | \"learned-hard\" | \"progressive\"", default: "\"learned\"", doc: "learned gate (soft in training), learned gate with one sampled block in training (straight-through), or the seed's training-free schedule" },
-            KeyDoc { key: "num_timesteps", ty: "integer", default: "1000", doc: "T for the progressive thresholds" },
+            KeyDoc { key: "policy", ty: "\"learned\" | \"learned-hard\" | \"progressive\" | \"noise-level\"", default: "\"learned\"", doc: "learned gate (soft in training), learned gate with one sampled block in training (straight-through), the seed's §3.2 schedule (seed's t: steps from pure noise; heavy for the first 40 % of sampling, base after), or thresholds on DDPM t/T (heavy > 0.8, base > 0.4, light below)" },
+            KeyDoc { key: "num_timesteps", ty: "integer", default: "1000", doc: "T of the hand-set schedules" },
             KeyDoc { key: "router_hidden", ty: "integer", default: "0", doc: "gate MLP width (0 = hidden size)" },
         ]
     }
@@ -103,6 +119,10 @@ impl RouterConfig for TimestepGateConfig {
             e.push(ConfigError::new("num_timesteps", "must be positive"));
         }
         e
+    }
+
+    fn flops_loss(&self) -> bool {
+        self.policy == GatePolicy::LearnedHard
     }
 
     fn init(&self, m: &DiTConfig, device: &Device) -> GateStack {
@@ -121,6 +141,7 @@ impl RouterConfig for TimestepGateConfig {
                 GatePolicy::Learned => LEARNED,
                 GatePolicy::Progressive => PROGRESSIVE,
                 GatePolicy::LearnedHard => LEARNED_HARD,
+                GatePolicy::NoiseLevel => NOISE_LEVEL,
             },
             num_timesteps: self.num_timesteps,
         }
@@ -128,8 +149,25 @@ impl RouterConfig for TimestepGateConfig {
 }
 
 impl GateStack {
-    /// The progressive schedule: 0 heavy for t/T > 0.8, 1 base for > 0.4, 2 light otherwise.
+    /// The seed's §3.2 schedule at DDPM timestep `t`: the seed's step s = T − 1 − t counts from
+    /// pure noise, `compute_ratio = 1 − 0.5·s/T`; 0 heavy above 0.8, 1 base above 0.4, 2 light
+    /// otherwise (never: the ratio is at least 0.5).
     pub fn progressive(&self, t: f64) -> usize {
+        let n = self.num_timesteps as f64;
+        let s = (n - 1.0 - t).max(0.0);
+        let compute_ratio = 1.0 - 0.5 * (s / n);
+        if compute_ratio > 0.8 {
+            0
+        } else if compute_ratio > 0.4 {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// The `noise-level` schedule: 0 heavy for DDPM t/T > 0.8, 1 base for > 0.4, 2 light
+    /// otherwise.
+    pub fn noise_level(&self, t: f64) -> usize {
         let r = t / self.num_timesteps as f64;
         if r > 0.8 {
             0
@@ -138,6 +176,11 @@ impl GateStack {
         } else {
             2
         }
+    }
+
+    /// Whether the blocks are chosen by a hand-set schedule (no learned gate).
+    pub fn hand_set(&self) -> bool {
+        self.policy == PROGRESSIVE || self.policy == NOISE_LEVEL
     }
 }
 
@@ -153,8 +196,9 @@ impl RoutedStack for GateStack {
             let c = input.c;
             // Straight-through weights of the chosen block per sample, `[b]` (learned-hard, training).
             let mut st: Option<Tensor<1>> = None;
-            let d = if self.policy == PROGRESSIVE {
-                let choice: Vec<usize> = input.timesteps.iter().map(|&t| self.progressive(t)).collect();
+            let d = if self.hand_set() {
+                let rule = |t: f64| if self.policy == PROGRESSIVE { self.progressive(t) } else { self.noise_level(t) };
+                let choice: Vec<usize> = input.timesteps.iter().map(|&t| rule(t)).collect();
                 one_path_per_sample(&choice)
             } else {
                 let logits = layer.gate.forward(c.clone()); // [b, 3]
@@ -174,7 +218,12 @@ impl RoutedStack for GateStack {
                             .clone()
                             .matmul(Tensor::<1>::from_floats(costs.as_slice(), &p.device()).reshape([3, 1]))
                             .reshape([b]); // [b]
-                        expected = Some(add_ratio(expected, cost));
+                                           // The ratio inference will spend (the argmax block's cost) with the
+                                           // expected cost's gradient (straight-through).
+                        let argmax = argmax_rows(&to_host(p.clone()), b);
+                        let spent: Vec<f32> = argmax.iter().map(|&i| costs[i]).collect();
+                        let spent = Tensor::<1>::from_floats(spent.as_slice(), &p.device());
+                        expected = Some(add_ratio(expected, spent - cost.clone().detach() + cost));
                         // Gumbel-max: a draw from p, so every block is tried in proportion to it.
                         let u = Tensor::<2>::random(
                             [b, 3],
@@ -225,6 +274,14 @@ impl RoutedStack for GateStack {
             aux_losses,
             stats: [("block_cost".to_string(), chosen_cost / heavy.max(1.0)), ("layers".to_string(), 1.0)].into(),
         }
+    }
+
+    // The gates; none under a hand-set schedule, which leaves them unused.
+    fn router_params(&self) -> Vec<ParamId> {
+        if self.hand_set() {
+            return vec![];
+        }
+        self.layers.iter().flat_map(|l| param_ids(&l.gate)).collect()
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {
@@ -293,6 +350,34 @@ mod tests {
         let mut bias = [0.0f32; 3];
         bias[path] = 10.0;
         fixed_gate(stack, bias);
+    }
+
+    #[test]
+    fn progressive_is_the_seeds_formula_under_the_seeds_t() {
+        let stack =
+            TimestepGateConfig { policy: GatePolicy::Progressive, ..Default::default() }.init(&model(), &device());
+        // The seed's step s = 999 − t counts from pure noise; compute_ratio = 1 − 0.5·s/1000.
+        for t in 0..1000 {
+            let s = 999.0 - t as f64;
+            let ratio = 1.0 - 0.5 * s / 1000.0;
+            let want = if ratio > 0.8 {
+                0
+            } else if ratio > 0.4 {
+                1
+            } else {
+                2
+            };
+            assert_eq!(stack.progressive(t as f64), want, "t = {t}");
+        }
+        // Heavy for the first 40 % of the trajectory from pure noise, base after, light never.
+        assert_eq!(stack.progressive(999.0), 0);
+        assert_eq!(stack.progressive(600.0), 0);
+        assert_eq!(stack.progressive(599.0), 1);
+        assert_eq!(stack.progressive(0.0), 1);
+        let noise =
+            TimestepGateConfig { policy: GatePolicy::NoiseLevel, ..Default::default() }.init(&model(), &device());
+        assert_eq!([noise.noise_level(999.0), noise.noise_level(500.0), noise.noise_level(100.0)], [0, 1, 2]);
+        assert!(stack.router_params().is_empty() && noise.router_params().is_empty());
     }
 
     #[test]

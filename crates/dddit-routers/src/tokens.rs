@@ -1,10 +1,12 @@
 //! `token-skip`: DyDiT's spatial dynamic tokens. Per block, a small MLP on each token decides
 //! whether it runs the block's MLP; attention still sees every token.
 
-use crate::common::{add_ratio, gumbel_sigmoid_st, to_host, GateMlp};
+use crate::common::param_ids;
+use crate::common::{add_ratio, decision_st, gumbel_sigmoid_st, to_host, GateMlp};
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::module::Param;
+use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::{cost, Flops};
@@ -82,6 +84,10 @@ impl RouterConfig for TokenSkipConfig {
         e
     }
 
+    fn flops_loss(&self) -> bool {
+        true
+    }
+
     fn init(&self, m: &DiTConfig, device: &Device) -> TokenStack {
         let d = m.hidden_size;
         TokenStack {
@@ -121,7 +127,8 @@ impl RoutedStack for TokenStack {
             let m = layer.block.modulation(input.c.clone());
             h = h.clone() + layer.block.attn_branch(h.clone(), &m, None);
             let x = mlp_input(h.clone(), &m); // [batch, tokens, hidden]
-            let (mask, _) = gumbel_sigmoid_st(layer.router.forward(x.clone()), self.tau, train); // [batch, tokens, 1]
+            let logits = layer.router.forward(x.clone()); // [batch, tokens, 1]
+            let (mask, _) = gumbel_sigmoid_st(logits.clone(), self.tau, train); // [batch, tokens, 1]
             let keep = to_host(mask.clone());
             let per_token = cost::mlp(1, dim, layer.block.mlp.inner());
             for s in 0..b {
@@ -131,7 +138,9 @@ impl RoutedStack for TokenStack {
             }
             let y = if train {
                 // Straight-through: every token computed, gated by the mask.
-                let r = (mask.clone().reshape([b, n]).sum_dim(1).reshape([b]) * per_token.total() as f64
+                // The ratio inference will spend: noiseless decisions, straight-through gradient.
+                let r = (decision_st(logits, self.tau).reshape([b, n]).sum_dim(1).reshape([b])
+                    * per_token.total() as f64
                     + Self::fixed_cost(layer, n).total() as f64)
                     .mean()
                     .reshape([1])
@@ -156,6 +165,10 @@ impl RoutedStack for TokenStack {
             out.aux_losses.push(AuxLoss { name: "flops_ratio".into(), value: r });
         }
         out
+    }
+
+    fn router_params(&self) -> Vec<ParamId> {
+        self.layers.iter().flat_map(|l| param_ids(&l.router)).collect()
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {

@@ -1,10 +1,12 @@
 //! `dynamic-width`: DyDiT's timestep-wise dynamic width. Per block, linear routers on the
 //! timestep embedding switch attention heads and groups of MLP channels.
 
-use crate::common::{add_ratio, group_by, gumbel_sigmoid_st, to_host};
+use crate::common::param_ids;
+use crate::common::{add_ratio, decision_st, group_by, gumbel_sigmoid_st, to_host};
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::module::Param;
+use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
 use dddit_core::dit::{attn_input, mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
@@ -100,6 +102,10 @@ impl RouterConfig for DynamicWidthConfig {
         e
     }
 
+    fn flops_loss(&self) -> bool {
+        true
+    }
+
     fn init(&self, m: &DiTConfig, device: &Device) -> WidthStack {
         let d = m.hidden_size;
         let router = |n: usize| {
@@ -123,11 +129,19 @@ impl RouterConfig for DynamicWidthConfig {
 }
 
 impl WidthStack {
-    /// Per-sample masks `([batch, heads], [batch, groups])` of one layer; the first group is
-    /// forced on.
-    fn masks(&self, layer: &WidthLayer, t_emb: &Tensor<2>, train: bool) -> (Tensor<2>, Tensor<2>) {
-        let (heads, _) = gumbel_sigmoid_st(layer.head_router.forward(t_emb.clone()), self.tau, train);
-        let (groups, _) = gumbel_sigmoid_st(layer.group_router.forward(t_emb.clone()), self.tau, train);
+    /// Per-sample masks `([batch, heads], [batch, groups])` of one layer (noisy in training);
+    /// the first group is forced on. With `decision`, the noiseless inference masks with a
+    /// straight-through gradient instead ([`decision_st`]), for the FLOPs ratio.
+    fn masks(&self, layer: &WidthLayer, t_emb: &Tensor<2>, train: bool, decision: bool) -> (Tensor<2>, Tensor<2>) {
+        let gate = |logits: Tensor<2>| {
+            if decision {
+                decision_st(logits, self.tau)
+            } else {
+                gumbel_sigmoid_st(logits, self.tau, train).0
+            }
+        };
+        let heads = gate(layer.head_router.forward(t_emb.clone()));
+        let groups = gate(layer.group_router.forward(t_emb.clone()));
         let b = groups.dims()[0];
         let first = Tensor::<2>::ones([b, 1], &groups.device());
         let groups = Tensor::cat(vec![first, groups.slice_dim(1, 1..self.mlp_groups)], 1);
@@ -160,7 +174,7 @@ impl RoutedStack for WidthStack {
         }
         for (li, layer) in self.layers.iter().enumerate() {
             let heads_n = layer.block.attn.num_heads;
-            let (hm, gm) = self.masks(layer, input.t_emb, train);
+            let (hm, gm) = self.masks(layer, input.t_emb, train, false);
             let hm_host = to_host(hm.clone());
             let gm_host = to_host(gm.clone());
             let m = layer.block.modulation(input.c.clone());
@@ -184,9 +198,9 @@ impl RoutedStack for WidthStack {
                 let per_head = layer.block.attn.flops(n, 1).total() as f64;
                 let per_group = cost::mlp(n, layer.block.mlp.fc1.weight.dims()[0], group_size).total() as f64;
                 let fixed = cost::adaln(layer.block.mlp.fc1.weight.dims()[0]).total() as f64;
-                let r =
-                    (hm.clone().sum_dim(1) * per_head + gm.clone().sum_dim(1) * per_group + fixed).mean().reshape([1])
-                        / full;
+                // The ratio inference will spend: noiseless masks, straight-through gradient.
+                let (dh, dg) = self.masks(layer, input.t_emb, train, true);
+                let r = (dh.sum_dim(1) * per_head + dg.sum_dim(1) * per_group + fixed).mean().reshape([1]) / full;
                 ratio = Some(add_ratio(ratio, r));
             } else {
                 // Inference: group samples with the same masks; each group runs only its heads and
@@ -239,6 +253,10 @@ impl RoutedStack for WidthStack {
             out.aux_losses.push(dddit_core::routing::AuxLoss { name: "flops_ratio".into(), value: r });
         }
         out
+    }
+
+    fn router_params(&self) -> Vec<ParamId> {
+        self.layers.iter().flat_map(|l| [param_ids(&l.head_router), param_ids(&l.group_router)].concat()).collect()
     }
 
     fn full_flops(&self, tokens: usize) -> Flops {

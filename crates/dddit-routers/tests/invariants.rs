@@ -56,7 +56,8 @@ proptest! {
         prop_assert!(to_host(hard).iter().all(|&v| v == 0.0 || v == 1.0));
     }
 
-    /// Token-choice top-k: every token gets exactly k distinct experts whose weights sum to one;
+    /// Token-choice top-k: every token gets exactly k distinct experts whose weights sum to one
+    /// (k > 1) or are the chosen probability (k = 1);
     /// expert choice never exceeds its capacity; the sparse execution equals the dense masked one.
     #[test]
     fn topk_and_expert_choice(experts in 1usize..6, k_raw in 1usize..6, units in 1usize..12, ec in any::<bool>(), seed in 0u64..10_000) {
@@ -88,7 +89,18 @@ proptest! {
                 }
             }
             prop_assert!(per_unit.iter().all(|&c| c == k), "{per_unit:?}");
-            prop_assert!(wsum.iter().all(|s| (s - 1.0).abs() < 1e-5), "{wsum:?}");
+            if k > 1 {
+                // Renormalised over the chosen experts.
+                prop_assert!(wsum.iter().all(|s| (s - 1.0).abs() < 1e-5), "{wsum:?}");
+            } else {
+                // k = 1 weights by the chosen (largest) probability itself (Switch, DiT-MoE), so
+                // that the diffusion loss reaches the gate: never the constant p / p = 1.
+                let p = to_host(probs(layer.gate.forward(x.clone())));
+                for (u, s) in wsum.iter().enumerate() {
+                    let max = p[u * experts..(u + 1) * experts].iter().cloned().fold(0f32, f32::max);
+                    prop_assert!((s - max).abs() < 1e-6 && *s >= 1.0 / experts as f32 - 1e-6, "{s} vs {max}");
+                }
+            }
         }
         let x3 = x.reshape([units, 1, m.hidden_size]);
         let sparse = execute(x3.clone(), &d, |e, rows, _| layer.experts[e].forward(rows));
@@ -180,7 +192,7 @@ fn batch_invariance_and_determinism() {
     };
     type Build = fn(&str, &DiTConfig, &Device) -> Box<dyn dddit_routers::AnyRoutedModel>;
     let m = tiny(2);
-    let routers: [(&str, Build); 12] = [
+    let routers: [(&str, Build); 13] = [
         ("", perturbed::<dddit_routers::content::ContentAwareConfig>),
         ("estimator = \"learned\"", perturbed::<dddit_routers::content::ContentAwareConfig>),
         ("", perturbed::<dddit_routers::text::TextBudgetConfig>),
@@ -190,6 +202,7 @@ fn batch_invariance_and_determinism() {
         ("budget = 0.5", perturbed::<Depth>),
         ("", perturbed::<TimestepGateConfig>),
         ("policy = \"progressive\"", perturbed::<TimestepGateConfig>),
+        ("policy = \"noise-level\"", perturbed::<TimestepGateConfig>),
         ("init_bias = 0.0", perturbed::<DynamicWidthConfig>),
         ("init_bias = 0.0", perturbed::<TokenSkipConfig>),
         ("", perturbed::<SoftMoeConfig>),

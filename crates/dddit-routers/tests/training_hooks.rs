@@ -74,14 +74,14 @@ fn ema_stage_filter_and_save_load() {
 
     // Stage filter: a step restricted to the router gates changes the model; an empty
     // selection changes nothing.
-    let gates = model.param_ids(&|p| p.contains(".gate."));
+    let gates = model.param_ids(&|_, router| router);
     assert!(!gates.is_empty());
-    let before = model.param_ids(&|_| true).len();
+    let before = model.param_ids(&|_, _| true).len();
     let snapshot = std::env::temp_dir().join(format!("dddit-hooks-{}.bpk", std::process::id()));
     model.save(&snapshot).unwrap();
     let l = loss(model.as_ref(), &x0, &noise, &steps, Mode::Train);
     model.optimize(l, &mut optim, 1e-2, Some(&gates));
-    assert_eq!(model.param_ids(&|_| true).len(), before);
+    assert_eq!(model.param_ids(&|_, _| true).len(), before);
     let mut reloaded = build(&table, &m, &dev).unwrap();
     reloaded.load(&snapshot).unwrap();
     let eval = |mdl: &dyn AnyRoutedModel| loss(mdl, &x0, &noise, &steps, Mode::Eval).into_scalar::<f32>();

@@ -12,6 +12,7 @@ pub mod meta;
 pub mod plots;
 pub mod reuse;
 pub mod runner;
+pub mod significance;
 pub mod source;
 pub mod sweep;
 pub mod table;

@@ -8,7 +8,8 @@ use std::process::Command;
 /// Where and with what code a run was made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
-    /// `git rev-parse HEAD` of the experiment file's repository (`unknown` outside git).
+    /// `git rev-parse HEAD` of the experiment file's repository; outside git, `DDDIT_GIT_COMMIT`
+    /// if set (a copied tree), else `unknown`.
     pub git_commit: String,
     /// Whether tracked files differed from that commit.
     pub git_dirty: bool,
@@ -36,8 +37,17 @@ impl Provenance {
                 .filter(|o| o.status.success())
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         };
-        let git_commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
-        let git_dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+        // A copied tree without `.git` (a cluster node, a lent GPU machine) names the commit
+        // it was copied from through DDDIT_GIT_COMMIT (and DDDIT_GIT_DIRTY=1 if it had changes).
+        let (git_commit, git_dirty) = match git(&["rev-parse", "HEAD"]) {
+            Some(c) => (c, git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty())),
+            None => match std::env::var("DDDIT_GIT_COMMIT") {
+                Ok(c) if !c.trim().is_empty() => {
+                    (c.trim().to_string(), std::env::var("DDDIT_GIT_DIRTY").is_ok_and(|d| d.trim() == "1"))
+                }
+                _ => ("unknown".into(), false),
+            },
+        };
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|s| s.trim().to_string())
             .or_else(|_| std::env::var("HOSTNAME"))

@@ -178,6 +178,7 @@ mod tests {
             train_steps: 1,
             gflops: crate::table::Stat::of(&[1.0]),
             gflops_ratio: crate::table::Stat::of(&[1.0]),
+            train_flops_ratio: None,
             ms_batch1: None,
             ms_batch: None,
             timing_batch: None,
@@ -187,6 +188,7 @@ mod tests {
             adherence: None,
             by_t: vec![],
             captions: None,
+            vs_dense: BTreeMap::new(),
         }
     }
 

@@ -182,6 +182,37 @@ fn json(v: &toml::Value) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
+/// The runs an experiment plans in a results directory (`plan.json`), so that its table can
+/// name the runs that are missing, not only those that started and did not finish.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Experiment name.
+    pub experiment: String,
+    /// Run directory names of every point × seed (all shards), in run order.
+    pub runs: Vec<String>,
+}
+
+/// File name of the plan in a results directory.
+pub const PLAN: &str = "plan.json";
+
+/// Writes (atomically) the plan of `exp` into `out`, merged with the plan already there for the
+/// same experiment (an edited file that adds points keeps the old ones listed).
+fn write_plan(out: &Path, exp: &Experiment) -> Result<(), RunnerError> {
+    let path = out.join(PLAN);
+    let mut plan: Plan = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .filter(|p: &Plan| p.experiment == exp.name)
+        .unwrap_or_else(|| Plan { experiment: exp.name.clone(), runs: vec![] });
+    for r in &exp.runs {
+        if !plan.runs.contains(&r.dir_name) {
+            plan.runs.push(r.dir_name.clone());
+        }
+    }
+    let text = serde_json::to_string_pretty(&plan).map_err(|e| RunnerError::io(&path, e))?;
+    write_atomic(&path, &text)
+}
+
 /// Trains and evaluates every run of `opts.shard` in `exp`, printing progress through
 /// `progress`. Runs that fail are recorded (`failed.json`) and the sweep goes on.
 pub fn run_experiment(
@@ -237,6 +268,7 @@ pub fn run_experiment(
     }
     crate::reuse::check_dirs(&opts.reuse)?;
     std::fs::create_dir_all(&out).map_err(|e| RunnerError::io(&out, e))?;
+    write_plan(&out, exp)?;
     let provenance = Provenance::collect(&exp.source.path);
     let mut outcome = SweepOutcome { out: out.clone(), total: runs.len(), ..Default::default() };
     let start = Instant::now();

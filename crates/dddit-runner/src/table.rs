@@ -2,7 +2,8 @@
 //! over its seeds, written as Markdown, CSV and JSON.
 
 use crate::error::RunnerError;
-use crate::runner::{DoneMarker, RunRecord, DONE, RECORD};
+use crate::runner::{DoneMarker, Plan, RunRecord, DONE, PLAN, RECORD};
+use crate::significance::Welch;
 use dddit_eval::eval::EvalReport;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -17,6 +18,10 @@ pub struct Stat {
     pub std: f64,
     /// Values.
     pub n: usize,
+    /// 95 % confidence interval of the mean (t-distribution, n − 1 degrees of freedom); `None`
+    /// for one value.
+    #[serde(default)]
+    pub ci95: Option<(f64, f64)>,
 }
 
 impl Stat {
@@ -25,7 +30,26 @@ impl Stat {
         let n = values.len();
         let mean = values.iter().sum::<f64>() / n.max(1) as f64;
         let var = if n > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
-        Stat { mean, std: var.sqrt(), n }
+        let std = var.sqrt();
+        Stat { mean, std, n, ci95: crate::significance::ci95(mean, std, n) }
+    }
+
+    /// No value (a metric a run lacks).
+    pub fn missing() -> Stat {
+        Stat { mean: f64::NAN, std: 0.0, n: 0, ci95: None }
+    }
+
+    /// `[lo, hi]` of the 95 % confidence interval with `digits` decimals, or `n/a (n = 1)`.
+    pub fn show_ci(&self, digits: usize) -> String {
+        match self.ci95 {
+            Some((lo, hi)) => format!("[{:.*}, {:.*}]", digits, lo, digits, hi),
+            None => format!("n/a (n = {})", self.n),
+        }
+    }
+
+    /// Welch's test of these values against `base`'s.
+    pub fn welch(&self, base: &Stat) -> Option<Welch> {
+        Welch::test((self.mean, self.std, self.n), (base.mean, base.std, base.n))
     }
 
     /// `mean ± std` with `digits` decimals (just the mean for one value).
@@ -53,6 +77,10 @@ pub struct FeatureRow {
     pub precision: Stat,
     /// Recall.
     pub recall: Stat,
+    /// The real-vs-real floor: FD between `generated` held-out real images and the reference
+    /// (see `dddit_eval::eval::FeatureMetrics::real_floor`); `None` for older evaluations.
+    #[serde(default)]
+    pub real_floor: Option<Stat>,
 }
 
 /// Compute and routing in one timestep range.
@@ -107,6 +135,11 @@ pub struct Row {
     pub gflops: Stat,
     /// The same relative to the dense model.
     pub gflops_ratio: Stat,
+    /// The `flops_ratio` the FLOPs loss saw in training (mean of the last 100 steps; since the
+    /// budget fix the whole model's ratio from the inference decisions, before it the stack's
+    /// from the noisy training gates), for routers with a differentiable cost.
+    #[serde(default)]
+    pub train_flops_ratio: Option<Stat>,
     /// Measured ms per image at batch 1.
     pub ms_batch1: Option<Stat>,
     /// Measured ms per image at the large batch.
@@ -126,6 +159,11 @@ pub struct Row {
     /// Caption-conditioned runs only.
     #[serde(default)]
     pub captions: Option<CaptionRow>,
+    /// Welch's two-sided t-test of this row against the dense baseline row, by metric
+    /// (`fd[extractor]`, `class_acc[judge]`, `adherence`); empty for the baseline itself, when
+    /// there is none, or with fewer than two seeds on either side.
+    #[serde(default)]
+    pub vs_dense: BTreeMap<String, Welch>,
 }
 
 /// The whole table.
@@ -137,8 +175,16 @@ pub struct Table {
     pub dir: PathBuf,
     /// Rows in sweep order.
     pub rows: Vec<Row>,
-    /// Run directories without a completion marker (not counted).
+    /// Runs of the plan (`plan.json`, written by the runner) that have not finished: started
+    /// without a completion marker, or never started. Not counted in the rows.
     pub incomplete: Vec<String>,
+    /// Whether the results directory holds the runner's plan; without it only started runs
+    /// can be listed as incomplete.
+    #[serde(default)]
+    pub planned: bool,
+    /// The point whose router is `dense`, the baseline of the tests (`None`: no dense row).
+    #[serde(default)]
+    pub baseline: Option<String>,
     /// Sampling settings and sample counts, in words.
     pub settings: String,
     /// Git commits the runs were made at (with `-dirty` where the tree was dirty).
@@ -149,6 +195,26 @@ pub struct Table {
 struct Done {
     record: RunRecord,
     eval: EvalReport,
+    /// Mean `flops_ratio` term of the last 100 logged training steps, if the router has one.
+    train_ratio: Option<f64>,
+}
+
+/// The mean of loss term `name` over the last `n` lines of a `metrics.jsonl`.
+fn last_term(path: &Path, name: &str, n: usize) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let values: Vec<f64> = text
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| {
+            v.get("terms")?.as_array()?.iter().find_map(|t| {
+                let t = t.as_array()?;
+                (t.first()?.as_str()? == name).then(|| t.get(1)?.as_f64()).flatten()
+            })
+        })
+        .take(n)
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
 fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RunnerError> {
@@ -172,14 +238,37 @@ pub fn build(dir: &Path) -> Result<Table, RunnerError> {
             continue;
         }
         let _: DoneMarker = read(&run.join(DONE))?;
-        done.push(Done { record: read(&run.join(RECORD))?, eval: read(&run.join("eval.json"))? });
+        done.push(Done {
+            record: read(&run.join(RECORD))?,
+            eval: read(&run.join("eval.json"))?,
+            train_ratio: last_term(&run.join("metrics.jsonl"), "flops_ratio", 100),
+        });
     }
-    let experiment = done.first().map(|d| d.record.experiment.clone()).unwrap_or_default();
+    let plan: Option<Plan> = std::fs::read(dir.join(PLAN)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(plan) = &plan {
+        for r in &plan.runs {
+            if !dir.join(r).join(DONE).exists() && !incomplete.contains(r) {
+                incomplete.push(r.clone());
+            }
+        }
+        incomplete.sort();
+    }
+    let experiment = done
+        .first()
+        .map(|d| d.record.experiment.clone())
+        .or_else(|| plan.as_ref().map(|p| p.experiment.clone()))
+        .unwrap_or_default();
     let mut by_point: BTreeMap<(usize, String), Vec<&Done>> = BTreeMap::new();
     for d in &done {
         by_point.entry((d.record.point_index, d.record.point.clone())).or_default().push(d);
     }
-    let rows = by_point.values().map(|runs| row(runs)).collect();
+    let mut rows: Vec<Row> = by_point.values().map(|runs| row(runs)).collect();
+    let baseline = rows.iter().find(|r| r.router == "dense").cloned();
+    if let Some(base) = &baseline {
+        for r in rows.iter_mut().filter(|r| r.point != base.point) {
+            r.vs_dense = tests_against(r, base);
+        }
+    }
     let mut commits: Vec<String> = done
         .iter()
         .map(|d| {
@@ -189,7 +278,49 @@ pub fn build(dir: &Path) -> Result<Table, RunnerError> {
     commits.sort();
     commits.dedup();
     let settings = done.first().map(|d| settings_text(&d.eval)).unwrap_or_default();
-    Ok(Table { experiment, dir: dir.to_path_buf(), rows, incomplete, settings, commits })
+    Ok(Table {
+        experiment,
+        dir: dir.to_path_buf(),
+        rows,
+        incomplete,
+        planned: plan.is_some(),
+        baseline: baseline.map(|b| b.point),
+        settings,
+        commits,
+    })
+}
+
+/// Welch's test of each quality metric of `r` against `base`.
+fn tests_against(r: &Row, base: &Row) -> BTreeMap<String, Welch> {
+    let mut out = BTreeMap::new();
+    for f in &r.features {
+        if let Some(b) = base.features.iter().find(|b| b.extractor == f.extractor) {
+            if let Some(w) = f.fd.welch(&b.fd) {
+                out.insert(format!("fd[{}]", f.extractor), w);
+            }
+        }
+    }
+    for (j, a) in &r.class_accuracy {
+        if let Some(w) = base.class_accuracy.get(j).and_then(|b| a.welch(b)) {
+            out.insert(format!("class_acc[{j}]"), w);
+        }
+    }
+    if let (Some(a), Some(b)) = (&r.adherence, &base.adherence) {
+        if let Some(w) = a.welch(b) {
+            out.insert("adherence".into(), w);
+        }
+    }
+    out
+}
+
+/// A p-value cell: `0.003 *` below 0.05, `0.41`, or `–` without a test.
+fn p_cell(w: Option<&Welch>) -> String {
+    match w {
+        Some(w) if w.p < 0.001 => "<0.001 *".into(),
+        Some(w) if w.p < 0.05 => format!("{:.3} *", w.p),
+        Some(w) => format!("{:.2}", w.p),
+        None => "–".into(),
+    }
 }
 
 fn settings_text(e: &EvalReport) -> String {
@@ -220,7 +351,7 @@ fn row(runs: &[&Done]) -> Row {
         .enumerate()
         .map(|(i, f)| {
             let get = |g: &dyn Fn(&dddit_eval::eval::FeatureMetrics) -> f64| {
-                stat(&|d: &Done| d.eval.features.get(i).map(g)).unwrap_or(Stat { mean: f64::NAN, std: 0.0, n: 0 })
+                stat(&|d: &Done| d.eval.features.get(i).map(g)).unwrap_or(Stat::missing())
             };
             FeatureRow {
                 extractor: f.extractor.clone(),
@@ -229,6 +360,7 @@ fn row(runs: &[&Done]) -> Row {
                 fd: get(&|m| m.fd),
                 precision: get(&|m| m.precision_recall.precision),
                 recall: get(&|m| m.precision_recall.recall),
+                real_floor: stat(&|d: &Done| d.eval.features.get(i).and_then(|m| m.real_floor)),
             }
         })
         .collect();
@@ -268,6 +400,7 @@ fn row(runs: &[&Done]) -> Row {
         train_steps: first.eval.train_step,
         gflops: req(&|d: &Done| d.eval.compute.gflops_per_sample.mean),
         gflops_ratio: req(&|d: &Done| d.eval.compute.gflops_ratio),
+        train_flops_ratio: stat(&|d: &Done| d.train_ratio),
         ms_batch1: stat(&|d: &Done| d.eval.compute.timing.as_ref().map(|t| t.batch1_ms_per_image)),
         ms_batch: stat(&|d: &Done| d.eval.compute.timing.as_ref().map(|t| t.batch_ms_per_image)),
         timing_batch: first.eval.compute.timing.as_ref().map(|t| t.batch_size),
@@ -276,6 +409,7 @@ fn row(runs: &[&Done]) -> Row {
         class_accuracy,
         adherence: stat(&|d: &Done| d.eval.adherence.as_ref().map(|a| a.label_accuracy)),
         by_t,
+        vs_dense: BTreeMap::new(),
         captions: first.eval.captions.as_ref().map(|c| CaptionRow {
             encoder: c.encoder.clone(),
             exact_match: stat(&|d: &Done| d.eval.captions.as_ref().and_then(|c| c.exact_match)),
@@ -290,7 +424,7 @@ fn row(runs: &[&Done]) -> Row {
                         stat(&|d: &Done| {
                             d.eval.captions.as_ref().and_then(|c| c.by_objects.iter().find(|x| x.objects == k)).map(f)
                         })
-                        .unwrap_or(Stat { mean: f64::NAN, std: 0.0, n: 0 })
+                        .unwrap_or(Stat::missing())
                     };
                     (k, pick(&|x| x.gflops_ratio), pick(&|x| x.exact_match), pick(&|x| x.object_recall))
                 })
@@ -313,7 +447,14 @@ impl Table {
     pub fn markdown(&self) -> String {
         let mut s = String::new();
         s.push_str(&format!("## {}\n\n", self.experiment));
-        s.push_str(&format!("{}. Mean ± sample std over seeds (n = seeds per row).\n\n", self.settings));
+        s.push_str(&format!(
+            "{}. Mean ± sample std over seeds (n = seeds per row); CI: 95 % confidence interval of the mean (t-distribution, n − 1 degrees of freedom); p: Welch's two-sided t-test against {} (`*`: p < 0.05, the only case in which a difference is called real; otherwise no difference was detected). t is DDPM's timestep: 0 = clean image, 999 = pure noise (the seed's Table 6.3 counts the other way). Ratio in training: the `flops_ratio` the budget loss saw over the last 100 training steps (routers with a differentiable cost), to compare with the ratio spent at inference (`vs dense`).\n\n",
+            self.settings,
+            match &self.baseline {
+                Some(b) => format!("the dense row `{b}`"),
+                None => "a dense row (none here, so no tests)".into(),
+            }
+        ));
         let extractors: Vec<&FeatureRow> = self.rows.first().map(|r| r.features.iter().collect()).unwrap_or_default();
         let adherence = self.rows.iter().any(|r| r.adherence.is_some());
         // The detector's class accuracy is the adherence column; it is not repeated.
@@ -331,23 +472,32 @@ impl Table {
             "n".into(),
             "GFLOPs/sample".into(),
             "vs dense".into(),
+            "ratio in training".into(),
             "ms/img b1".into(),
             format!("ms/img b{}", batch.map(|b| b.to_string()).unwrap_or_default()),
         ];
         for f in &extractors {
-            head.push(format!("FD [{}, {} vs {}]", f.extractor, f.generated, f.reference));
+            let floor = match &f.real_floor {
+                Some(fl) => format!("; real-vs-real floor {:.2}", fl.mean),
+                None => String::new(),
+            };
+            head.push(format!("FD [{}, {} vs {}{floor}]", f.extractor, f.generated, f.reference));
+            head.push("FD 95 % CI".into());
+            head.push("FD p vs dense".into());
             head.push("precision".into());
             head.push("recall".into());
         }
         for j in &judges {
             head.push(format!("class acc [{j}]"));
+            head.push("acc p vs dense".into());
         }
         if adherence {
             head.push("adherence: label object found [shapes-detector]".into());
+            head.push("adherence p vs dense".into());
         }
         if let Some(r) = self.rows.first() {
             for t in &r.by_t {
-                head.push(format!("GFLOPs ratio t∈[{},{})", t.t_lo, t.t_hi));
+                head.push(format!("GFLOPs ratio DDPM t∈[{},{})", t.t_lo, t.t_hi));
             }
         }
         s.push_str(&format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len())));
@@ -359,27 +509,36 @@ impl Table {
                 r.seeds.len().to_string(),
                 r.gflops.show(3),
                 r.gflops_ratio.show(3),
+                opt(&r.train_flops_ratio, 3),
                 opt(&r.ms_batch1, 1),
                 opt(&r.ms_batch, 2),
             ];
             for f in &extractors {
                 match r.features.iter().find(|x| x.extractor == f.extractor) {
-                    Some(x) => cells.extend([x.fd.show(2), x.precision.show(3), x.recall.show(3)]),
-                    None => cells.extend(["–".into(), "–".into(), "–".into()]),
+                    Some(x) => cells.extend([
+                        x.fd.show(2),
+                        x.fd.show_ci(2),
+                        p_cell(r.vs_dense.get(&format!("fd[{}]", f.extractor))),
+                        x.precision.show(3),
+                        x.recall.show(3),
+                    ]),
+                    None => cells.extend(["–".into(), "–".into(), "–".into(), "–".into(), "–".into()]),
                 }
             }
             for j in &judges {
                 cells.push(r.class_accuracy.get(j).map(|s| s.show(3)).unwrap_or_else(|| "–".into()));
+                cells.push(p_cell(r.vs_dense.get(&format!("class_acc[{j}]"))));
             }
             if adherence {
                 cells.push(opt(&r.adherence, 3));
+                cells.push(p_cell(r.vs_dense.get("adherence")));
             }
             for t in &r.by_t {
                 cells.push(t.gflops_ratio.show(3));
             }
             s.push_str(&format!("| {} |\n", cells.join(" | ")));
         }
-        s.push_str("\n### Routing by timestep range\n\nBatch-mean fraction of each unit that ran (experts: mean active experts per token).\n\n| point | t range | ");
+        s.push_str("\n### Routing by timestep range\n\nBatch-mean fraction of each unit that ran (experts: mean active experts per token). DDPM t: 0 = clean, 999 = pure noise, so [500, 1000) is the high-noise half (the seed's Table 6.3 calls t ∈ [0, 200] high noise: its t counts sampling steps from pure noise).\n\n| point | DDPM t range | ");
         s.push_str("statistics |\n|---|---|---|\n");
         for r in &self.rows {
             for t in &r.by_t {
@@ -423,6 +582,9 @@ impl Table {
         if !self.incomplete.is_empty() {
             s.push_str(&format!("\nIncomplete runs (not in the table): {}\n", self.incomplete.join(", ")));
         }
+        if !self.planned {
+            s.push_str("\nNo `plan.json` (results made before the runner wrote one): runs that never started are not listed as incomplete.\n");
+        }
         s.push_str(&format!("\nCommits: {}\n", self.commits.join(", ")));
         s
     }
@@ -456,6 +618,10 @@ impl Table {
                 head.push(format!("{m}_mean[{e}]"));
                 head.push(format!("{m}_std[{e}]"));
             }
+            head.push(format!("fd_ci95_lo[{e}]"));
+            head.push(format!("fd_ci95_hi[{e}]"));
+            head.push(format!("fd_p_vs_dense[{e}]"));
+            head.push(format!("fd_real_floor[{e}]"));
         }
         let judges: Vec<String> = first.map(|r| r.class_accuracy.keys().cloned().collect()).unwrap_or_default();
         for j in &judges {
@@ -500,6 +666,11 @@ impl Table {
                         f.map(|f| num(pick(f).std)).unwrap_or_default(),
                     ]);
                 }
+                let ci = f.and_then(|f| f.fd.ci95);
+                c.push(ci.map(|(lo, _)| num(lo)).unwrap_or_default());
+                c.push(ci.map(|(_, hi)| num(hi)).unwrap_or_default());
+                c.push(r.vs_dense.get(&format!("fd[{e}]")).map(|w| num(w.p)).unwrap_or_default());
+                c.push(f.and_then(|f| f.real_floor).map(|s| num(s.mean)).unwrap_or_default());
             }
             for j in &judges {
                 let s = r.class_accuracy.get(j);

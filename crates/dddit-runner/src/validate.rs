@@ -83,6 +83,7 @@ impl Checker {
                 router(&run.router, d, &mut problems);
             }
             problems.extend(run.train.problems().into_iter().map(|(k, m)| (format!("train.{k}"), m)));
+            budget(table, run, &mut problems);
         }
         if let Some(eval) = &eval {
             problems.extend(eval.problems().into_iter().map(|(k, m)| (format!("eval.{k}"), m)));
@@ -135,6 +136,39 @@ fn router(table: &toml::Table, dit: &DiTConfig, problems: &mut Vec<KeyProblem>) 
                 }
             }
         }
+    }
+}
+
+/// A compute budget must be one the router can be trained to: `train.loss.flops_target` below 1
+/// with the FLOPs term on (`train.loss.flops > 0`) for a router without a differentiable cost
+/// (`dense`, `topk`, `soft-moe`, the hand-set `timestep-gate` schedules…), or set explicitly
+/// below 1 while the FLOPs term is off, does nothing: both are errors naming the key.
+/// `flops_target = 1.0` (no budget) is always accepted, so a zipped sweep can give the dense
+/// point one.
+fn budget(table: &toml::Table, run: &RunFile, problems: &mut Vec<KeyProblem>) {
+    let loss = &run.train.loss;
+    let explicit = lookup(table, "train.loss.flops_target").is_some();
+    if loss.flops_target >= 1.0 || !(explicit || loss.flops > 0.0) {
+        return;
+    }
+    let kind = run.router.get("kind").and_then(|v| v.as_str()).unwrap_or("dense");
+    let Ok(entry) = dddit_routers::registry::lookup(kind) else { return };
+    if loss.flops == 0.0 {
+        problems.push((
+            "train.loss.flops_target".into(),
+            format!(
+                "a budget of {} has no effect while train.loss.flops = 0 (the FLOPs term is off); set train.loss.flops > 0 or leave the target out",
+                loss.flops_target
+            ),
+        ));
+    } else if !(entry.flops_loss)(&run.router) {
+        problems.push((
+            "train.loss.flops_target".into(),
+            format!(
+                "router `{kind}` has no differentiable FLOPs cost in this configuration, so a budget of {} (with train.loss.flops = {}) would do nothing; use 1.0 (no budget) for it, or a router with a cost (dynamic-width, token-skip, depth-budget, text-budget, content-aware with estimator = \"learned\", timestep-gate with policy = \"learned-hard\")",
+                loss.flops_target, loss.flops
+            ),
+        ));
     }
 }
 
@@ -242,6 +276,31 @@ mod tests {
         for want in ["train.steps", "train.bogus", "eval.features[0]", "router.width"] {
             assert!(keys.iter().any(|k| k == want), "{want} missing from {keys:?}");
         }
+    }
+
+    #[test]
+    fn a_budget_needs_a_router_with_a_cost() {
+        let with = |router: &str, loss: &str| {
+            GOOD.replace("kind = \"topk\"\nexperts = 4\nk = 1", router)
+                .replace("steps = 2\n", &format!("steps = 2\n[train.loss]\n{loss}\n"))
+        };
+        let keys = |text: String| -> Vec<String> {
+            match resolve(&text) {
+                Ok(_) => vec![],
+                Err(e) => e.into_iter().map(|(k, _)| k).collect(),
+            }
+        };
+        let budget = "flops = 1.0\nflops_target = 0.5";
+        for router in ["kind = \"dense\"", "kind = \"topk\"", "kind = \"timestep-gate\"\npolicy = \"progressive\""] {
+            assert_eq!(keys(with(router, budget)), ["train.loss.flops_target"], "{router}");
+            // 1.0 is no budget: always accepted.
+            assert!(keys(with(router, "flops = 1.0\nflops_target = 1.0")).is_empty(), "{router}");
+        }
+        for router in ["kind = \"dynamic-width\"", "kind = \"timestep-gate\"\npolicy = \"learned-hard\""] {
+            assert!(keys(with(router, budget)).is_empty(), "{router}");
+        }
+        // A target without the FLOPs term does nothing either.
+        assert_eq!(keys(with("kind = \"dynamic-width\"", "flops_target = 0.5")), ["train.loss.flops_target"]);
     }
 
     #[test]

@@ -8,28 +8,11 @@ use serde::{Deserialize, Serialize};
 pub enum StageTarget {
     /// Everything.
     All,
-    /// Everything but the routers' own parameters (gates, routers, estimators, budget heads).
+    /// Everything but the routers' own parameters (gates, routers, estimators, budget heads),
+    /// as the router's stack declares them (`RoutedStack::router_params`).
     Experts,
-    /// Only the routers' own parameters.
+    /// Only the routers' own parameters, as declared by the stack.
     Router,
-}
-
-impl StageTarget {
-    /// Whether the parameter at `path` belongs to the routers.
-    pub fn is_router_param(path: &str) -> bool {
-        ["gate", "router", "head_router", "group_router", "est_in", "est_out", "head_text", "head_c"]
-            .iter()
-            .any(|k| path.split('.').any(|seg| seg == *k))
-    }
-
-    /// Whether this stage trains the parameter at `path`.
-    pub fn trains(&self, path: &str) -> bool {
-        match self {
-            StageTarget::All => true,
-            StageTarget::Experts => !Self::is_router_param(path),
-            StageTarget::Router => Self::is_router_param(path),
-        }
-    }
 }
 
 /// One stage of the schedule.
@@ -47,14 +30,19 @@ pub struct Stage {
 }
 
 impl Stage {
-    /// Whether this stage trains the parameter at `path`.
-    pub fn trains(&self, path: &str) -> bool {
+    /// Whether this stage trains the parameter at module path `path`; `is_router` says whether
+    /// the router's stack declares it one of its own parameters. Which parameters are the
+    /// router's is typed (declared by the stack), not guessed from names; only the expert
+    /// index of `expert = i` is read from the path (`….experts.i.…`).
+    pub fn trains(&self, path: &str, is_router: bool) -> bool {
         match (self.train, self.expert) {
+            (StageTarget::All, _) => true,
+            (StageTarget::Router, _) => is_router,
+            (StageTarget::Experts, None) => !is_router,
             (StageTarget::Experts, Some(i)) => {
                 let segs: Vec<&str> = path.split('.').collect();
-                segs.windows(2).any(|w| w[0] == "experts" && w[1] == i.to_string())
+                !is_router && segs.windows(2).any(|w| w[0] == "experts" && w[1] == i.to_string())
             }
-            (t, _) => t.trains(path),
         }
     }
 }
@@ -127,6 +115,8 @@ pub struct TrainConfig {
     /// the initial weights leave the average quickly. Without it a short run's EMA keeps
     /// `ema_decay^steps` of the untrained weights (0.999 over 1,500 steps: 22 %), which with
     /// DiT's zero-initialised output layer shrinks the predicted noise and ruins samples.
+    /// The warm-up is slow to reach `ema_decay`: at step 1,500 the decay is 1501/1510 ≈ 0.994,
+    /// not 0.999, so a short run's EMA averages far fewer steps than `ema_decay` suggests.
     pub ema_warmup: bool,
     /// Seed of everything random: data order, timesteps, noise, label dropout, gates.
     pub seed: u64,
@@ -271,11 +261,18 @@ mod tests {
         let expert2 = "stack.layers.3.experts.2.fc2.bias";
         let backbone = "backbone.x_embedder.proj.weight";
         let s = |train, expert| Stage { steps: 1, train, expert };
-        assert!(s(StageTarget::Router, None).trains(router) && !s(StageTarget::Router, None).trains(expert1));
-        assert!(s(StageTarget::Experts, None).trains(expert1) && s(StageTarget::Experts, None).trains(backbone));
-        assert!(!s(StageTarget::Experts, None).trains(router));
+        let r = s(StageTarget::Router, None);
+        assert!(r.trains(router, true) && !r.trains(expert1, false) && !r.trains(backbone, false));
+        let e = s(StageTarget::Experts, None);
+        assert!(e.trains(expert1, false) && e.trains(backbone, false) && !e.trains(router, true));
+        // A router parameter is the router's whatever its name.
+        assert!(
+            r.trains("stack.layers.0.my_selector.weight", true) && !e.trains("stack.layers.0.my_selector.weight", true)
+        );
         let one = s(StageTarget::Experts, Some(1));
-        assert!(one.trains(expert1) && !one.trains(expert2) && !one.trains(router) && !one.trains(backbone));
+        assert!(one.trains(expert1, false) && !one.trains(expert2, false));
+        assert!(!one.trains(router, true) && !one.trains(backbone, false));
+        assert!(s(StageTarget::All, None).trains(router, true) && s(StageTarget::All, None).trains(backbone, false));
         let cfg = TrainConfig {
             stages: vec![s(StageTarget::Experts, Some(0)), s(StageTarget::Router, None)],
             ..Default::default()

@@ -222,7 +222,7 @@ impl Trainer {
         let only: Option<Vec<ParamId>> = match cfg.stage_at(step) {
             None => None,
             Some(s) if s.train == crate::config::StageTarget::All => None,
-            Some(s) => Some(self.model.param_ids(&|p| s.trains(p))),
+            Some(s) => Some(self.model.param_ids(&|p, router| s.trains(p, router))),
         };
         let lr = cfg.lr_at(step);
         let grad_norm = self.model.optimize(loss, &mut self.optim, lr, only.as_deref());
