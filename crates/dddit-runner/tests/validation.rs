@@ -49,7 +49,7 @@ steps = 2
 batch_size = 4
 
 [train.loss]
-flops_target = 0.5
+flops_target = 1.0
 
 [eval]
 samples = 8
@@ -112,7 +112,7 @@ fn out_of_range_values() {
     // k > experts, a budget outside [0, 1], a learning rate ≤ 0.
     let text = GOOD
         .replace("k = 1", "k = 5")
-        .replace("flops_target = 0.5", "flops_target = 1.5")
+        .replace("flops_target = 1.0", "flops_target = 1.5")
         .replace("batch_size = 4", "batch_size = 4\nlr = -1.0");
     let (p, found) = problems(&dir, &text);
     has(&p, &found, 10, "router.k", "5");
@@ -216,7 +216,7 @@ fn toml_syntax_errors_have_a_line() {
 fn sweeps_expand_to_named_points_and_seeds() {
     let dir = TempDir::new("expand");
     let text = format!(
-        "{}\n[sweep]\nrouter = [{{ kind = \"dense\" }}, {{ kind = \"topk\", experts = 4, k = 2 }}]\n\"train.loss.flops_target\" = [0.5, 0.75]\n",
+        "{}\n[sweep]\nrouter = [{{ kind = \"dense\" }}, {{ kind = \"topk\", experts = 4, k = 2 }}]\n\"train.loss.balance\" = [0.5, 0.75]\n",
         GOOD.replace("seeds = [0]", "seeds = [0, 1]")
     );
     let exp = Experiment::open(&dir.write("exp.toml", &text)).unwrap();
@@ -224,16 +224,16 @@ fn sweeps_expand_to_named_points_and_seeds() {
     assert_eq!(
         names,
         [
-            "dense_flops_target=0.5",
-            "dense_flops_target=0.75",
-            "topk-experts=4-k=2_flops_target=0.5",
-            "topk-experts=4-k=2_flops_target=0.75"
+            "dense_balance=0.5",
+            "dense_balance=0.75",
+            "topk-experts=4-k=2_balance=0.5",
+            "topk-experts=4-k=2_balance=0.75"
         ]
     );
     assert_eq!(exp.runs.len(), 8);
     let r = &exp.runs[3];
     assert_eq!((r.seed, r.resolved.run.train.seed, r.resolved.eval.sample.seed), (1, 1, 1));
-    assert_eq!(r.resolved.run.train.loss.flops_target, 0.75);
+    assert_eq!(r.resolved.run.train.loss.balance, 0.75);
     assert_eq!(exp.runs[0].resolved.run.router.get("kind").and_then(|v| v.as_str()), Some("dense"));
 }
 
@@ -248,4 +248,18 @@ fn precision_values_and_tf32_off_cuda() {
         Experiment::open(&dir.write("exp.toml", &GOOD.replace("seeds = [0]", "seeds = [0]\nprecision = \"bf16\"")))
             .unwrap();
     assert_eq!(exp.runs[0].resolved.run.precision, dddit_core::precision::Precision::Bf16);
+}
+
+#[test]
+fn a_budget_for_a_router_without_a_cost_names_the_sweep_line() {
+    let dir = TempDir::new("budget");
+    let text = format!(
+        "{}\n[[sweep.zip]]\nrouter = [{{ kind = \"dense\" }}, {{ kind = \"dynamic-width\" }}]\n\"train.loss.flops_target\" = [0.5, 0.5]\n",
+        GOOD.replace("flops_target = 1.0", "flops = 1.0")
+    );
+    let (p, found) = problems(&dir, &text);
+    // Only the dense point is refused: dynamic-width has a differentiable cost.
+    assert_eq!(found.len(), 1, "{found:?}");
+    has(&p, &found, 30, "train.loss.flops_target", "router `dense` has no differentiable FLOPs cost");
+    assert!(found[0].contains("(point dense_flops_target=0.5)"), "{found:?}");
 }
