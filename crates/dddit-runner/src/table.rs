@@ -185,6 +185,10 @@ pub struct Table {
     /// The point whose router is `dense`, the baseline of the tests (`None`: no dense row).
     #[serde(default)]
     pub baseline: Option<String>,
+    /// Hand-written notes from `notes.md` in the results directory (e.g. rows found void after
+    /// the runs), printed under the heading of `table.md` so that a regenerated table keeps them.
+    #[serde(default)]
+    pub notes: Option<String>,
     /// Sampling settings and sample counts, in words.
     pub settings: String,
     /// Git commits the runs were made at (with `-dirty` where the tree was dirty).
@@ -284,6 +288,7 @@ pub fn build(dir: &Path) -> Result<Table, RunnerError> {
         rows,
         incomplete,
         planned: plan.is_some(),
+        notes: std::fs::read_to_string(dir.join("notes.md")).ok().filter(|n| !n.trim().is_empty()),
         baseline: baseline.map(|b| b.point),
         settings,
         commits,
@@ -447,6 +452,10 @@ impl Table {
     pub fn markdown(&self) -> String {
         let mut s = String::new();
         s.push_str(&format!("## {}\n\n", self.experiment));
+        if let Some(notes) = &self.notes {
+            s.push_str(notes.trim_end());
+            s.push_str("\n\n");
+        }
         s.push_str(&format!(
             "{}. Mean ± sample std over seeds (n = seeds per row); CI: 95 % confidence interval of the mean (t-distribution, n − 1 degrees of freedom); p: Welch's two-sided t-test against {} (`*`: p < 0.05, the only case in which a difference is called real; otherwise no difference was detected). t is DDPM's timestep: 0 = clean image, 999 = pure noise (the seed's Table 6.3 counts the other way). Ratio in training: the `flops_ratio` the budget loss saw over the last 100 training steps (routers with a differentiable cost), to compare with the ratio spent at inference (`vs dense`).\n\n",
             self.settings,
