@@ -154,6 +154,22 @@ fn a_killed_sweep_resumes_without_recomputing_or_losing_runs() {
         assert!(std::fs::metadata(out.join(f)).unwrap().len() > 500, "{f}");
     }
     assert!(std::fs::read_dir(&out).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with("pareto-")));
+    assert_eq!(json["planned"], true);
+    assert_eq!(json["incomplete"].as_array().unwrap().len(), 0);
+    assert_eq!(json["baseline"], "dense");
+    // A run of the plan that is missing is listed as incomplete; notes.md heads the table.
+    std::fs::write(out.join("notes.md"), "**A hand-written note.**\n").unwrap();
+    let moved = root.join("moved-away");
+    std::fs::rename(&third, &moved).unwrap();
+    let o = dddit().arg("table").arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("table.json")).unwrap()).unwrap();
+    assert_eq!(json["incomplete"], serde_json::json!(["timestep-gate-policy=progressive-seed0"]));
+    let md = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(md.lines().nth(2) == Some("**A hand-written note.**"), "{md}");
+    assert!(md.contains("Incomplete runs (not in the table): timestep-gate-policy=progressive-seed0"), "{md}");
+    std::fs::rename(&moved, &third).unwrap();
 
     // 5. Shards partition the runs; a changed config is refused before anything runs.
     let o = dddit().args(["run", "--dry-run", "--shard", "1/2"]).arg(&exp).arg("--out").arg(&out).output().unwrap();
