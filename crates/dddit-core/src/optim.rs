@@ -141,6 +141,19 @@ pub fn norms(tensors: Vec<Tensor<1>>) -> Tensor<1> {
     Tensor::cat(parts, 0)
 }
 
+/// The L2 norm of the gradient in `grads` of each parameter of `module` that has one, by id:
+/// the optimiser's gradient collection and [`norms`], read back once.
+pub fn grad_norms<M: Module>(module: &M, grads: &GradientsParams) -> Vec<(ParamId, f64)> {
+    let mut c = Collect { grads, entries: vec![] };
+    module.visit(&mut c);
+    if c.entries.is_empty() {
+        return vec![];
+    }
+    let n = norms(c.entries.iter().map(|e| e.grad.clone()).collect());
+    let values = n.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+    c.entries.iter().zip(values).map(|(e, v)| (e.id, v as f64)).collect()
+}
+
 /// `tensors[i]·coef[i]` for a `[n]` tensor of coefficients (one `_foreach_mul` on LibTorch).
 fn scale(tensors: Vec<Tensor<1>>, coef: Tensor<1>) -> Vec<Tensor<1>> {
     #[cfg(feature = "tch")]

@@ -133,19 +133,8 @@ pub fn add_ratio(total: Option<Tensor<1>>, layer: Tensor<1>) -> Tensor<1> {
     }
 }
 
-/// Collects the ids of every float parameter of a module.
-struct Ids(Vec<ParamId>);
-
-impl burn::module::ModuleVisitor for Ids {
-    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-        self.0.push(param.id);
-    }
-}
-
 /// The ids of every float parameter of `module`: the building block of
 /// [`RoutedStack::router_params`](crate::RoutedStack::router_params).
 pub fn param_ids<M: Module>(module: &M) -> Vec<ParamId> {
-    let mut ids = Ids(vec![]);
-    module.visit(&mut ids);
-    ids.0
+    dddit_core::optim::param_paths(module).into_iter().map(|(_, id, _)| id).collect()
 }

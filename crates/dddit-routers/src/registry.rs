@@ -188,21 +188,19 @@ impl<S: RoutedStack> AnyRoutedModel for Named<S> {
     fn grad_norms(&self, loss: Tensor<1>) -> Vec<(String, ParamId, f64)> {
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         let norms: std::collections::HashMap<ParamId, f64> =
-            crate::train_hooks::grad_norms(&self.model, &grads).into_iter().collect();
+            dddit_core::optim::grad_norms(&self.model, &grads).into_iter().collect();
         dddit_core::optim::param_paths(&self.model)
             .into_iter()
             .map(|(path, id, _)| (path, id, norms.get(&id).copied().unwrap_or(0.0)))
             .collect()
     }
     fn param_values(&self) -> Vec<(String, ParamId, Vec<f32>)> {
-        let values: std::collections::HashMap<ParamId, Vec<f32>> =
-            crate::train_hooks::param_values(&self.model).into_iter().collect();
+        // Both in visit order.
+        let values = crate::train_hooks::param_values(&self.model).into_iter().map(|(_, v)| v);
         dddit_core::optim::param_paths(&self.model)
             .into_iter()
-            .map(|(path, id, _)| {
-                let v = values.get(&id).cloned().unwrap_or_default();
-                (path, id, v)
-            })
+            .zip(values)
+            .map(|((path, id, _), v)| (path, id, v))
             .collect()
     }
     fn save_optim(&self, optim: &FusedAdamW, dir: &std::path::Path) -> Result<(), String> {

@@ -52,38 +52,14 @@ pub fn ema<M: Module>(ema: M, online: &M, decay: f64) -> M {
     ema.map(&mut Replace { values: blended.into_iter() })
 }
 
-/// The L2 norm of each parameter's gradient in `grads`, by id (parameters without one are left
-/// out).
-pub fn grad_norms<M: Module>(module: &M, grads: &burn::optim::GradientsParams) -> Vec<(burn::module::ParamId, f64)> {
-    struct Norms<'a> {
-        grads: &'a burn::optim::GradientsParams,
-        out: Vec<(burn::module::ParamId, f64)>,
-    }
-    impl ModuleVisitor for Norms<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.grads.get::<D>(param.id) {
-                let n = g.square().sum().into_scalar::<f32>() as f64;
-                self.out.push((param.id, n.sqrt()));
-            }
-        }
-    }
-    let mut v = Norms { grads, out: vec![] };
-    module.visit(&mut v);
-    v.out
-}
-
-/// A host copy of each float parameter's values, by id.
+/// A host copy of each float parameter's values, by id, in visit order.
 pub fn param_values<M: Module>(module: &M) -> Vec<(burn::module::ParamId, Vec<f32>)> {
-    struct Copy(Vec<(burn::module::ParamId, Vec<f32>)>);
-    impl ModuleVisitor for Copy {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let v = param.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
-            self.0.push((param.id, v));
-        }
-    }
-    let mut c = Copy(vec![]);
-    module.visit(&mut c);
-    c.0
+    let mut values = Values(vec![]);
+    module.visit(&mut values);
+    let ids = dddit_core::optim::param_paths(module).into_iter().map(|(_, id, _)| id);
+    ids.zip(values.0)
+        .map(|(id, v)| (id, v.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default()))
+        .collect()
 }
 
 /// Saves `module` to `path` as burnpack through a temporary file and a rename, so a crash

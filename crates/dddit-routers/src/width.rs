@@ -129,19 +129,13 @@ impl RouterConfig for DynamicWidthConfig {
 }
 
 impl WidthStack {
-    /// Per-sample masks `([batch, heads], [batch, groups])` of one layer (noisy in training);
-    /// the first group is forced on. With `decision`, the noiseless inference masks with a
-    /// straight-through gradient instead ([`decision_st`]), for the FLOPs ratio.
-    fn masks(&self, layer: &WidthLayer, t_emb: &Tensor<2>, train: bool, decision: bool) -> (Tensor<2>, Tensor<2>) {
-        let gate = |logits: Tensor<2>| {
-            if decision {
-                decision_st(logits, self.tau)
-            } else {
-                gumbel_sigmoid_st(logits, self.tau, train).0
-            }
-        };
-        let heads = gate(layer.head_router.forward(t_emb.clone()));
-        let groups = gate(layer.group_router.forward(t_emb.clone()));
+    /// Head and MLP-group router logits `([batch, heads], [batch, groups])` of one layer.
+    fn logits(&self, layer: &WidthLayer, t_emb: &Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        (layer.head_router.forward(t_emb.clone()), layer.group_router.forward(t_emb.clone()))
+    }
+
+    /// Per-sample masks from gated logits `(heads, groups)`; the first group is forced on.
+    fn masks(&self, heads: Tensor<2>, groups: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let b = groups.dims()[0];
         let first = Tensor::<2>::ones([b, 1], &groups.device());
         let groups = Tensor::cat(vec![first, groups.slice_dim(1, 1..self.mlp_groups)], 1);
@@ -174,7 +168,10 @@ impl RoutedStack for WidthStack {
         }
         for (li, layer) in self.layers.iter().enumerate() {
             let heads_n = layer.block.attn.num_heads;
-            let (hm, gm) = self.masks(layer, input.t_emb, train, false);
+            let (hl, gl) = self.logits(layer, input.t_emb);
+            // Noisy in training; the same logits give the inference decision for the ratio.
+            let gate = |l: Tensor<2>| gumbel_sigmoid_st(l, self.tau, train).0;
+            let (hm, gm) = self.masks(gate(hl.clone()), gate(gl.clone()));
             let hm_host = to_host(hm.clone());
             let gm_host = to_host(gm.clone());
             let m = layer.block.modulation(input.c.clone());
@@ -199,7 +196,7 @@ impl RoutedStack for WidthStack {
                 let per_group = cost::mlp(n, layer.block.mlp.fc1.weight.dims()[0], group_size).total() as f64;
                 let fixed = cost::adaln(layer.block.mlp.fc1.weight.dims()[0]).total() as f64;
                 // The ratio inference will spend: noiseless masks, straight-through gradient.
-                let (dh, dg) = self.masks(layer, input.t_emb, train, true);
+                let (dh, dg) = self.masks(decision_st(hl, self.tau), decision_st(gl, self.tau));
                 let r = (dh.sum_dim(1) * per_head + dg.sum_dim(1) * per_group + fixed).mean().reshape([1]) / full;
                 ratio = Some(add_ratio(ratio, r));
             } else {
