@@ -390,7 +390,9 @@ pub fn param_paths<M: Module>(module: &M) -> Vec<(String, ParamId, usize)> {
             self.stack.pop();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.out.push((self.stack.join("."), param.id, param.shape().num_elements()));
+            // The lazy shape: the same for a materialised parameter, and no allocation for one
+            // built under `nn::shapes_only`.
+            self.out.push((self.stack.join("."), param.id, param.lazy_shape().num_elements()));
         }
     }
     let mut p = Paths { stack: vec![], out: vec![] };

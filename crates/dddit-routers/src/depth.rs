@@ -7,7 +7,6 @@ use crate::common::{gumbel_sigmoid_st, to_host, GateMlp};
 use crate::depthrun::run_selected;
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
-use burn::module::Param;
 use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
@@ -126,7 +125,7 @@ impl RouterConfig for DepthBudgetConfig {
         let d = m.hidden_size;
         let mut router = GateMlp::new(d, if self.router_hidden == 0 { d } else { self.router_hidden }, m.depth, device);
         // Start with every block on.
-        router.fc2.bias = Some(Param::from_tensor(Tensor::full([m.depth], 3.0, device)));
+        router.fc2.bias = Some(dddit_core::nn::constant([m.depth], 3.0, device));
         DepthStack {
             blocks: (0..m.depth).map(|_| DiTBlockConfig::new(d, m.num_heads, m.mlp_hidden()).init(device)).collect(),
             router,

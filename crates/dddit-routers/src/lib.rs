@@ -21,6 +21,7 @@ pub mod fixtures;
 pub mod model;
 pub mod moe;
 pub mod registry;
+pub mod settings;
 pub mod stack;
 pub mod text;
 pub mod tgate;

@@ -62,12 +62,12 @@ impl RouterConfig for SoftMoeConfig {
         ]
     }
 
+    fn experts(&self) -> usize {
+        self.experts
+    }
+
     fn validate(&self, _m: &DiTConfig) -> Vec<ConfigError> {
-        let mut e = vec![];
-        if self.experts == 0 {
-            e.push(ConfigError::new("experts", "must be at least 1"));
-        }
-        e
+        experts_in_range(self.experts).into_iter().collect()
     }
 
     fn init(&self, m: &DiTConfig, device: &Device) -> SoftMoeStack {
@@ -278,16 +278,24 @@ fn moe_keys() -> &'static [KeyDoc] {
 
 fn moe_validate(experts: usize, k: usize, capacity: f64) -> Vec<ConfigError> {
     let mut e = vec![];
-    if experts == 0 {
-        e.push(ConfigError::new("experts", "must be at least 1"));
-    }
+    e.extend(experts_in_range(experts));
     if k == 0 || k > experts {
         e.push(ConfigError::new("k", format!("must be in [1, experts = {experts}], got {k}")));
     }
-    if capacity.is_nan() || capacity <= 0.0 {
-        e.push(ConfigError::new("capacity", format!("must be positive, got {capacity}")));
+    if !(capacity.is_finite() && capacity > 0.0) {
+        e.push(ConfigError::new("capacity", format!("must be a positive number, got {capacity}")));
     }
     e
+}
+
+/// Most experts per layer a config may ask for: each is a module of its own, built before any
+/// parameter is counted, so an absurd count must be refused by validation, not by the
+/// allocator (DiT-MoE uses up to 16, the largest MoE DiTs 64).
+pub const MAX_EXPERTS: usize = 1024;
+
+fn experts_in_range(experts: usize) -> Option<ConfigError> {
+    (experts == 0 || experts > MAX_EXPERTS)
+        .then(|| ConfigError::new("experts", format!("must be in [1, {MAX_EXPERTS}], got {experts}")))
 }
 
 fn moe_init(
@@ -333,8 +341,18 @@ impl RouterConfig for TopKConfig {
         moe_keys()
     }
 
+    fn experts(&self) -> usize {
+        self.experts
+    }
+
     fn validate(&self, _m: &DiTConfig) -> Vec<ConfigError> {
         let mut e = moe_validate(self.experts, self.k, self.capacity);
+        if self.shared_experts > MAX_EXPERTS {
+            e.push(ConfigError::new(
+                "shared_experts",
+                format!("must be at most {MAX_EXPERTS}, got {}", self.shared_experts),
+            ));
+        }
         if self.k == 1 && self.normalize == Some(true) {
             e.push(ConfigError::new(
                 "normalize",
@@ -384,6 +402,10 @@ impl RouterConfig for ExpertChoiceConfig {
                 doc: "inner width of an expert (0 = the model's MLP width)",
             },
         ]
+    }
+
+    fn experts(&self) -> usize {
+        self.experts
     }
 
     fn validate(&self, _m: &DiTConfig) -> Vec<ConfigError> {

@@ -81,6 +81,11 @@ pub trait RouterConfig: DeserializeOwned + Default + std::fmt::Debug + Clone + S
     fn flops_loss(&self) -> bool {
         false
     }
+    /// Experts per mixture layer, whose parameters sit under `….experts.<i>.…` so that a
+    /// training stage's `expert = i` can select one; 0 for a router without experts.
+    fn experts(&self) -> usize {
+        0
+    }
 }
 
 /// A routed model of any router, behind one object-safe interface.
@@ -238,11 +243,23 @@ pub struct RouterEntry {
     pub keys: fn() -> &'static [KeyDoc],
     /// Parses (unknown keys rejected, defaults filled) and validates a `[router]` table.
     pub validate: fn(&toml::Table, &DiTConfig) -> Result<(), Vec<ConfigError>>,
+    /// The problems of a `[router]` table that need no model: unknown, mistyped and
+    /// non-finite keys (so that they are reported even when the model is invalid).
+    pub check_keys: fn(&toml::Table) -> Vec<ConfigError>,
+    /// The settings a `[router]` table stands for, defaults filled in (`None` when it does
+    /// not parse): equal for `{ kind = "topk" }` and `{ kind = "topk", k = 1 }`, so that two
+    /// sweep points that would train the same model can be told.
+    pub settings: fn(&toml::Table) -> Option<String>,
     /// Parses, validates and builds the routed model.
     pub build: BuildFn,
     /// Whether a `[router]` table's router has a differentiable FLOPs cost
     /// ([`RouterConfig::flops_loss`]); false when the table does not parse.
     pub flops_loss: fn(&toml::Table) -> bool,
+    /// Experts per mixture layer ([`RouterConfig::experts`]); 0 when the table does not parse.
+    pub experts: fn(&toml::Table) -> usize,
+    /// Trainable parameters of the whole model a valid `[router]` table builds for a DiT,
+    /// counted without allocating them ([`param_count`]); `None` when the table is invalid.
+    pub param_count: fn(&toml::Table, &DiTConfig) -> Option<ParamCount>,
 }
 
 impl std::fmt::Debug for RouterEntry {
@@ -253,22 +270,37 @@ impl std::fmt::Debug for RouterEntry {
 
 inventory::collect!(RouterEntry);
 
-/// Parses a `[router]` table (without its `kind` key) into a config.
-pub fn parse<C: RouterConfig>(table: &toml::Table) -> Result<C, Vec<ConfigError>> {
+/// Parses a `[router]` table (without its `kind` key) into a config, collecting every unknown,
+/// mistyped or non-finite key (see [`crate::settings::deserialize_all`]). The config comes
+/// back, with defaults where keys were bad, whenever the rest of the table can be read, so
+/// that range checks can still report on the good keys.
+pub fn parse_all<C: RouterConfig>(table: &toml::Table) -> (Option<C>, Vec<ConfigError>) {
     let mut t = table.clone();
     t.remove("kind");
-    toml::Value::Table(t).try_into::<C>().map_err(|e| {
-        let msg = e.to_string();
-        // serde names the offending field in backticks: "unknown field `kk`, expected ...".
-        let key = msg.split('`').nth(1).unwrap_or("").to_string();
-        vec![ConfigError::new(key, msg.trim().to_string())]
-    })
+    let mut problems = Vec::new();
+    let c = crate::settings::deserialize_all::<C>(t, "", &mut problems);
+    (c, problems.into_iter().map(|(k, m)| ConfigError::new(k, m)).collect())
 }
 
-/// `validate` of [`RouterEntry`] for a config type.
+/// Parses a `[router]` table (without its `kind` key) into a config; every problem when any.
+pub fn parse<C: RouterConfig>(table: &toml::Table) -> Result<C, Vec<ConfigError>> {
+    match parse_all::<C>(table) {
+        (Some(c), errs) if errs.is_empty() => Ok(c),
+        (_, errs) => Err(errs),
+    }
+}
+
+/// `validate` of [`RouterEntry`] for a config type: every parse problem, then the range
+/// checks of what could be read (keys already reported are not reported twice).
 pub fn validate_entry<C: RouterConfig>(table: &toml::Table, model: &DiTConfig) -> Result<(), Vec<ConfigError>> {
-    let c = parse::<C>(table)?;
-    let errs = c.validate(model);
+    let (c, mut errs) = parse_all::<C>(table);
+    if let Some(c) = c {
+        for e in c.validate(model) {
+            if !errs.iter().any(|x| x.key == e.key) {
+                errs.push(e);
+            }
+        }
+    }
     if errs.is_empty() {
         Ok(())
     } else {
@@ -276,9 +308,58 @@ pub fn validate_entry<C: RouterConfig>(table: &toml::Table, model: &DiTConfig) -
     }
 }
 
+/// `settings` of [`RouterEntry`] for a config type.
+pub fn settings_entry<C: RouterConfig>(table: &toml::Table) -> Option<String> {
+    parse::<C>(table).ok().map(|c| format!("{}: {c:?}", C::NAME))
+}
+
+/// `check_keys` of [`RouterEntry`] for a config type.
+pub fn check_keys_entry<C: RouterConfig>(table: &toml::Table) -> Vec<ConfigError> {
+    parse_all::<C>(table).1
+}
+
 /// `flops_loss` of [`RouterEntry`] for a config type.
 pub fn flops_loss_entry<C: RouterConfig>(table: &toml::Table) -> bool {
     parse::<C>(table).is_ok_and(|c| c.flops_loss())
+}
+
+/// `experts` of [`RouterEntry`] for a config type.
+pub fn experts_entry<C: RouterConfig>(table: &toml::Table) -> usize {
+    parse::<C>(table).map_or(0, |c| c.experts())
+}
+
+/// Trainable parameters of the model `config` builds for `model`, counted by building it with
+/// parameters left lazy (`dddit_core::nn::shapes_only`): burn records their shapes without
+/// allocating, so a configuration of 10¹¹ parameters is counted, not attempted. Exact for every
+/// router whose initial values go through `dddit_core::nn::{eager, linear, constant}` or burn's
+/// initialisers (the test `param_count_matches_the_built_model` checks the registered ones).
+pub fn param_count<C: RouterConfig>(config: &C, model: &DiTConfig, device: &Device) -> ParamCount {
+    dddit_core::nn::shapes_only(|| {
+        let m = RoutedDiT::new(model, config.init(model, device), device);
+        let ids: std::collections::HashSet<ParamId> = m.stack.router_params().into_iter().collect();
+        let router = dddit_core::optim::param_paths(&m).iter().filter(|(_, id, _)| ids.contains(id)).map(|p| p.2).sum();
+        ParamCount { total: m.num_params(), router }
+    })
+}
+
+/// Parameter counts of a model (see [`param_count`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParamCount {
+    /// Every trainable parameter (scalars).
+    pub total: usize,
+    /// Those the stack declares the router's own ([`RoutedStack::router_params`]); 0 for a
+    /// router without learned routing, whose `train = "router"` stage would train nothing.
+    pub router: usize,
+}
+
+/// `param_count` of [`RouterEntry`] for a config type (on the default CPU device).
+pub fn param_count_entry<C: RouterConfig>(table: &toml::Table, model: &DiTConfig) -> Option<ParamCount> {
+    let c = parse::<C>(table).ok()?;
+    if !c.validate(model).is_empty() {
+        return None;
+    }
+    let device = dddit_core::device::DeviceSpec::default_spec().device().ok()?;
+    Some(param_count(&c, model, &device))
 }
 
 /// `build` of [`RouterEntry`] for a config type.
@@ -310,8 +391,12 @@ macro_rules! register_router {
                 description: <$config as $crate::RouterConfig>::DESCRIPTION,
                 keys: <$config as $crate::RouterConfig>::keys,
                 validate: $crate::registry::validate_entry::<$config>,
+                check_keys: $crate::registry::check_keys_entry::<$config>,
+                settings: $crate::registry::settings_entry::<$config>,
                 build: $crate::registry::build_entry::<$config>,
                 flops_loss: $crate::registry::flops_loss_entry::<$config>,
+                experts: $crate::registry::experts_entry::<$config>,
+                param_count: $crate::registry::param_count_entry::<$config>,
             }
         }
     };

@@ -6,7 +6,6 @@ use crate::common::to_host;
 use crate::depthrun::run_to_depth;
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
-use burn::module::Param;
 use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
@@ -85,7 +84,7 @@ impl RouterConfig for TextBudgetConfig {
         // Bias 3 → σ ≈ 0.95: start with (nearly) every block on.
         let head = |i: usize| {
             let mut l = linear(i, 1, LinearInit::Normal(0.02), device);
-            l.bias = Some(Param::from_tensor(Tensor::full([1], 3.0, device)));
+            l.bias = Some(dddit_core::nn::constant([1], 3.0, device));
             l
         };
         TextStack {

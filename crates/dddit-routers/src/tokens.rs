@@ -5,7 +5,6 @@ use crate::common::param_ids;
 use crate::common::{add_ratio, decision_st, gumbel_sigmoid_st, to_host, GateMlp};
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
-use burn::module::Param;
 use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
@@ -94,7 +93,7 @@ impl RouterConfig for TokenSkipConfig {
             layers: (0..m.depth)
                 .map(|_| {
                     let mut router = GateMlp::new(d, (d / self.reduction).max(1), 1, device);
-                    router.fc2.bias = Some(Param::from_tensor(Tensor::full([1], self.init_bias, device)));
+                    router.fc2.bias = Some(dddit_core::nn::constant([1], self.init_bias, device));
                     TokenLayer { block: DiTBlockConfig::new(d, m.num_heads, m.mlp_hidden()).init(device), router }
                 })
                 .collect(),

@@ -5,7 +5,6 @@ use crate::common::param_ids;
 use crate::common::{add_ratio, decision_st, group_by, gumbel_sigmoid_st, to_host};
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
 use crate::stack::{RoutedStack, StackInput, StackOutput};
-use burn::module::Param;
 use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
@@ -110,7 +109,7 @@ impl RouterConfig for DynamicWidthConfig {
         let d = m.hidden_size;
         let router = |n: usize| {
             let mut l = linear(d, n, LinearInit::Zeros, device);
-            l.bias = Some(Param::from_tensor(Tensor::full([n], self.init_bias, device)));
+            l.bias = Some(dddit_core::nn::constant([n], self.init_bias, device));
             l
         };
         WidthStack {

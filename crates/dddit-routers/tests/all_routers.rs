@@ -56,7 +56,7 @@ fn config_errors_name_the_key() {
         ("kind = \"depth-budget\"\nbudget = 1.5", "budget"),
         ("kind = \"depth-budget\"\nbudget = \"huge\"", "budget"),
         ("kind = \"dynamic-width\"\nmlp_groups = 7", "mlp_groups"),
-        ("kind = \"topk\"\nk = \"two\"", ""),
+        ("kind = \"topk\"\nk = \"two\"", "k"),
     ];
     for (src, key) in cases {
         let err = build(&table(src), &m, &dev).unwrap_err().to_string();
@@ -270,4 +270,75 @@ fn caption_conditioning_projects_the_text_into_c() {
         assert_ne!(aux(&none), aux(&run(Some(&caption))), "{kind}: the caption must reach c");
         assert_eq!(none.flops[0].cond_embed, 6 * cfg.hidden_size as u64, "{kind}: the projection's MACs");
     }
+}
+
+/// Router tables beyond the defaults, so that the size keys change the count.
+const VARIANTS: &[&str] = &[
+    "kind = \"topk\"\nexperts = 3\nk = 2\nexpert_hidden = 24\nshared_experts = 1",
+    "kind = \"expert-choice\"\nexperts = 5\nexpert_hidden = 40",
+    "kind = \"soft-moe\"\nexperts = 2\nrouter_hidden = 12",
+    "kind = \"depth-budget\"\nrouter_hidden = 7",
+    "kind = \"dynamic-width\"\nmlp_groups = 8",
+    "kind = \"token-skip\"\nreduction = 2",
+    "kind = \"timestep-gate\"\nrouter_hidden = 9",
+    "kind = \"text-budget\"\ntext_dim = 17",
+];
+
+#[test]
+fn param_count_matches_the_built_model() {
+    // Counted with the parameters left lazy, before anything of that size is allocated: must
+    // equal what building the model allocates, for every router and for the size keys.
+    let m = tiny();
+    let dev = device();
+    let mut tables: Vec<toml::Table> = routers().iter().map(|e| table(&format!("kind = \"{}\"", e.name))).collect();
+    tables.extend(VARIANTS.iter().map(|s| table(s)));
+    for t in tables {
+        let kind = t["kind"].as_str().unwrap().to_string();
+        let counted = (lookup(&kind).unwrap().param_count)(&t, &m).unwrap_or_else(|| panic!("{kind}: invalid"));
+        let built = build(&t, &m, &dev).unwrap();
+        assert_eq!(counted.total, built.num_params(), "{t}");
+        let ids = built.router_params();
+        let router: usize = built.param_values().iter().filter(|(_, id, _)| ids.contains(id)).map(|p| p.2.len()).sum();
+        assert_eq!(counted.router, router, "{t}");
+    }
+    // An invalid table has no count.
+    assert!((lookup("topk").unwrap().param_count)(&table("kind = \"topk\"\nk = 9"), &m).is_none());
+}
+
+#[test]
+fn an_absurd_size_is_counted_without_allocating_it() {
+    // 10¹¹ hidden units per expert: building this model would abort in the allocator; counting
+    // it must not allocate (the test process would die) and must see its size.
+    let m = tiny();
+    let t = table("kind = \"topk\"\nexperts = 4\nexpert_hidden = 100000000000");
+    let n = (lookup("topk").unwrap().param_count)(&t, &m).unwrap().total;
+    assert!(n as f64 > 4.0 * 3.0 * 2.0 * 1e11 * m.hidden_size as f64 * 0.99, "{n}");
+    let t = table("kind = \"dynamic-width\"\nmlp_groups = 1");
+    assert!((lookup("dynamic-width").unwrap().param_count)(&t, &m).is_some());
+    // Counts of modules (not parameter sizes) are bounded by validation instead.
+    let err = build(&table("kind = \"soft-moe\"\nexperts = 100000000"), &m, &device()).unwrap_err().to_string();
+    assert!(err.contains("router.experts") && err.contains("1024"), "{err}");
+}
+
+#[test]
+fn every_bad_router_key_is_reported_under_its_own_name() {
+    // Not under its value (`router.1.5`), and not only the first.
+    let m = tiny();
+    let t = table("kind = \"topk\"\nk = 1.5\nnormalize = 3\nexperts = -1\ntokn = 2\ncapacity = inf");
+    let errs = match (lookup("topk").unwrap().validate)(&t, &m) {
+        Err(e) => e,
+        Ok(()) => panic!("accepted"),
+    };
+    let mut keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    keys.sort();
+    assert_eq!(keys, ["capacity", "experts", "k", "normalize", "tokn"], "{errs:?}");
+    // Range checks still run on the keys that parsed.
+    let t = table("kind = \"topk\"\nexperts = 2\nk = 3\nbogus = 1");
+    let errs = (lookup("topk").unwrap().validate)(&t, &m).unwrap_err();
+    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["bogus", "k"], "{errs:?}");
+    // A NaN initial bias is refused at validation, not at the first step.
+    let t = table("kind = \"token-skip\"\ninit_bias = nan");
+    let errs = (lookup("token-skip").unwrap().validate)(&t, &m).unwrap_err();
+    assert_eq!(errs[0].key, "init_bias", "{errs:?}");
 }

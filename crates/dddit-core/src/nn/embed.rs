@@ -1,7 +1,6 @@
 //! Input embeddings of DiT: patches, fixed 2-D sin-cos positions, timesteps and labels.
 
 use super::init::{eager, linear, LinearInit};
-use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, Linear};
 use burn::prelude::*;
@@ -34,7 +33,7 @@ impl PatchEmbedConfig {
         let mut proj = Conv2dConfig::new([c, d], [p, p]).with_stride([p, p]).init(device);
         proj.weight =
             eager(Initializer::XavierUniform { gain: 1.0 }.init_with([d, c, p, p], Some(c * p * p), Some(d), device));
-        proj.bias = Some(Param::from_tensor(Tensor::zeros([d], device)));
+        proj.bias = Some(crate::nn::init::constant([d], 0.0, device));
         PatchEmbed { proj }
     }
 }

@@ -25,8 +25,33 @@ pub fn linear(d_in: usize, d_out: usize, init: LinearInit, device: &Device) -> L
         LinearInit::Zeros => Initializer::Zeros,
     };
     let weight = eager(initializer.init_with([d_in, d_out], Some(d_in), Some(d_out), device));
-    let bias = Param::from_tensor(Tensor::zeros([d_out], device));
+    let bias = constant([d_out], 0.0, device);
     Linear { weight, bias: Some(bias) }
+}
+
+/// A parameter of `shape` filled with `value`, materialised now (see [`eager`]).
+pub fn constant<const D: usize>(shape: [usize; D], value: f64, device: &Device) -> Param<Tensor<D>> {
+    eager(Initializer::Constant { value }.init(shape, device))
+}
+
+thread_local! {
+    static SHAPES_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (which builds modules) with [`eager`] and [`constant`] leaving parameters lazy:
+/// burn then records each parameter's shape without allocating it, so a model's size can be
+/// counted (`Module::num_params` reads the lazy shapes) before anything of that size exists.
+/// Validation uses it to refuse a configuration whose model cannot fit in memory instead of
+/// aborting in the allocator. Modules built inside must only be counted and dropped.
+pub fn shapes_only<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SHAPES_ONLY.with(|s| s.set(self.0));
+        }
+    }
+    let _reset = Reset(SHAPES_ONLY.with(|s| s.replace(true)));
+    f()
 }
 
 /// Materialises a parameter now.
@@ -34,7 +59,11 @@ pub fn linear(d_in: usize, d_out: usize, init: LinearInit, device: &Device) -> L
 /// burn initialises parameters lazily, on first use, drawing from the device's random generator
 /// at that moment; a model built after `device.seed(s)` would then depend on what else drew random
 /// numbers before its first forward. dddit draws every initial value at construction so that a
-/// seed fixes the model.
+/// seed fixes the model. Inside [`shapes_only`] the parameter stays lazy.
 pub fn eager<const D: usize>(p: Param<Tensor<D>>) -> Param<Tensor<D>> {
-    Param::from_tensor(p.val())
+    if SHAPES_ONLY.with(|s| s.get()) {
+        p
+    } else {
+        Param::from_tensor(p.val())
+    }
 }
