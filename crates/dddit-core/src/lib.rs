@@ -28,6 +28,7 @@ pub mod fused;
 pub mod nn;
 pub mod optim;
 pub mod precision;
+pub mod process;
 pub mod routing;
 pub mod testing;
 

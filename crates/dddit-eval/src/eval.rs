@@ -265,6 +265,18 @@ fn reference_data(data: &DataSection, n: usize) -> Result<Arc<dyn Dataset>, Eval
     })
 }
 
+/// How many real images evaluation can draw from the data a run trained on: `(reference,
+/// held-out)`, where the reference set bounds `reference_samples` and the held-out set bounds
+/// `samples` (the real-vs-real floor compares as many held-out images as samples). `None`
+/// stands for a procedural set that generates as many as asked. Reads the files of a file-backed
+/// data set, so validation can refuse a count that evaluation would only fail on after training.
+pub fn real_image_counts(data: &DataSection) -> Result<(Option<usize>, Option<usize>), EvalError> {
+    Ok(match data {
+        DataSection::Shapes(_) => (None, None),
+        DataSection::FashionMnist(_) => (Some(reference_data(data, 0)?.len()), Some(held_out_data(data, 0)?.len())),
+    })
+}
+
 /// Held-out real images the judges are scored on (Fashion-MNIST test; shapes of another seed).
 fn held_out_data(data: &DataSection, n: usize) -> Result<Arc<dyn Dataset>, EvalError> {
     Ok(match data {

@@ -48,7 +48,7 @@ impl TrainedRun {
         }
         let file = RunFile::read(&cfg).map_err(|e| EvalError::Invalid(e.to_string()))?;
         let data = file.dataset(&cfg).map_err(|e| EvalError::Invalid(e.to_string()))?;
-        let dit = file.dit_config(data.as_ref(), &cfg).map_err(|e| EvalError::Invalid(e.to_string()))?;
+        let dit = file.dit_config(&cfg).map_err(|e| EvalError::Invalid(e.to_string()))?;
         let mut model = file.build_model(&dit, device, &cfg).map_err(|e| EvalError::Invalid(e.to_string()))?;
         let mut ck = dir.join("checkpoint");
         if !ck.exists() && dir.join("checkpoint.old").exists() {

@@ -5,6 +5,7 @@ use crate::error::{Location, Problem, RunnerError};
 use crate::source::Source;
 use crate::sweep::{self, Assignment, Axis};
 use crate::validate::{Checker, Resolved};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Top-level keys of an experiment file.
@@ -151,7 +152,22 @@ impl Experiment {
         let mut points = Vec::new();
         let mut point_problems: Vec<Problem> = Vec::new();
         let mut names = std::collections::BTreeSet::new();
-        let combos = sweep::combinations(&axes);
+        let combos = match sweep::count(&axes) {
+            Some(_) => sweep::combinations(&axes),
+            None => {
+                let sizes: Vec<String> = axes.iter().map(|a| a.len().to_string()).collect();
+                let product = axes.iter().fold(1f64, |n, a| n * a.len() as f64);
+                problems.push(at(
+                    "sweep",
+                    format!(
+                        "the axes ({} values) make {product:.3e} points, more than the {} an experiment may hold; split it into several files",
+                        sizes.join(" × "),
+                        sweep::MAX_POINTS
+                    ),
+                ));
+                vec![]
+            }
+        };
         let total = combos.len();
         for (index, assignments) in combos.into_iter().enumerate() {
             let mut name = sweep::point_name(&assignments);
@@ -187,6 +203,41 @@ impl Experiment {
             }
         }
         problems.extend(merge_points(point_problems, total));
+        // Two points of equal settings (`{ kind = "dense" }` and `{ kind = "dense", }`, or a
+        // value equal to the default written out) would train the same run twice.
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, p) in points.iter().enumerate() {
+            let mut file = p.resolved.run.clone();
+            file.out = None;
+            let router = std::mem::take(&mut file.router);
+            let kind = router.get("kind").and_then(|v| v.as_str()).unwrap_or("dense");
+            let router = dddit_routers::registry::lookup(kind)
+                .ok()
+                .and_then(|e| (e.settings)(&router))
+                .unwrap_or_else(|| router.to_string());
+            let text = format!(
+                "{router}\n{}\n{}",
+                toml::to_string(&file).unwrap_or_default(),
+                toml::to_string(&p.resolved.eval).unwrap_or_default()
+            );
+            if let Some(&j) = seen.get(&text) {
+                problems.push(Problem {
+                    location: p
+                        .assignments
+                        .first()
+                        .map(|a| a.location.clone())
+                        .unwrap_or_else(|| source.locate("sweep")),
+                    key: "sweep".into(),
+                    message: format!(
+                        "point `{}` has the same settings as point `{}`: the same run would be trained twice",
+                        p.name, points[j].name
+                    ),
+                    points: vec![p.name.clone()],
+                });
+            } else {
+                seen.insert(text, i);
+            }
+        }
         if !problems.is_empty() {
             problems.sort_by(|a, b| {
                 (&a.location.file, a.location.line, &a.key).cmp(&(&b.location.file, b.location.line, &b.key))
@@ -227,11 +278,16 @@ fn locate(source: &Source, assignments: &[Assignment], key: &str) -> Location {
 /// Folds identical problems of several points into one listing the points; a problem every
 /// point shares lists none (it is the experiment's).
 fn merge_points(problems: Vec<Problem>, total: usize) -> Vec<Problem> {
+    // Indexed, so that validation stays linear in the number of points.
     let mut out: Vec<Problem> = Vec::new();
+    let mut index: HashMap<(Location, String, String), usize> = HashMap::new();
     for p in problems {
-        match out.iter_mut().find(|q| q.location == p.location && q.key == p.key && q.message == p.message) {
-            Some(q) => q.points.extend(p.points),
-            None => out.push(p),
+        match index.entry((p.location.clone(), p.key.clone(), p.message.clone())) {
+            std::collections::hash_map::Entry::Occupied(e) => out[*e.get()].points.extend(p.points),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(out.len());
+                out.push(p);
+            }
         }
     }
     for p in &mut out {

@@ -16,6 +16,7 @@ pub mod significance;
 pub mod source;
 pub mod sweep;
 pub mod table;
+pub mod tidy;
 pub mod validate;
 
 pub use error::{Location, Problem, RunnerError};

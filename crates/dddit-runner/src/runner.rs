@@ -268,6 +268,12 @@ pub fn run_experiment(
     }
     crate::reuse::check_dirs(&opts.reuse)?;
     std::fs::create_dir_all(&out).map_err(|e| RunnerError::io(&out, e))?;
+    // What a killed writer left half-written (a plot, run.json) is never read; remove it.
+    let removed = crate::tidy::remove_stale_temps(&out);
+    if !removed.is_empty() {
+        let names: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+        progress(&format!("removed {} stale temporary file(s) of killed writes: {}", removed.len(), names.join(", ")));
+    }
     write_plan(&out, exp)?;
     let provenance = Provenance::collect(&exp.source.path);
     let mut outcome = SweepOutcome { out: out.clone(), total: runs.len(), ..Default::default() };

@@ -157,11 +157,64 @@ pub fn axes(source: &Source, problems: &mut Vec<Problem>) -> Vec<Axis> {
                 problems.push(at(format!("`{key}` is swept twice (axis {a})")));
             }
         }
+        // The same value twice trains the same run twice (under two names).
+        for (i, row) in axis.values.iter().enumerate() {
+            if let Some(j) = axis.values[..i].iter().position(|r| r == row) {
+                let shown: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+                problems.push(Problem {
+                    location: axis.locations[0].clone(),
+                    key: format!("sweep.\"{}\"", axis.keys[0]),
+                    message: format!(
+                        "positions {j} and {i} of the list are the same ({}): the same run would be trained twice",
+                        shown.join(", ")
+                    ),
+                    points: vec![],
+                });
+                break;
+            }
+        }
         if problems.len() == before {
             good.push(axis);
         }
     }
+    // A key inside another swept key (`router.k` and `router`): whichever is applied last
+    // would overwrite the other, so a point could be named after a value that did not run.
+    // Refused, in either order.
+    let keys: Vec<(String, Location)> =
+        good.iter().flat_map(|a| a.keys.iter().cloned().zip(a.locations.iter().cloned())).collect();
+    let mut overlapping = std::collections::BTreeSet::new();
+    for (inner, loc) in &keys {
+        for (outer, outer_loc) in &keys {
+            if inner.starts_with(&format!("{outer}.")) || inner.starts_with(&format!("{outer}[")) {
+                overlapping.insert(inner.clone());
+                overlapping.insert(outer.clone());
+                problems.push(Problem {
+                    location: loc.clone(),
+                    key: format!("sweep.\"{inner}\""),
+                    message: format!(
+                        "lies inside `{outer}`, which {} sets whole; a point would be labelled with a `{inner}` that the \
+                         `{outer}` value replaces. Put `{}` into each `{outer}` value instead, or sweep `{outer}`'s keys \
+                         one by one",
+                        outer_loc,
+                        inner.strip_prefix(&format!("{outer}.")).unwrap_or(inner)
+                    ),
+                    points: vec![],
+                });
+            }
+        }
+    }
+    good.retain(|a| !a.keys.iter().any(|k| overlapping.contains(k)));
     good
+}
+
+/// Most points a sweep may expand to (each is trained): beyond it the grid is refused before
+/// it is built, instead of filling memory with combinations.
+pub const MAX_POINTS: usize = 10_000;
+
+/// Number of grid points of `axes` (the product of their lengths), `None` when it exceeds
+/// [`MAX_POINTS`].
+pub fn count(axes: &[Axis]) -> Option<usize> {
+    axes.iter().try_fold(1usize, |n, a| n.checked_mul(a.len()).filter(|&n| n <= MAX_POINTS))
 }
 
 /// Flattens nested tables into (origin path, dotted key, leaf value): `[sweep] router.k = [1]`

@@ -263,3 +263,218 @@ fn a_budget_for_a_router_without_a_cost_names_the_sweep_line() {
     has(&p, &found, 30, "train.loss.flops_target", "router `dense` has no differentiable FLOPs cost");
     assert!(found[0].contains("(point dense_flops_target=0.5)"), "{found:?}");
 }
+
+/// The 1-based line of the first line of `text` that starts with `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.starts_with(needle)).expect("needle in text") + 1
+}
+
+/// The lines of `GOOD` (1-based), for the tests below.
+const ROUTER: usize = 7;
+const K: usize = 10;
+const LEN: usize = 15;
+const STEPS: usize = 18;
+
+#[test]
+fn overlapping_sweep_axes_are_refused_in_either_order() {
+    // `router.k` inside a `router` axis: the table would replace k, and a run named k=2 would
+    // train k=1. Refused whichever comes first.
+    let dir = TempDir::new("overlap");
+    let k_first = format!("{GOOD}\n[sweep]\n\"router.k\" = [1, 2]\nrouter = [{{ kind = \"topk\", experts = 4 }}]\n");
+    let (p, found) = problems(&dir, &k_first);
+    has(&p, &found, 29, "sweep.\"router.k\"", "inside `router`");
+    let router_first =
+        format!("{GOOD}\n[sweep]\nrouter = [{{ kind = \"topk\", experts = 4 }}]\n\"router.k\" = [1, 2]\n");
+    let (p, found) = problems(&dir, &router_first);
+    has(&p, &found, 30, "sweep.\"router.k\"", "inside `router`");
+    // Within one zip group as well.
+    let zipped = format!(
+        "{GOOD}\n[[sweep.zip]]\nrouter = [{{ kind = \"topk\", experts = 4 }}, {{ kind = \"dense\" }}]\n\"router.k\" = [1, 2]\n"
+    );
+    let (p, found) = problems(&dir, &zipped);
+    has(&p, &found, 30, "sweep.\"router.k\"", "inside `router`");
+}
+
+#[test]
+fn repeated_sweep_values_and_identical_points_are_refused() {
+    let dir = TempDir::new("repeat");
+    let (p, found) = problems(&dir, &format!("{GOOD}\n[sweep]\n\"train.loss.balance\" = [0.1, 0.2, 0.1]\n"));
+    has(&p, &found, 29, "sweep.\"train.loss.balance\"", "positions 0 and 2");
+    // Different values, the same settings: 1 is topk's default k.
+    let text = format!(
+        "{}\n[sweep]\nrouter = [{{ kind = \"topk\", experts = 4 }}, {{ kind = \"topk\", experts = 4, k = 1 }}]\n",
+        GOOD
+    );
+    let (p, found) = problems(&dir, &text);
+    has(&p, &found, 29, "sweep", "same settings as point `topk-experts=4`");
+}
+
+#[test]
+fn values_that_would_fail_or_do_nothing_later_are_refused_now() {
+    let dir = TempDir::new("later");
+    // An empty data set; a stage step sum that wraps; a batch larger than the data.
+    let text = GOOD.replace("len = 64", "len = 0").replace(
+        "steps = 2\nbatch_size = 4",
+        &format!("batch_size = 4\n{}", "[[train.stages]]\nsteps = 9223372036854775807\ntrain = \"all\"\n".repeat(3)),
+    );
+    let (p, found) = problems(&dir, &text);
+    has(&p, &found, LEN, "data.len", "at least one sample");
+    has(&p, &found, STEPS + 1, "train.stages", "add up to more");
+    let (p, found) = problems(&dir, &GOOD.replace("batch_size = 4", "batch_size = 65"));
+    has(&p, &found, STEPS + 1, "train.batch_size", "more than the 64 samples");
+    // Non-finite numbers anywhere, under their own keys and lines.
+    let text = GOOD.replace("k = 1", "k = 1\ncapacity = inf").replace("batch_size = 4", "batch_size = 4\nlr = nan");
+    let (p, found) = problems(&dir, &text);
+    has(&p, &found, K + 1, "router.capacity", "finite");
+    has(&p, &found, STEPS + 3, "train.lr", "finite");
+    let text = GOOD.replace("kind = \"topk\"\nexperts = 4\nk = 1", "kind = \"token-skip\"\ninit_bias = nan\ntau = 1.0");
+    let (p, found) = problems(&dir, &text);
+    has(&p, &found, 9, "router.init_bias", "finite");
+    // A stage's expert that does not exist, and one for a router without experts.
+    let stage = |expert: usize| {
+        GOOD.replace(
+            "batch_size = 4\n",
+            &format!("batch_size = 4\n[[train.stages]]\nsteps = 2\ntrain = \"experts\"\nexpert = {expert}\n"),
+        )
+    };
+    let (p, found) = problems(&dir, &stage(4));
+    has(&p, &found, line_of(&stage(4), "expert = 4"), "train.stages[0].expert", "topk` has 4 experts");
+    let dense = stage(0).replace("kind = \"topk\"\nexperts = 4\nk = 1", "kind = \"dense\"");
+    let (p, found) = problems(&dir, &dense);
+    has(&p, &found, line_of(&dense, "expert = 0"), "train.stages[0].expert", "no experts");
+    assert!(Experiment::open(&dir.write("ok.toml", &stage(3))).is_ok());
+    // A router stage of a router without parameters of its own.
+    let router_stage = GOOD.replace("kind = \"topk\"\nexperts = 4\nk = 1", "kind = \"dense\"").replace(
+        "batch_size = 4\n",
+        "batch_size = 4\n[[train.stages]]\nsteps = 2\ntrain = \"all\"\n[[train.stages]]\nsteps = 2\ntrain = \"router\"\n",
+    );
+    let (p, found) = problems(&dir, &router_stage);
+    has(&p, &found, line_of(&router_stage, "train = \"router\""), "train.stages[1].train", "would train nothing");
+}
+
+/// A Fashion-MNIST directory with `n` training and `m` test images (tiny IDX files).
+fn tiny_fashion(dir: &TempDir, n: u32, m: u32) -> PathBuf {
+    let data = dir.0.join("fmnist");
+    std::fs::create_dir_all(&data).unwrap();
+    for (prefix, count) in [("train", n), ("t10k", m)] {
+        let mut images = vec![0, 0, 8, 3];
+        images.extend(count.to_be_bytes());
+        images.extend(28u32.to_be_bytes());
+        images.extend(28u32.to_be_bytes());
+        images.extend(vec![128u8; (count * 28 * 28) as usize]);
+        let mut labels = vec![0, 0, 8, 1];
+        labels.extend(count.to_be_bytes());
+        labels.extend((0..count).map(|i| (i % 10) as u8));
+        std::fs::write(data.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
+        std::fs::write(data.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
+    }
+    data
+}
+
+#[test]
+fn evaluation_counts_the_data_cannot_give_are_refused_before_training() {
+    let dir = TempDir::new("realcount");
+    let data = tiny_fashion(&dir, 6, 5);
+    let text = GOOD
+        .replace(
+            "kind = \"shapes\"\nsize = 16\nlen = 64",
+            &format!("kind = \"fashion-mnist\"\ndir = \"{}\"\n", data.display()),
+        )
+        .replace(
+            "samples = 8\nreference_samples = 8",
+            "samples = 8\nreference_samples = 8\nfeatures = [\"classifier\"]",
+        );
+    let (p, found) = problems(&dir, &text);
+    has(&p, &found, 25, "eval.samples", "5 held-out images");
+    has(&p, &found, 26, "eval.reference_samples", "6 reference images");
+}
+
+#[test]
+fn sizes_that_would_kill_the_process_are_refused_before_allocating() {
+    let dir = TempDir::new("sizes");
+    // 8 axes of 10 values: 10⁸ points, refused without building them.
+    let mut text = format!("{GOOD}\n[sweep]\n");
+    for key in ["lr", "weight_decay", "grad_clip", "ema_decay"] {
+        text.push_str(&format!(
+            "\"train.{key}\" = [{}]\n",
+            (1..=10).map(|i| format!("0.{i:02}")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    for key in ["balance", "entropy", "aux", "complete"] {
+        text.push_str(&format!(
+            "\"train.loss.{key}\" = [{}]\n",
+            (1..=10).map(|i| format!("0.{i:02}")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let t0 = std::time::Instant::now();
+    let (p, found) = problems(&dir, &text);
+    has(&p, &found, 28, "sweep", "1.000e8 points");
+    assert!(t0.elapsed().as_secs() < 30, "{:?}", t0.elapsed());
+    // 10¹¹ hidden units per expert: counted, not allocated, and refused under the router.
+    let text = GOOD.replace("k = 1", "k = 1\nexpert_hidden = 100000000000");
+    let (p, found) = problems(&dir, &text);
+    has(&p, &found, ROUTER, "router", "parameters");
+    // Evaluation images that cannot fit in memory.
+    let text = GOOD.replace("samples = 8\n", "samples = 1000000000000\n");
+    let (p, found) = problems(&dir, &text);
+    has(&p, &found, 25, "eval.samples", "in memory");
+}
+
+#[test]
+fn router_keys_of_the_wrong_type_are_named_by_key_and_line_all_at_once() {
+    let dir = TempDir::new("rkeys");
+    let text = GOOD.replace("experts = 4\nk = 1", "experts = -1\nk = 1.5\ntokn = true");
+    let (p, found) = problems(&dir, &text);
+    has(&p, &found, 9, "router.experts", "invalid");
+    has(&p, &found, K, "router.k", "1.5");
+    has(&p, &found, 11, "router.tokn", "unknown field");
+    assert!(!found.iter().any(|f| f.contains("router.1.5") || f.contains("router.true")), "{found:?}");
+}
+
+#[test]
+fn a_missing_data_directory_hides_nothing_else() {
+    let dir = TempDir::new("nodata");
+    let text = GOOD
+        .replace("kind = \"shapes\"\nsize = 16\nlen = 64", "kind = \"fashion-mnist\"\ndir = \"/nonexistent/fm\"\n")
+        .replace("k = 1", "k = 9")
+        .replace("DiT-N/4", "DiT-N/8");
+    let (p, found) = problems(&dir, &text);
+    has(&p, &found, 14, "data.dir", "nonexistent");
+    has(&p, &found, 5, "model.preset", "28");
+    // The router's key problems are reported even though the model is invalid.
+    let text = text.replace("k = 9", "k = \"two\"");
+    let (p, found) = problems(&dir, &text);
+    has(&p, &found, K, "router.k", "invalid type");
+}
+
+#[test]
+fn a_file_that_is_not_utf8_gives_its_line_and_offset() {
+    let dir = TempDir::new("utf8");
+    let mut bytes = GOOD.as_bytes().to_vec();
+    let at = GOOD.find("steps = 2").unwrap() + 8;
+    bytes[at] = 0xff;
+    let path = dir.0.join("exp.toml");
+    std::fs::write(&path, bytes).unwrap();
+    let err = Experiment::open(&path).unwrap_err().to_string();
+    assert!(err.contains(&format!("{}:{STEPS}:", path.display())) && err.contains("column 9"), "{err}");
+    assert!(err.contains(&format!("byte offset {at}")) && err.contains("0xff"), "{err}");
+}
+
+#[test]
+fn a_large_sweep_validates_in_linear_time() {
+    // 10,000 points (the most an experiment may hold): the grid, the checks and the
+    // identical-point search must not be quadratic. A bound of minutes catches a hang or a
+    // quadratic blow-up (200,000 points once took two minutes), not a speed target.
+    let dir = TempDir::new("large");
+    let values =
+        |n: usize, scale: f64| (1..=n).map(|i| format!("{:.6}", i as f64 * scale)).collect::<Vec<_>>().join(", ");
+    let text = format!(
+        "{GOOD}\n[sweep]\n\"train.lr\" = [{}]\n\"train.loss.balance\" = [{}]\n",
+        values(100, 1e-4),
+        values(100, 1e-3)
+    );
+    let t0 = std::time::Instant::now();
+    let exp = Experiment::open(&dir.write("exp.toml", &text)).unwrap();
+    assert_eq!(exp.points.len(), 10_000);
+    assert!(t0.elapsed().as_secs() < 120, "{:?}", t0.elapsed());
+}

@@ -162,6 +162,9 @@ impl TrainConfig {
         if self.stages.is_empty() && self.steps == 0 {
             bad("steps", "must be ≥ 1".into());
         }
+        if self.stages.iter().try_fold(0usize, |acc, s| acc.checked_add(s.steps)).is_none() {
+            bad("stages", "the stages' step counts add up to more than a step counter holds".into());
+        }
         for (i, s) in self.stages.iter().enumerate() {
             if s.steps == 0 {
                 bad(&format!("stages[{i}].steps"), "must be ≥ 1".into());
@@ -215,7 +218,8 @@ impl TrainConfig {
         if self.stages.is_empty() {
             self.steps
         } else {
-            self.stages.iter().map(|s| s.steps).sum()
+            // Saturating: a sum that overflows is refused by `problems`, never wrapped.
+            self.stages.iter().fold(0usize, |acc, s| acc.saturating_add(s.steps))
         }
     }
 
@@ -291,6 +295,11 @@ mod tests {
         c.loss.balance = -0.1;
         let keys: Vec<String> = c.problems().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["batch_size", "lr", "ema_decay", "loss.flops_target", "loss.balance"]);
+        // Stage steps whose sum wraps (it used to wrap to 1 step in release builds).
+        let s = |steps| Stage { steps, train: StageTarget::All, expert: None };
+        let c = TrainConfig { stages: vec![s(usize::MAX), s(2)], ..Default::default() };
+        assert_eq!(c.problems().into_iter().map(|(k, _)| k).collect::<Vec<_>>(), ["stages"]);
+        assert_eq!(c.total_steps(), usize::MAX);
     }
 
     #[test]

@@ -11,5 +11,5 @@ pub mod run;
 pub mod trainer;
 
 pub use config::{LossWeights, Stage, StageTarget, TrainConfig};
-pub use run::{DataSection, ModelSection, RunFile, RunFileError};
+pub use run::{DataSection, DataShape, ModelSection, RunFile, RunFileError};
 pub use trainer::{StepLog, TrainError, TrainState, Trainer};

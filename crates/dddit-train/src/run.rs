@@ -113,7 +113,42 @@ pub enum DataSection {
     FashionMnist(FashionMnistConfig),
 }
 
+/// What the model needs to know of a data set, known from its settings without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataShape {
+    /// Side of the square images.
+    pub size: usize,
+    /// Image channels.
+    pub channels: usize,
+    /// Number of classes.
+    pub classes: usize,
+}
+
 impl DataSection {
+    /// The images' size, channels and classes (what [`Dataset`] will report once built), so
+    /// that the model and router can be checked even when the data cannot be read.
+    pub fn shape(&self) -> DataShape {
+        match self {
+            DataSection::Shapes(c) => {
+                DataShape { size: c.size, channels: 3, classes: crate::data::shapes::ShapeKind::ALL.len() }
+            }
+            DataSection::FashionMnist(c) => DataShape {
+                size: if c.pad_to_32 { 32 } else { 28 },
+                channels: 1,
+                classes: crate::data::fashion_mnist::CLASS_NAMES.len(),
+            },
+        }
+    }
+
+    /// Every out-of-range setting, as (key below `[data]`, what is wrong), without reading
+    /// any file; a missing or unreadable file is found by [`DataSection::init`].
+    pub fn problems(&self) -> Vec<(String, String)> {
+        match self {
+            DataSection::Shapes(c) => c.problems(),
+            DataSection::FashionMnist(_) => vec![],
+        }
+    }
+
     /// Builds the data set.
     pub fn init(&self) -> Result<Arc<dyn Dataset>, DataError> {
         Ok(match self {
@@ -145,41 +180,65 @@ impl RunFile {
         })
     }
 
-    /// The DiT hyper-parameters for `data` (its size, channels and classes). The error names
-    /// the key at fault: `model.preset`, `model.class_dropout_prob`, or `data.size` when a
-    /// shapes size is not divisible by the patch (Fashion-MNIST's 28 is fixed: `model.preset`).
-    pub fn dit_config(&self, data: &dyn Dataset, path: &Path) -> Result<DiTConfig, RunFileError> {
-        let invalid =
-            |key: &str, message: String| RunFileError::Invalid { path: path.to_path_buf(), key: key.into(), message };
-        let mut model = DiTConfig::preset(&self.model.preset, data.size(), data.channels())
-            .map_err(|e| invalid("model.preset", e.to_string()))?;
-        model.num_classes = data.num_classes();
-        model.learn_sigma = self.model.learn_sigma;
-        model.class_dropout_prob = self.model.class_dropout_prob;
-        if !(0.0..=1.0).contains(&self.model.class_dropout_prob) {
-            return Err(invalid(
-                "model.class_dropout_prob",
-                format!("must be in [0, 1], got {}", self.model.class_dropout_prob),
+    /// The DiT hyper-parameters for the data's size, channels and classes
+    /// ([`DataSection::shape`]: no file is read). The error names the key at fault:
+    /// `model.preset`, `model.class_dropout_prob`, or `data.size` when a shapes size is not
+    /// divisible by the patch (Fashion-MNIST's 28 is fixed: `model.preset`).
+    pub fn dit_config(&self, path: &Path) -> Result<DiTConfig, RunFileError> {
+        self.model_config().map_err(|mut problems| {
+            let (key, message) = problems.swap_remove(0);
+            RunFileError::Invalid { path: path.to_path_buf(), key, message }
+        })
+    }
+
+    /// [`RunFile::dit_config`] with every problem of the model's settings (key, message), not
+    /// only the first: a bad preset does not hide a bad dropout probability.
+    pub fn model_config(&self) -> Result<DiTConfig, Vec<(String, String)>> {
+        let mut problems: Vec<(String, String)> = Vec::new();
+        let p = self.model.class_dropout_prob;
+        let p_ok = (0.0..1.0).contains(&p);
+        if !p_ok {
+            problems.push(("model.class_dropout_prob".into(), format!("must be in [0, 1), got {p}")));
+        } else if self.model.caption && p <= 0.0 {
+            problems.push((
+                "model.class_dropout_prob".into(),
+                "caption conditioning needs caption dropout > 0 (the null caption of classifier-free guidance)".into(),
             ));
         }
-        if self.model.caption {
-            if self.model.class_dropout_prob <= 0.0 {
-                return Err(invalid(
-                    "model.class_dropout_prob",
-                    "caption conditioning needs caption dropout > 0 (the null caption of classifier-free guidance)"
-                        .into(),
-                ));
+        let data = self.data.shape();
+        let model = match DiTConfig::preset(&self.model.preset, data.size, data.channels) {
+            Err(e) => {
+                problems.push(("model.preset".into(), e.to_string()));
+                None
             }
-            model.text_dim = crate::captions::CAPTION_DIM;
+            Ok(mut model) => {
+                model.num_classes = data.classes;
+                model.learn_sigma = self.model.learn_sigma;
+                // An out-of-range probability is reported above, not blamed on the image size.
+                model.class_dropout_prob = if p_ok { p } else { 0.0 };
+                if self.model.caption {
+                    model.text_dim = crate::captions::CAPTION_DIM;
+                }
+                match model.validate() {
+                    Ok(()) => Some(model),
+                    Err(e) => {
+                        let key = match self.data {
+                            DataSection::Shapes(_) => "data.size",
+                            DataSection::FashionMnist(_) => "model.preset",
+                        };
+                        problems.push((
+                            key.into(),
+                            format!("{} does not fit {}×{} images: {e}", self.model.preset, data.size, data.size),
+                        ));
+                        None
+                    }
+                }
+            }
+        };
+        match model {
+            Some(m) if problems.is_empty() => Ok(m),
+            _ => Err(problems),
         }
-        model.validate().map_err(|e| {
-            let key = match self.data {
-                DataSection::Shapes(_) => "data.size",
-                DataSection::FashionMnist(_) => "model.preset",
-            };
-            invalid(key, format!("{} does not fit {}×{} images: {e}", self.model.preset, data.size(), data.size()))
-        })?;
-        Ok(model)
     }
 
     /// The caption embeddings of a caption-conditioned run (`None` for a class-conditional

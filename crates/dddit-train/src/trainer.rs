@@ -102,8 +102,29 @@ impl Trainer {
         data: Arc<dyn Dataset>,
         device: &Device,
     ) -> Result<Self, TrainError> {
-        if config.batch_size == 0 || config.total_steps() == 0 {
-            return Err(TrainError::Config("batch_size and steps must be positive".into()));
+        // The same checks as validation (`dddit run`, `dddit train`), for library callers.
+        let problems = config.problems();
+        if !problems.is_empty() {
+            let all: Vec<String> = problems.iter().map(|(k, m)| format!("train.{k}: {m}")).collect();
+            return Err(TrainError::Config(all.join("; ")));
+        }
+        if config.batch_size > data.len() {
+            return Err(TrainError::Config(format!(
+                "train.batch_size: {} is more than the {} samples of the data set",
+                config.batch_size,
+                data.len()
+            )));
+        }
+        // A stage that selects no parameter would run its steps and train nothing.
+        for (i, s) in config.stages.iter().enumerate() {
+            if model.param_ids(&|p, router| s.trains(p, router)).is_empty() {
+                return Err(TrainError::Config(format!(
+                    "train.stages[{i}]: trains no parameter of the `{}` model ({:?}{})",
+                    model.router(),
+                    s.train,
+                    s.expert.map(|e| format!(", expert {e}")).unwrap_or_default()
+                )));
+            }
         }
         let diffusion = DiffusionConfig::for_model(model.config().learn_sigma)
             .init()

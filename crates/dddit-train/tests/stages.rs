@@ -21,8 +21,9 @@ fn shapes() -> Arc<dyn Dataset> {
 }
 
 /// Paths of the parameters one step of a single-stage run with `target` changed, and the paths
-/// of the parameters the stack declares its router's.
-fn changed(src: &str, target: StageTarget) -> (BTreeSet<String>, BTreeSet<String>) {
+/// of the parameters the stack declares its router's; the trainer's refusal when the stage
+/// selects no parameter at all.
+fn changed(src: &str, target: StageTarget) -> Result<(BTreeSet<String>, BTreeSet<String>), String> {
     let dev = device().autodiff();
     dev.seed(5);
     let model = build(&src.parse().unwrap(), &model_config(), &dev).unwrap();
@@ -42,7 +43,7 @@ fn changed(src: &str, target: StageTarget) -> (BTreeSet<String>, BTreeSet<String
         ..Default::default()
     };
     cfg.loss.balance = 0.0;
-    let mut t = Trainer::new(cfg, model, shapes(), &dev).unwrap();
+    let mut t = Trainer::new(cfg, model, shapes(), &dev).map_err(|e| e.to_string())?;
     t.step().unwrap();
     t.step().unwrap();
     let before = t.model.param_values();
@@ -51,7 +52,7 @@ fn changed(src: &str, target: StageTarget) -> (BTreeSet<String>, BTreeSet<String
     let moved =
         before.iter().zip(&after).filter(|((_, _, a), (_, _, b))| a != b).map(|((p, _, _), _)| p.clone()).collect();
     let router = before.iter().filter(|(_, id, _)| declared.contains(id)).map(|(p, _, _)| p.clone()).collect();
-    (moved, router)
+    Ok((moved, router))
 }
 
 #[test]
@@ -66,15 +67,23 @@ fn router_and_expert_stages_split_parameters_by_declaration() {
             srcs.push("kind = \"content-aware\"\nestimator = \"learned\"".into());
         }
         for src in srcs {
-            let (moved_r, router) = changed(&src, StageTarget::Router);
-            let (moved_e, _) = changed(&src, StageTarget::Experts);
-            // Exactly the declared parameters (each gets a task gradient: tests/router_params.rs
-            // in dddit-routers) …
-            // (text-budget's text head has nothing to learn from class-conditional data.)
-            if e.name == "text-budget" {
-                assert!(!moved_r.is_empty() && moved_r.iter().all(|p| p.contains("head_c")), "{src}: {moved_r:?}");
+            let (moved_e, router) = changed(&src, StageTarget::Experts).unwrap();
+            // A router stage of a router without parameters of its own would train nothing:
+            // refused before the first step.
+            if router.is_empty() {
+                let err = changed(&src, StageTarget::Router).unwrap_err();
+                assert!(err.contains("train.stages[1]: trains no parameter"), "{src}: {err}");
             } else {
-                assert_eq!(moved_r, router, "{src}: a router stage");
+                let (moved_r, declared) = changed(&src, StageTarget::Router).unwrap();
+                assert_eq!(declared, router);
+                // Exactly the declared parameters (each gets a task gradient: tests/router_params.rs
+                // in dddit-routers) …
+                // (text-budget's text head has nothing to learn from class-conditional data.)
+                if e.name == "text-budget" {
+                    assert!(!moved_r.is_empty() && moved_r.iter().all(|p| p.contains("head_c")), "{src}: {moved_r:?}");
+                } else {
+                    assert_eq!(moved_r, router, "{src}: a router stage");
+                }
             }
             // … and never one of them in an expert stage, which moves the blocks.
             assert!(moved_e.is_disjoint(&router), "{src}: an expert stage moved {:?}", moved_e.intersection(&router));

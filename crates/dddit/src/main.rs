@@ -103,6 +103,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     dddit_core::alloc::keep_freed_memory();
+    dddit_core::process::default_sigpipe();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -121,6 +121,7 @@ pub fn run(a: RunArgs) -> Result<()> {
 }
 
 fn table_of(results: &Path) -> Result<dddit_runner::table::Table> {
+    dddit_runner::tidy::remove_stale_temps(results);
     let t = dddit_runner::table::build(results).with_context(|| format!("reading results in {}", results.display()))?;
     if t.rows.is_empty() {
         anyhow::bail!("{}: no completed runs (run directories with done.json)", results.display());

@@ -2,8 +2,12 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use dddit_core::dit::DiTConfig;
+use dddit_runner::source::Source;
+use dddit_runner::validate::Checker;
+use dddit_runner::{Location, Problem, RunnerError};
 use dddit_train::{RunFile, Trainer};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `dddit train`.
 #[derive(Args, Debug)]
@@ -22,13 +26,43 @@ pub struct TrainArgs {
     pub resume: bool,
 }
 
+/// Reads and validates a run file the way `dddit run` validates a point (one path for both):
+/// every unknown, mistyped, non-finite or out-of-range key, the data, the model's size, all
+/// reported at once with file, line and key. `device` overrides the file's `device` before
+/// the checks.
+pub fn validate(path: &Path, device: Option<&str>) -> Result<(Source, RunFile, DiTConfig), RunnerError> {
+    let mut source = Source::load(path)?;
+    if let Some(d) = device {
+        source.table.insert("device".into(), toml::Value::String(d.into()));
+    }
+    match Checker::default().resolve_run(&source.table) {
+        Ok((file, dit)) => Ok((source, file, dit)),
+        Err(problems) => {
+            let mut problems: Vec<Problem> = problems
+                .into_iter()
+                .map(|(key, message)| Problem {
+                    location: if key == "device" && device.is_some() {
+                        Location { file: "--device".into(), line: None }
+                    } else {
+                        source.locate(&key)
+                    },
+                    key,
+                    message,
+                    points: vec![],
+                })
+                .collect();
+            problems.sort();
+            problems.dedup();
+            Err(RunnerError::Invalid(problems))
+        }
+    }
+}
+
 /// Runs the command.
 pub fn run(a: TrainArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&a.config).with_context(|| format!("reading {}", a.config.display()))?;
-    let file = RunFile::parse(&text, &a.config)?;
+    let (source, file, model) = validate(&a.config, a.device.as_deref())?;
     let data = file.dataset(&a.config)?;
-    let model = file.dit_config(data.as_ref(), &a.config)?;
-    let (spec, plain) = file.device(a.device.as_deref(), &a.config)?;
+    let (spec, plain) = file.device(None, &a.config)?;
     let device = plain.clone().autodiff();
     device.seed(file.train.seed);
     let routed = file.build_model(&model, &device, &a.config)?;
@@ -46,7 +80,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
         bail!("--resume: {} holds no checkpoint to continue from", out.display());
     }
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    std::fs::write(out.join("config.toml"), &text)
+    // The settings as read (includes merged, the --device override applied), for `dddit eval`.
+    let text = toml::to_string(&source.table).context("serialising the run file")?;
+    dddit_core::assets::write_atomic(&out.join("config.toml"), text.as_bytes())
         .with_context(|| format!("writing {}", out.join("config.toml").display()))?;
     eprintln!(
         "training {} ({} router, {:.2} M parameters, {:.4} GFLOPs per sample with everything on) on {} ({} samples) on {spec}",

@@ -423,16 +423,30 @@ impl ShapesConfig {
 
     /// Checks the settings and builds the data set.
     pub fn init(&self) -> Result<Shapes, DataError> {
-        if ![16, 32, 64].contains(&self.size) {
-            return Err(DataError::InvalidConfig(format!("shapes size must be 16, 32 or 64, got {}", self.size)));
-        }
-        if !(1..=9).contains(&self.max_objects) {
-            return Err(DataError::InvalidConfig(format!(
-                "shapes max_objects must be in 1..=9 (one object per cell of a 3×3 grid), got {}",
-                self.max_objects
-            )));
+        let problems = self.problems();
+        if !problems.is_empty() {
+            let all: Vec<String> = problems.iter().map(|(k, m)| format!("shapes {k}: {m}")).collect();
+            return Err(DataError::InvalidConfig(all.join("; ")));
         }
         Ok(Shapes { config: self.clone() })
+    }
+
+    /// Every out-of-range setting as (key, what is wrong); empty when the settings work.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        if ![16, 32, 64].contains(&self.size) {
+            p.push(("size".into(), format!("must be 16, 32 or 64, got {}", self.size)));
+        }
+        if !(1..=9).contains(&self.max_objects) {
+            p.push((
+                "max_objects".into(),
+                format!("must be in 1..=9 (one object per cell of a 3×3 grid), got {}", self.max_objects),
+            ));
+        }
+        if self.len == 0 {
+            p.push(("len".into(), "a data set needs at least one sample, got 0".into()));
+        }
+        p
     }
 }
 
