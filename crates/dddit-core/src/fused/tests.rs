@@ -86,11 +86,31 @@ proptest! {
     }
 
     #[test]
-    fn gelu_matches_composed(b in 1usize..4, n in 1usize..40, spread in 0.5f64..8.0) {
+    fn gelu_matches_composed(b in 1usize..4, n in 1usize..40, spread in 0.5f64..8.0, seed in any::<u64>()) {
         for dev in devices() {
             let dev = dev.autodiff();
-            let x = (Tensor::<2>::random([b, n], Distribution::Normal(0.0, spread), &dev)).require_grad();
-            check("gelu_tanh", vec![x], |t| gelu_tanh(t[0].clone()), |t| composed_gelu(t[0].clone()), TOL);
+            // Seeded, so that a failing case reproduces from proptest's report.
+            let _g = crate::testing::seeded(&dev, seed);
+            let x = Tensor::<2>::random([b, n], Distribution::Normal(0.0, spread), &dev);
+            let r = Tensor::<2>::random([b, n], Distribution::Normal(0.0, 1.0), &dev);
+            let x_scale = x.clone().abs().max().into_scalar::<f32>();
+            let (xa, xb) = (x.clone().require_grad(), x.require_grad());
+            let (ya, yb) = (gelu_tanh(xa.clone()), composed_gelu(xb.clone()));
+            // |gelu(x)| ≤ |x|; for negative x it is ½x(1 + tanh u), a cancellation rounded in
+            // f32 by both: measured against the input's scale (for positive inputs the same as
+            // the output's), not against outputs that are all nearly zero (two samples at
+            // spread 5 once gave 2.8e-4 that way; the case is kept in proptest-regressions/).
+            let scale = yb.clone().abs().max().into_scalar::<f32>().max(x_scale).max(f32::MIN_POSITIVE);
+            let e = (ya.clone() - yb.clone()).abs().max().into_scalar::<f32>() / scale;
+            prop_assert!(e <= TOL, "gelu_tanh: value error {e} of the input's scale");
+            let da = xa.grad(&(ya * r.clone()).sum().backward()).expect("fused grad");
+            let db = xb.grad(&(yb * r.clone()).sum().backward()).expect("composed grad");
+            // The gradient is r·gelu'(x) with gelu' in [−0.13, 1.13], so its scale is r's. In the
+            // tails gelu' = ½(1 + tanh u) + … is a cancellation both implementations round in
+            // f32: an error relative to a gradient that is nearly zero there measures that
+            // rounding (a 5-element case at spread 5 once gave 3.5e-5), not the backward.
+            let err = (da - db).abs().max().into_scalar::<f32>() / r.abs().max().into_scalar::<f32>();
+            prop_assert!(err <= TOL, "gelu_tanh: gradient error {err} of the scale of r");
         }
     }
 
