@@ -32,9 +32,10 @@ pub fn deserialize_all<T: DeserializeOwned>(
         problems.push((full(&path), "must be a finite number (NaN and infinities are not settings)".into()));
         remove(&mut table, &path);
     }
-    // Each round removes one key, so the loop ends; the bound only guards against a
-    // deserialiser that keeps failing on a key it cannot name.
-    for _ in 0..256 {
+    // Each round removes one key, so the loop ends; the bound keeps a table of thousands of
+    // bad keys from costing thousands of passes over itself (and guards against a
+    // deserialiser that keeps failing on a key it cannot name).
+    for _ in 0..MAX_ROUNDS {
         let err = match serde_path_to_error::deserialize::<_, T>(toml::Value::Table(table.clone())) {
             Ok(v) => return Some(v),
             Err(e) => e,
@@ -71,8 +72,20 @@ pub fn deserialize_all<T: DeserializeOwned>(
             return None;
         }
     }
+    // Named after the table the last problem was in.
+    let last = problems.last().map(|(k, _)| k.clone()).unwrap_or_default();
+    let table_key = match last.rsplit_once('.') {
+        Some((parent, _)) => parent.to_string(),
+        None if !prefix.is_empty() => prefix.to_string(),
+        None => "(file)".to_string(),
+    };
+    problems
+        .push((table_key, format!("more than {MAX_ROUNDS} unknown or mistyped keys here; the rest are not listed")));
     None
 }
+
+/// Most keys [`deserialize_all`] reports from one table.
+pub const MAX_ROUNDS: usize = 256;
 
 /// Paths of every float in `v` that is NaN or infinite.
 pub fn non_finite(v: &toml::Value, path: &str, out: &mut Vec<String>) {

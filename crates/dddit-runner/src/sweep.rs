@@ -158,8 +158,11 @@ pub fn axes(source: &Source, problems: &mut Vec<Problem>) -> Vec<Axis> {
             }
         }
         // The same value twice trains the same run twice (under two names).
+        // Hashed by their debug form (equal values, equal forms), so that a list of 200,000
+        // values is checked in linear time.
+        let mut first: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for (i, row) in axis.values.iter().enumerate() {
-            if let Some(j) = axis.values[..i].iter().position(|r| r == row) {
+            if let Some(j) = first.insert(format!("{row:?}"), i) {
                 let shown: Vec<String> = row.iter().map(|v| v.to_string()).collect();
                 problems.push(Problem {
                     location: axis.locations[0].clone(),
@@ -182,10 +185,15 @@ pub fn axes(source: &Source, problems: &mut Vec<Problem>) -> Vec<Axis> {
     // Refused, in either order.
     let keys: Vec<(String, Location)> =
         good.iter().flat_map(|a| a.keys.iter().cloned().zip(a.locations.iter().cloned())).collect();
+    let by_key: std::collections::HashMap<&str, &Location> = keys.iter().map(|(k, l)| (k.as_str(), l)).collect();
     let mut overlapping = std::collections::BTreeSet::new();
     for (inner, loc) in &keys {
-        for (outer, outer_loc) in &keys {
-            if inner.starts_with(&format!("{outer}.")) || inner.starts_with(&format!("{outer}[")) {
+        // Each parent path of the key (`a.b[2].c` → `a.b[2]`, `a.b`, `a`), looked up: linear in
+        // the number of axes.
+        let mut parent = crate::source::parent_path(inner);
+        while let Some(outer) = parent {
+            parent = crate::source::parent_path(&outer);
+            if let Some(outer_loc) = by_key.get(outer.as_str()) {
                 overlapping.insert(inner.clone());
                 overlapping.insert(outer.clone());
                 problems.push(Problem {
@@ -233,21 +241,27 @@ fn flatten(t: &toml::Table, origin: &str, prefix: &str, out: &mut Vec<(String, S
 /// Every combination of axis positions, the first axis varying slowest; one empty assignment
 /// list when there are no axes.
 pub fn combinations(axes: &[Axis]) -> Vec<Vec<Assignment>> {
-    let mut out: Vec<Vec<Assignment>> = vec![vec![]];
-    for axis in axes {
-        let mut next = Vec::with_capacity(out.len() * axis.len());
-        for prev in &out {
-            for row in &axis.values {
-                let mut a = prev.clone();
-                for ((key, loc), value) in axis.keys.iter().zip(&axis.locations).zip(row) {
-                    a.push(Assignment { key: key.clone(), value: value.clone(), location: loc.clone() });
-                }
-                next.push(a);
+    // Each combination is built directly from its index (first axis slowest), so the work is
+    // the size of the output: extending prefixes axis by axis cloned each prefix once per axis,
+    // quadratic in the number of axes (10,000 one-value axes took seconds).
+    let total: usize = axes.iter().map(|a| a.len()).product();
+    let width: usize = axes.iter().map(|a| a.keys.len()).sum();
+    (0..total)
+        .map(|mut c| {
+            let mut rows = vec![0; axes.len()];
+            for (j, axis) in axes.iter().enumerate().rev() {
+                rows[j] = c % axis.len();
+                c /= axis.len();
             }
-        }
-        out = next;
-    }
-    out
+            let mut out = Vec::with_capacity(width);
+            for (axis, &r) in axes.iter().zip(&rows) {
+                for ((key, loc), value) in axis.keys.iter().zip(&axis.locations).zip(&axis.values[r]) {
+                    out.push(Assignment { key: key.clone(), value: value.clone(), location: loc.clone() });
+                }
+            }
+            out
+        })
+        .collect()
 }
 
 /// A short, file-name-safe name of a point from the values it sets: `topk_k=2`,

@@ -477,4 +477,15 @@ fn a_large_sweep_validates_in_linear_time() {
     let exp = Experiment::open(&dir.write("exp.toml", &text)).unwrap();
     assert_eq!(exp.points.len(), 10_000);
     assert!(t0.elapsed().as_secs() < 120, "{:?}", t0.elapsed());
+    // Many axes (each key unknown): building the grid cloned every prefix once per axis, and
+    // 50,000 one-value axes took 144 s; a long list's repeated-value check was quadratic too.
+    let mut text = format!("{GOOD}\n[sweep]\n");
+    for i in 0..5000 {
+        text.push_str(&format!("\"train.x{i}\" = [1]\n"));
+    }
+    text.push_str(&format!("\"train.lr\" = [{}]\n", values(50_000, 1e-6)));
+    let t0 = std::time::Instant::now();
+    let (p, found) = problems(&dir, &text);
+    assert!(t0.elapsed().as_secs() < 120, "{:?}", t0.elapsed());
+    has(&p, &found, line_of(&text, "[train]"), "train", "more than 256");
 }
