@@ -139,7 +139,7 @@ impl Experiment {
                 PathBuf::from("results").join(&name)
             }
         };
-        let axes = sweep::axes(&source, &mut problems);
+        let mut axes = sweep::axes(&source, &mut problems);
 
         // The base settings every point starts from.
         let mut base = toml::Table::new();
@@ -149,13 +149,34 @@ impl Experiment {
             }
         }
         let mut checker = Checker::default();
+        // An axis whose key the schema does not have is reported once, at the axis, and left
+        // out of the grid: every point would otherwise repeat it (and a file of thousands of
+        // such axes would cost thousands of passes per point).
+        axes.retain(|axis| {
+            let mut ok = true;
+            for (key, loc) in axis.keys.iter().zip(&axis.locations) {
+                if let Some(message) = checker.unknown_key(&base, key, &axis.values[0][0]) {
+                    problems.push(Problem {
+                        location: loc.clone(),
+                        key: format!("sweep.\"{key}\""),
+                        message,
+                        points: vec![],
+                    });
+                    ok = false;
+                }
+            }
+            ok
+        });
         let mut points = Vec::new();
         let mut point_problems: Vec<Problem> = Vec::new();
         let mut names = std::collections::BTreeSet::new();
         let combos = match sweep::count(&axes) {
             Some(_) => sweep::combinations(&axes),
             None => {
-                let sizes: Vec<String> = axes.iter().map(|a| a.len().to_string()).collect();
+                let mut sizes: Vec<String> = axes.iter().take(12).map(|a| a.len().to_string()).collect();
+                if axes.len() > 12 {
+                    sizes.push(format!("… ({} axes)", axes.len()));
+                }
                 let product = axes.iter().fold(1f64, |n, a| n * a.len() as f64);
                 problems.push(at(
                     "sweep",

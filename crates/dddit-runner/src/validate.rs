@@ -64,6 +64,22 @@ impl Checker {
         })
     }
 
+    /// Whether setting `key` (a sweep's key path) in `base` to `value` makes a key the schema
+    /// does not have: the deserialiser's message when it does. Router keys are the router's to
+    /// check (a `[router]` table takes any key until its router reads it).
+    pub fn unknown_key(&self, base: &toml::Table, key: &str, value: &toml::Value) -> Option<String> {
+        let mut table = base.clone();
+        crate::sweep::set_path(&mut table, key, value.clone()).ok()?;
+        let mut problems = Vec::new();
+        let eval = match table.remove("eval") {
+            Some(toml::Value::Table(t)) => t,
+            _ => toml::Table::new(),
+        };
+        let _ = deserialize_all::<RunFile>(table, "", &mut problems);
+        let _ = deserialize_all::<EvalConfig>(eval, "eval", &mut problems);
+        problems.into_iter().find(|(k, m)| k == key && m.starts_with("unknown field")).map(|(_, m)| m)
+    }
+
     /// The run settings of a point or of a `dddit train` file (`device`, `precision`, `out`,
     /// `model`, `router`, `data`, `train`): every problem found, and the settings when there
     /// are none. One validation path for `dddit run` and `dddit train`.

@@ -177,7 +177,7 @@ fn sweep_errors_point_at_the_sweep_line_and_name_the_point() {
     let (p, found) = problems(&dir, &text);
     has(&p, &found, 29, "router.k", "k=9");
     assert!(found.iter().any(|f| f.contains("(point k=9") || f.contains("k=9_")), "{found:?}");
-    has(&p, &found, 30, "model.nope", "unknown field");
+    has(&p, &found, 30, "sweep.\"model.nope\"", "unknown field");
     has(&p, &found, 32, "sweep.\"trian.steps\"", "must start with");
     has(&p, &found, 31, "sweep.\"train.seed\"", "seeds");
     // Zipped lists of unequal length.
@@ -483,9 +483,20 @@ fn a_large_sweep_validates_in_linear_time() {
     for i in 0..5000 {
         text.push_str(&format!("\"train.x{i}\" = [1]\n"));
     }
-    text.push_str(&format!("\"train.lr\" = [{}]\n", values(50_000, 1e-6)));
+    text.push_str(&format!("\"train.lr\" = [{}]\n", values(1_000, 1e-6)));
+    text.push_str(&format!("\"train.loss.balance\" = [{}]\n", values(50_000, 1e-6)));
     let t0 = std::time::Instant::now();
     let (p, found) = problems(&dir, &text);
     assert!(t0.elapsed().as_secs() < 120, "{:?}", t0.elapsed());
-    has(&p, &found, line_of(&text, "[train]"), "train", "more than 256");
+    // Each unknown key once, at its axis, however many points there are.
+    has(&p, &found, line_of(&text, "\"train.x4999\""), "sweep.\"train.x4999\"", "unknown field");
+    assert_eq!(found.iter().filter(|f| f.contains("unknown field")).count(), 5000);
+    has(&p, &found, line_of(&text, "[sweep]"), "sweep", "5.000e7 points");
+    // A table of thousands of bad keys reports the first 256 and says so.
+    let mut text = GOOD.replace("[train]\n", "[train]\n");
+    for i in 0..5000 {
+        text.push_str(&format!("[train.x{i}]\n"));
+    }
+    let (p, found) = problems(&dir, &text.replace("[train.x", "[eval.x"));
+    has(&p, &found, line_of(&text, "[eval]"), "eval", "more than 256");
 }
