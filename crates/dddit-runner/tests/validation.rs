@@ -493,7 +493,7 @@ fn a_large_sweep_validates_in_linear_time() {
     assert_eq!(found.iter().filter(|f| f.contains("unknown field")).count(), 5000);
     has(&p, &found, line_of(&text, "[sweep]"), "sweep", "5.000e7 points");
     // A table of thousands of bad keys reports the first 256 and says so.
-    let mut text = GOOD.replace("[train]\n", "[train]\n");
+    let mut text = GOOD.to_string();
     for i in 0..5000 {
         text.push_str(&format!("[train.x{i}]\n"));
     }
