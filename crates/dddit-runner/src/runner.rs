@@ -21,6 +21,42 @@ pub const RECORD: &str = "run.json";
 /// Name of the failure record of a run that stopped with an error.
 pub const FAILED: &str = "failed.json";
 
+/// Marker of a run being trained or evaluated (`running.json`), removed when the run ends,
+/// completed or failed: found at the start of a later invocation, it means the process died
+/// in that run (killed, or out of memory, which leaves no `failed.json`).
+pub const RUNNING: &str = "running.json";
+
+/// What [`RUNNING`] holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Running {
+    /// The process that worked on the run.
+    pid: u32,
+    /// When it started (UTC).
+    started: String,
+    /// The checkpoint step it started from (0: from scratch).
+    step_at_start: usize,
+}
+
+/// Steps of the run directory's last checkpoint (0 when there is none).
+fn checkpoint_step(dir: &Path) -> usize {
+    ["checkpoint", "checkpoint.old"]
+        .iter()
+        .filter_map(|c| std::fs::read(dir.join(c).join("state.json")).ok())
+        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .filter_map(|v| v["step"].as_u64())
+        .max()
+        .unwrap_or(0) as usize
+}
+
+/// The step at which the last process working on `dir` died without saving a later
+/// checkpoint: a run that kills its process (running out of memory aborts it) would otherwise
+/// kill every retry of the sweep before the runs after it.
+fn stalled_at(dir: &Path) -> Option<usize> {
+    let marker: Running = serde_json::from_slice(&std::fs::read(dir.join(RUNNING)).ok()?).ok()?;
+    let step = checkpoint_step(dir);
+    (step == marker.step_at_start).then_some(step)
+}
+
 /// A deterministic share of the runs: run `r` (in point-major order) belongs to shard
 /// `r mod count`. `0/1` is everything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,6 +303,18 @@ pub fn run_experiment(
         return Err(RunnerError::Invalid(problems));
     }
     crate::reuse::check_dirs(&opts.reuse)?;
+    // A run whose last process died in it without progress goes after the others, so that a
+    // run that kills its process (out of memory) cannot stop the rest of the sweep.
+    let (fresh, stalled): (Vec<Run>, Vec<Run>) =
+        runs.into_iter().partition(|r| stalled_at(&out.join(&r.dir_name)).is_none());
+    for r in &stalled {
+        progress(&format!(
+            "{}: the last process working on it died at step {} without saving a later checkpoint (killed, or out of memory?); it runs after the others",
+            r.dir_name,
+            checkpoint_step(&out.join(&r.dir_name))
+        ));
+    }
+    let runs: Vec<Run> = fresh.into_iter().chain(stalled).collect();
     std::fs::create_dir_all(&out).map_err(|e| RunnerError::io(&out, e))?;
     // What a killed writer left half-written (a plot, run.json) is never read; remove it.
     let removed = crate::tidy::remove_stale_temps(&out);
@@ -338,7 +386,13 @@ pub fn run_experiment(
         write_atomic(&dir.join("config.toml"), &config)?;
         write_atomic(&dir.join("eval.toml"), &eval_text)?;
         write_record(exp, run, &dir, &provenance, None)?;
-        match train_and_eval(run, &dir, progress) {
+        let running =
+            Running { pid: std::process::id(), started: utc(unix_now()), step_at_start: checkpoint_step(&dir) };
+        let running_path = dir.join(RUNNING);
+        write_json(&running_path, &running).map_err(|e| RunnerError::io(&running_path, e))?;
+        let result = train_and_eval(run, &dir, progress);
+        let _ = std::fs::remove_file(&running_path);
+        match result {
             Ok(marker) => {
                 write_json(&done, &marker).map_err(|e| RunnerError::io(&done, e))?;
                 outcome.completed += 1;

@@ -315,3 +315,34 @@ fn reuse_copies_completed_runs_of_equal_settings_instead_of_training_them() {
     assert!(!root.join("rc").exists());
     std::fs::remove_dir_all(&root).ok();
 }
+
+#[test]
+fn a_run_that_killed_its_process_goes_after_the_others() {
+    // A run whose process died in it without progress (running.json left, no later checkpoint:
+    // what running out of memory leaves) must not stop the sweep at every retry: it runs last.
+    let root = std::env::temp_dir().join(format!("dddit-run-cli-stalled-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let exp = root.join("tiny.toml");
+    std::fs::write(
+        &exp,
+        EXPERIMENT
+            .replace("steps = 120", "steps = 2")
+            .replace(", { kind = \"timestep-gate\", policy = \"progressive\" }", ""),
+    )
+    .unwrap();
+    let out = root.join("results");
+    let dense = out.join("dense-seed0");
+    std::fs::create_dir_all(&dense).unwrap();
+    std::fs::write(dense.join("running.json"), r#"{"pid": 4999999, "started": "x", "step_at_start": 0}"#).unwrap();
+    let o = dddit().args(["run"]).arg(&exp).arg("--out").arg(&out).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("dense-seed0: the last process working on it died at step 0"), "{err}");
+    let (first, second) = (err.find("] topk-experts=2-k=1-seed0").unwrap(), err.find("] dense-seed0").unwrap());
+    assert!(first < second, "the stalled run was not moved after the others:\n{err}");
+    let topk = out.join("topk-experts=2-k=1-seed0");
+    assert!(mtime(&topk.join("done.json")) <= mtime(&dense.join("done.json")));
+    assert!(!dense.join("running.json").exists() && !topk.join("running.json").exists());
+    std::fs::remove_dir_all(&root).unwrap();
+}
