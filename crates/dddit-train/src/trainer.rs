@@ -363,6 +363,13 @@ impl Trainer {
         let total = self.config.total_steps();
         let start = std::time::Instant::now();
         let first = self.step;
+        // On a terminal one status line is rewritten in place (at most 10 times a second); in a
+        // file (a log, Slurm's output) a full line every 30 s and at the end, not thousands of
+        // `\r` updates run together into one line.
+        use std::io::IsTerminal;
+        let tty = std::io::stderr().is_terminal();
+        let every_secs = if tty { 0.1 } else { 30.0 };
+        let mut shown: Option<std::time::Instant> = None;
         while self.step < total {
             let s = self.step()?;
             writeln!(log, "{}", serde_json::to_string(&s).expect("serialisable")).map_err(|e| io(e, &metrics))?;
@@ -370,20 +377,30 @@ impl Trainer {
             let secs = start.elapsed().as_secs_f64();
             let rate = (done * self.config.batch_size) as f64 / secs.max(1e-9);
             let eta = (total - self.step) as f64 * secs / done as f64;
-            let terms: Vec<String> = s.terms.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
-            eprint!(
-                "\rstep {}/{total}  loss {:.4}  {}  {rate:.1} samples/s  ETA {eta:.0}s   ",
-                self.step,
-                s.loss,
-                terms.join("  ")
-            );
+            if self.step == total || shown.is_none_or(|t| t.elapsed().as_secs_f64() >= every_secs) {
+                shown = Some(std::time::Instant::now());
+                let terms: Vec<String> = s.terms.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+                let line = format!(
+                    "step {}/{total}  loss {:.4}  {}  {rate:.1} samples/s  ETA {eta:.0}s",
+                    self.step,
+                    s.loss,
+                    terms.join("  ")
+                );
+                if tty {
+                    eprint!("\r{line}   ");
+                } else {
+                    eprintln!("{line}");
+                }
+            }
             let every = self.config.checkpoint_every;
             if (every > 0 && self.step.is_multiple_of(every)) || self.step == total {
                 log.flush().map_err(|e| io(e, &metrics))?;
                 self.save_checkpoint(dir)?;
             }
         }
-        eprintln!();
+        if tty && shown.is_some() {
+            eprintln!();
+        }
         Ok(())
     }
 }

@@ -55,6 +55,8 @@ fn trains_resumes_and_reports_errors() {
     let o = train(&cfg, &out, &["--resume"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && err.contains("resumed") && err.contains("at step 4"), "{err}");
+    // Not a terminal: whole lines (the first step and the last), no `\r` updates.
+    assert!(!err.contains('\r') && err.contains("step 5/6") && err.contains("step 6/6"), "{err:?}");
     assert_eq!(lines(&out), 6);
     // A misspelt key is reported with the file and the line.
     std::fs::write(&cfg, RUN.replace("STEPS", "6").replace("lr = 1e-3", "lrr = 1e-3")).unwrap();
