@@ -368,11 +368,9 @@ pub fn build_entry<C: RouterConfig>(
     model: &DiTConfig,
     device: &Device,
 ) -> Result<Box<dyn AnyRoutedModel>, Vec<ConfigError>> {
+    // Every problem at once, as validation reports them, before anything is built.
+    validate_entry::<C>(table, model)?;
     let c = parse::<C>(table)?;
-    let errs = c.validate(model);
-    if !errs.is_empty() {
-        return Err(errs);
-    }
     let stack = c.init(model, device);
     Ok(Box::new(Named { name: C::NAME, model: RoutedDiT::new(model, stack, device) }))
 }
@@ -417,9 +415,31 @@ pub fn lookup(name: &str) -> Result<&'static RouterEntry, RouterError> {
     })
 }
 
-/// Builds the model a `[router]` table describes (`kind` names the router).
+/// The router a `[router]` table names: its `kind`; `dense` for an empty (or absent) table. A
+/// table with keys but no `kind` (`name = "topk"`, a forgotten line) is an error on `kind`:
+/// running `dense` in its place would report a router that did not run.
+pub fn kind_of(table: &toml::Table) -> Result<&str, ConfigError> {
+    match table.get("kind") {
+        Some(toml::Value::String(s)) => Ok(s.as_str()),
+        Some(other) => Err(ConfigError::new("kind", format!("expected a router name, found {}", other.type_str()))),
+        None if table.is_empty() => Ok("dense"),
+        None => {
+            let keys: Vec<&str> = table.keys().map(|k| k.as_str()).collect();
+            Err(ConfigError::new(
+                "kind",
+                format!(
+                    "missing: the table sets {} but not which router; write kind = \"…\" (registered: {})",
+                    keys.join(", "),
+                    routers().iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// Builds the model a `[router]` table describes (`kind` names the router; see [`kind_of`]).
 pub fn build(table: &toml::Table, model: &DiTConfig, device: &Device) -> Result<Box<dyn AnyRoutedModel>, RouterError> {
-    let kind = table.get("kind").and_then(|v| v.as_str()).unwrap_or("dense");
+    let kind = kind_of(table).map_err(|e| RouterError::Config(vec![e]))?;
     let entry = lookup(kind)?;
     (entry.build)(table, model, device).map_err(RouterError::Config)
 }

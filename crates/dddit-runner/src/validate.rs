@@ -248,11 +248,10 @@ impl Checker {
 /// Checks the `[router]` table against the model (without a valid model: its keys only);
 /// returns the router's experts per layer when the table is valid.
 fn router(table: &toml::Table, dit: Option<&DiTConfig>, problems: &mut Vec<KeyProblem>) -> Option<usize> {
-    let kind = match table.get("kind") {
-        None => "dense",
-        Some(toml::Value::String(s)) => s.as_str(),
-        Some(other) => {
-            problems.push(("router.kind".into(), format!("expected a router name, found {}", other.type_str())));
+    let kind = match dddit_routers::registry::kind_of(table) {
+        Ok(kind) => kind,
+        Err(e) => {
+            problems.push(("router.kind".into(), e.message));
             return None;
         }
     };

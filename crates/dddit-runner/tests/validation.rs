@@ -154,6 +154,13 @@ fn unknown_router() {
     let dir = TempDir::new("router");
     let (p, found) = problems(&dir, &GOOD.replace("kind = \"topk\"", "kind = \"topkk\""));
     has(&p, &found, 8, "router.kind", "unknown router 'topkk'");
+    // A table without `kind` does not silently run dense: the error names `kind`, and the
+    // mistaken key too.
+    let (p, found) = problems(&dir, &GOOD.replace("kind = \"topk\"", "name = \"topk\""));
+    has(&p, &found, ROUTER, "router.kind", "missing: the table sets");
+    // An empty (or absent) table is dense.
+    let dense = GOOD.replace("kind = \"topk\"\nexperts = 4\nk = 1\n", "");
+    assert_eq!(Experiment::open(&dir.write("dense.toml", &dense)).unwrap().runs[0].resolved.run.router.len(), 0);
 }
 
 #[test]
