@@ -62,7 +62,8 @@ pub struct Experiment {
     pub description: String,
     /// Seeds every point runs with.
     pub seeds: Vec<u64>,
-    /// Default output directory (`out`, default `results/<name>`).
+    /// Default output directory (`out`, default `runs/<name>`, which git ignores: committed
+    /// results are written with `--out results/<name>`).
     pub out: PathBuf,
     /// Sweep axes.
     pub axes: Vec<Axis>,
@@ -132,11 +133,11 @@ impl Experiment {
             }
         };
         let out = match source.table.get("out") {
-            None => PathBuf::from("results").join(&name),
+            None => PathBuf::from("runs").join(&name),
             Some(toml::Value::String(s)) => PathBuf::from(s),
             Some(other) => {
                 problems.push(at("out", format!("expected a directory name, found {}", other.type_str())));
-                PathBuf::from("results").join(&name)
+                PathBuf::from("runs").join(&name)
             }
         };
         let mut axes = sweep::axes(&source, &mut problems);

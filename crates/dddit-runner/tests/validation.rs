@@ -82,6 +82,9 @@ fn the_base_experiment_is_valid() {
     let exp = Experiment::open(&dir.write("exp.toml", GOOD)).unwrap();
     assert_eq!((exp.points.len(), exp.runs.len()), (1, 1));
     assert_eq!(exp.runs[0].dir_name, "base-seed0");
+    // By default into the git-ignored runs/, so that a fresh checkout's main job trains
+    // instead of finding the committed results/ complete.
+    assert_eq!(exp.out, std::path::Path::new("runs/t"));
 }
 
 #[test]

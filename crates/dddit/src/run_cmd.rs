@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 pub struct RunArgs {
     /// The experiment file (see experiments/README.md).
     pub experiment: PathBuf,
-    /// Results directory (default: the file's `out`, else results/<name>).
+    /// Results directory (default: the file's `out`, else runs/<name>, which git ignores; write
+    /// committed results with `--out results/<name>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Run only shard I of N (0 ≤ I < N): run r belongs to shard r mod N. For Slurm arrays:
