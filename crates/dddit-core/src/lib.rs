@@ -19,6 +19,7 @@
 
 pub mod alloc;
 pub mod assets;
+pub mod atomic;
 pub mod device;
 pub mod diffusion;
 pub mod dit;

@@ -299,15 +299,14 @@ impl FusedAdamW {
             params: named.iter().map(|(path, s)| ((*path).clone(), s.step)).collect(),
         };
         let bpk = dir.join("optim.bpk");
-        let tmp = dir.join("optim.bpk.tmp");
-        let mut store = burn_store::BurnpackStore::from_file(&tmp).overwrite(true).auto_extension(false);
-        burn_store::ModuleSnapshot::save_into(&record, &mut store).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &bpk).map_err(|e| format!("{}: {e}", bpk.display()))?;
+        crate::atomic::write_via_path(&bpk, |tmp| {
+            let mut store = burn_store::BurnpackStore::from_file(tmp).overwrite(true).auto_extension(false);
+            burn_store::ModuleSnapshot::save_into(&record, &mut store)
+                .map_err(|e| crate::atomic::AtomicError::Write(e.to_string()))
+        })
+        .map_err(|e| format!("{}: {e}", bpk.display()))?;
         let json = dir.join("optim.json");
-        let tmp = dir.join("optim.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&meta).expect("serialisable"))
-            .map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &json).map_err(|e| format!("{}: {e}", json.display()))
+        crate::atomic::write_json(&json, &meta).map_err(|e| format!("{}: {e}", json.display()))
     }
 
     /// Loads what [`FusedAdamW::save`] wrote for `module` (the same architecture), onto

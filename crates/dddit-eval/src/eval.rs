@@ -591,10 +591,7 @@ fn accuracy(judge: String, predicted: &[usize], labels: &[usize], classes: usize
 
 /// Writes `value` as pretty JSON to `path` atomically (temporary file, then rename).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), EvalError> {
-    let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_vec_pretty(value).map_err(|e| EvalError::format(path, e.to_string()))?;
-    std::fs::write(&tmp, text).map_err(|e| EvalError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| EvalError::io(path, e))
+    dddit_core::atomic::write_json(path, value).map_err(|e| EvalError::io(path, e))
 }
 
 /// A few human-readable lines summarising `report` (what `dddit eval` prints).

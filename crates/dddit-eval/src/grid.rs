@@ -60,17 +60,16 @@ pub fn save_grid(
     cols: usize,
 ) -> Result<(), EvalError> {
     let (w, h, rgb) = layout(images, n, channels, size, cols)?;
-    let tmp = path.with_extension("png.tmp");
+    let mut bytes = Vec::new();
     {
-        let file = std::fs::File::create(&tmp).map_err(|e| EvalError::io(&tmp, e))?;
-        let mut enc = png::Encoder::new(BufWriter::new(file), w as u32, h as u32);
+        let mut enc = png::Encoder::new(BufWriter::new(&mut bytes), w as u32, h as u32);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
-        let mut writer = enc.write_header().map_err(|e| EvalError::format(&tmp, e.to_string()))?;
-        writer.write_image_data(&rgb).map_err(|e| EvalError::format(&tmp, e.to_string()))?;
-        writer.finish().map_err(|e| EvalError::format(&tmp, e.to_string()))?;
+        let mut writer = enc.write_header().map_err(|e| EvalError::format(path, e.to_string()))?;
+        writer.write_image_data(&rgb).map_err(|e| EvalError::format(path, e.to_string()))?;
+        writer.finish().map_err(|e| EvalError::format(path, e.to_string()))?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| EvalError::io(path, e))
+    dddit_core::atomic::write(path, &bytes).map_err(|e| EvalError::io(path, e))
 }
 
 #[cfg(test)]

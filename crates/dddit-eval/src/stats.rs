@@ -22,9 +22,7 @@ use crate::EvalError;
 use nalgebra::{DMatrix, DMatrixView};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The `format` field of every statistics file header.
 pub const STATS_FORMAT: &str = "dddit-feature-stats";
@@ -326,32 +324,9 @@ fn read_stats_file(path: &Path) -> Result<(FeatureStats, Header), EvalError> {
     Ok((stats, header))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory, synced and then
-/// renamed over `path`, so that `path` is either the old file or the complete new one.
+/// Writes `bytes` to `path` atomically ([`dddit_core::atomic::write`]).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().ok_or_else(|| EvalError::Invalid(format!("{} is not a file path", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp).map_err(|e| EvalError::io(&tmp, e))?;
-        file.write_all(bytes).map_err(|e| EvalError::io(&tmp, e))?;
-        file.sync_all().map_err(|e| EvalError::io(&tmp, e))?;
-        drop(file);
-        std::fs::rename(&tmp, path).map_err(|e| EvalError::io(path, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    dddit_core::atomic::write(path, bytes).map_err(|e| EvalError::io(path, e))
 }
 
 /// What a set of cached statistics describes: the same key means the same statistics.

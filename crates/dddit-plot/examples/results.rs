@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use dddit_plot::{Chart, Point, Series};
 
-fn main() -> Result<(), dddit_plot::PlotError> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stem = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "/tmp/plot-example".into()));
 
     let mut pareto = Chart::new("FD vs compute (shapes, 32x32)", "GFLOPs per sample", "FD (lower is better)");
@@ -29,7 +29,7 @@ fn main() -> Result<(), dddit_plot::PlotError> {
     ));
     pareto.pareto_min = true;
     pareto.note = Some("FD on classifier features, 200 samples, mean ± std over 2 seeds".into());
-    pareto.save(&stem)?;
+    save(&pareto, &stem)?;
 
     let ranges = ["[0,250)", "[250,500)", "[500,750)", "[750,1000]"];
     let mut steps = Chart::new("Compute by timestep range", "timestep t ∈ range", "GFLOPs per step");
@@ -47,5 +47,13 @@ fn main() -> Result<(), dddit_plot::PlotError> {
     });
     let mut ts = stem.clone().into_os_string();
     ts.push("-timesteps");
-    steps.save(&PathBuf::from(ts))
+    save(&steps, &PathBuf::from(ts))
+}
+
+/// Writes `<stem>.svg` and `<stem>.png` (the runner writes its plots atomically instead).
+fn save(chart: &Chart, stem: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let (w, h) = (dddit_plot::DEFAULT_WIDTH, dddit_plot::DEFAULT_HEIGHT);
+    std::fs::write(stem.with_extension("svg"), chart.to_svg(w, h))?;
+    std::fs::write(stem.with_extension("png"), chart.to_png(w, h)?)?;
+    Ok(())
 }

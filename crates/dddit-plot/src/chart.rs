@@ -1,10 +1,8 @@
 //! The chart description (points, series, axes options) and its outputs: SVG text, PNG bytes, or
 //! both written to disk.
 
-use std::path::Path;
-
 use crate::error::PlotError;
-use crate::{atomic, layout, raster, svg};
+use crate::{layout, raster, svg};
 
 /// An RGB colour, 8 bits per channel.
 pub type Rgb = [u8; 3];
@@ -161,16 +159,6 @@ impl Chart {
         raster::check_size(width, height)?;
         let scene = layout::build(self, width, height);
         raster::encode_png(&raster::render(&scene))
-    }
-
-    /// Writes `<stem>.svg` and `<stem>.png` of [`DEFAULT_WIDTH`] × [`DEFAULT_HEIGHT`], each
-    /// atomically (a temporary file beside it, then a rename), creating the parent directory if
-    /// needed. The extensions are appended, so a stem may contain dots.
-    pub fn save(&self, stem: &Path) -> Result<(), PlotError> {
-        let png = self.to_png(DEFAULT_WIDTH, DEFAULT_HEIGHT)?;
-        let svg = self.to_svg(DEFAULT_WIDTH, DEFAULT_HEIGHT);
-        atomic::write(&atomic::with_suffix(stem, ".svg"), svg.as_bytes())?;
-        atomic::write(&atomic::with_suffix(stem, ".png"), &png)
     }
 }
 
@@ -378,36 +366,5 @@ mod tests {
         assert_eq!(c.series_color(3), [1, 2, 3]);
         assert_eq!(c.series_color(11), PALETTE[1]);
         assert_eq!(c.series_color(99), PALETTE[9]);
-    }
-
-    #[test]
-    fn save_writes_both_files_without_leftovers() {
-        let dir = std::env::temp_dir().join(format!("dddit-plot-save-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let stem = dir.join("sub").join("fd.vs.gflops");
-        example().save(&stem).unwrap();
-        let svg = std::fs::read_to_string(dir.join("sub/fd.vs.gflops.svg")).unwrap();
-        assert!(svg.contains("FD vs GFLOPs"));
-        let (w, h, _) = decode(&std::fs::read(dir.join("sub/fd.vs.gflops.png")).unwrap());
-        assert_eq!((w, h), (DEFAULT_WIDTH, DEFAULT_HEIGHT));
-        let mut names: Vec<String> = std::fs::read_dir(dir.join("sub"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["fd.vs.gflops.png", "fd.vs.gflops.svg"]);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn save_reports_the_failing_path() {
-        let dir = std::env::temp_dir().join(format!("dddit-plot-save-err-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let blocker = dir.join("not-a-dir");
-        std::fs::write(&blocker, b"").unwrap();
-        let err = example().save(&blocker.join("plot")).unwrap_err();
-        assert!(err.to_string().contains("not-a-dir"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

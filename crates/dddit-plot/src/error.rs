@@ -1,18 +1,9 @@
 //! The error type of dddit-plot.
 
-use std::path::PathBuf;
-
-/// Everything that can go wrong while rendering or saving a chart.
+/// Everything that can go wrong while rendering a chart (writing it is the caller's: the
+/// runner writes through `dddit_core::atomic`).
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
-    /// A file or directory could not be written; the path says which.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
-    },
     /// The requested image size cannot be rasterised (a side of zero, or absurdly large).
     #[error("invalid image size {width}x{height}: each side must be between 1 and {max} pixels")]
     Size {

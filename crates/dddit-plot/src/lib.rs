@@ -19,7 +19,6 @@
 
 #![warn(missing_docs)]
 
-mod atomic;
 mod chart;
 mod error;
 mod font;

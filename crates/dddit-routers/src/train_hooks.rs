@@ -62,13 +62,14 @@ pub fn param_values<M: Module>(module: &M) -> Vec<(burn::module::ParamId, Vec<f3
         .collect()
 }
 
-/// Saves `module` to `path` as burnpack through a temporary file and a rename, so a crash
-/// never leaves a half-written file under the final name.
+/// Saves `module` to `path` as burnpack atomically ([`dddit_core::atomic::write_via_path`]), so
+/// a crash never leaves a half-written file under the final name.
 pub fn save_atomic<M: Module>(module: &M, path: &Path) -> Result<(), String> {
-    let tmp = path.with_extension("bpk.tmp");
-    let mut store = BurnpackStore::from_file(&tmp).overwrite(true).auto_extension(false);
-    module.save_into(&mut store).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    dddit_core::atomic::write_via_path(path, |tmp| {
+        let mut store = BurnpackStore::from_file(tmp).overwrite(true).auto_extension(false);
+        module.save_into(&mut store).map_err(|e| dddit_core::atomic::AtomicError::Write(e.to_string()))
+    })
+    .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Loads `module` from a burnpack file written by [`save_atomic`].

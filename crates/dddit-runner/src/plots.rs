@@ -7,10 +7,25 @@ use dddit_plot::{Chart, Point, Series};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// Writes `<stem>.svg` and `<stem>.png` of the default size, each atomically
+/// ([`dddit_core::atomic`]); the extensions are appended, so a stem may contain dots.
+pub fn save(chart: &Chart, stem: &Path) -> Result<(), RunnerError> {
+    let (w, h) = (dddit_plot::DEFAULT_WIDTH, dddit_plot::DEFAULT_HEIGHT);
+    let with = |ext: &str| {
+        let mut s = stem.as_os_str().to_owned();
+        s.push(ext);
+        PathBuf::from(s)
+    };
+    let png = chart.to_png(w, h).map_err(|e| RunnerError::io(with(".png"), e))?;
+    for (path, bytes) in [(with(".svg"), chart.to_svg(w, h).into_bytes()), (with(".png"), png)] {
+        dddit_core::atomic::write(&path, &bytes).map_err(|e| RunnerError::io(&path, e))?;
+    }
+    Ok(())
+}
+
 /// Writes the plots of `table` into `dir`; returns the file stems written.
 pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
     let mut written = Vec::new();
-    let plot_err = |p: &Path, e: dddit_plot::PlotError| RunnerError::io(p, e);
     let Some(first) = table.rows.first() else { return Ok(written) };
     let seeds = table.rows.iter().map(|r| r.seeds.len()).min().unwrap_or(0);
     let names = names(&table.rows);
@@ -40,7 +55,7 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
             .collect();
         let short: String = f.extractor.split('-').take(2).collect::<Vec<_>>().join("-");
         let stem = dir.join(format!("pareto-{short}"));
-        chart.save(&stem).map_err(|e| plot_err(&stem, e))?;
+        save(&chart, &stem)?;
         written.push(stem);
     }
     if !first.by_t.is_empty() {
@@ -70,7 +85,7 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
             })
             .collect();
         let stem = dir.join("compute-by-t");
-        chart.save(&stem).map_err(|e| plot_err(&stem, e))?;
+        save(&chart, &stem)?;
         written.push(stem);
     }
     if table.rows.iter().any(|r| r.captions.is_some()) {
@@ -104,7 +119,7 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>, RunnerError> {
             })
             .collect();
         let stem = dir.join("compute-by-objects");
-        chart.save(&stem).map_err(|e| plot_err(&stem, e))?;
+        save(&chart, &stem)?;
         written.push(stem);
     }
     Ok(written)
@@ -218,5 +233,29 @@ mod tests {
             row("topk", json!({"k": 2}), json!({"router.k": 2, "train.lr": 0.1})),
         ];
         assert_eq!(names(&rows)[1], ("topk k=2".to_string(), "k=2".to_string()));
+    }
+
+    #[test]
+    fn save_writes_both_files_without_leftovers() {
+        let dir = std::env::temp_dir().join(format!("dddit-plots-save-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let stem = dir.join("sub").join("fd.vs.gflops");
+        let mut chart = Chart::new("FD vs GFLOPs", "GFLOPs", "FD");
+        chart.series.push(Series::scatter("dense", vec![Point::new(1.0, 2.0)]));
+        save(&chart, &stem).unwrap();
+        assert!(std::fs::read_to_string(dir.join("sub/fd.vs.gflops.svg")).unwrap().contains("FD vs GFLOPs"));
+        assert!(std::fs::read(dir.join("sub/fd.vs.gflops.png")).unwrap().starts_with(b"\x89PNG"));
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["fd.vs.gflops.png", "fd.vs.gflops.svg"]);
+        // A path that cannot be written names itself.
+        let blocker = dir.join("not-a-dir");
+        std::fs::write(&blocker, b"").unwrap();
+        let err = save(&chart, &blocker.join("plot")).unwrap_err();
+        assert!(err.to_string().contains("not-a-dir"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

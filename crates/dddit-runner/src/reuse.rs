@@ -95,9 +95,11 @@ pub fn copy_run(
         let _ = std::fs::remove_dir_all(&old);
         std::fs::rename(to, &old).map_err(|e| RunnerError::io(to, e))?;
         std::fs::rename(&tmp, to).map_err(|e| RunnerError::io(to, e))?;
+        dddit_core::atomic::sync_dir(parent).map_err(|e| RunnerError::io(parent, e))?;
         std::fs::remove_dir_all(&old).map_err(|e| RunnerError::io(&old, e))
     } else {
-        std::fs::rename(&tmp, to).map_err(|e| RunnerError::io(to, e))
+        std::fs::rename(&tmp, to).map_err(|e| RunnerError::io(to, e))?;
+        dddit_core::atomic::sync_dir(parent).map_err(|e| RunnerError::io(parent, e))
     }
 }
 

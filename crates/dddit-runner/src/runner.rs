@@ -211,7 +211,7 @@ pub(crate) fn same_eval(stored: &str, eval: &dddit_eval::eval::EvalConfig) -> bo
 
 /// Writes `text` to `path` atomically (a temporary file beside it, then a rename).
 pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), RunnerError> {
-    dddit_core::assets::write_atomic(path, text.as_bytes()).map_err(|e| RunnerError::io(path, e))
+    dddit_core::atomic::write(path, text.as_bytes()).map_err(|e| RunnerError::io(path, e))
 }
 
 fn json(v: &toml::Value) -> serde_json::Value {

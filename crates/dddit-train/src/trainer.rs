@@ -287,8 +287,9 @@ impl Trainer {
             position: self.order.position(),
             text_encoder: self.captions.as_ref().map(|c| c.kind()),
         };
-        std::fs::write(tmp.join("state.json"), serde_json::to_vec_pretty(&state).expect("serialisable"))
-            .map_err(|e| io(e, &tmp))?;
+        // Every file of the checkpoint is on disk (each written through dddit_core::atomic)
+        // before the directory is renamed into place.
+        dddit_core::atomic::write_json(&tmp.join("state.json"), &state).map_err(|e| io(e, &tmp))?;
         let old = dir.join("checkpoint.old");
         if final_dir.exists() {
             if old.exists() {
@@ -297,6 +298,7 @@ impl Trainer {
             std::fs::rename(&final_dir, &old).map_err(|e| io(e, &final_dir))?;
         }
         std::fs::rename(&tmp, &final_dir).map_err(|e| io(e, &tmp))?;
+        dddit_core::atomic::sync_dir(dir).map_err(|e| io(e, dir))?;
         if old.exists() {
             std::fs::remove_dir_all(&old).map_err(|e| io(e, &old))?;
         }
@@ -356,7 +358,7 @@ impl Trainer {
             if !body.is_empty() {
                 body.push('\n');
             }
-            std::fs::write(&metrics, body).map_err(|e| io(e, &metrics))?;
+            dddit_core::atomic::write(&metrics, body.as_bytes()).map_err(|e| io(e, &metrics))?;
         }
         let mut log =
             std::fs::OpenOptions::new().create(true).append(true).open(&metrics).map_err(|e| io(e, &metrics))?;

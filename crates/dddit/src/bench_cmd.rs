@@ -170,7 +170,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "train": train, "sample": sample, "forward": forward,
     });
     if let Some(p) = &a.json {
-        dddit_core::assets::write_atomic(p, serde_json::to_string_pretty(&out)?.as_bytes())
+        dddit_core::atomic::write(p, serde_json::to_string_pretty(&out)?.as_bytes())
             .with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(())

@@ -82,7 +82,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     // The settings as read (includes merged, the --device override applied), for `dddit eval`.
     let text = toml::to_string(&source.table).context("serialising the run file")?;
-    dddit_core::assets::write_atomic(&out.join("config.toml"), text.as_bytes())
+    dddit_core::atomic::write(&out.join("config.toml"), text.as_bytes())
         .with_context(|| format!("writing {}", out.join("config.toml").display()))?;
     eprintln!(
         "training {} ({} router, {:.2} M parameters, {:.4} GFLOPs per sample with everything on) on {} ({} samples) on {spec}",

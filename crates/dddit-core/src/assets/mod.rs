@@ -24,7 +24,7 @@ pub use known::{INCEPTION, KNOWN, MINILM};
 
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
 /// Environment variable that sets the assets directory.
@@ -340,23 +340,9 @@ pub fn require(name: &str) -> Result<PathBuf, AssetError> {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
-/// that `path` is never seen half-written.
+/// Writes `bytes` to `path` atomically ([`crate::atomic::write`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AssetError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(AssetError::io(path, e));
-    }
-    Ok(())
+    crate::atomic::write(path, bytes).map_err(|e| AssetError::io(path, e))
 }
 
 /// SHA-1 of `bytes`, lower-case hex.

@@ -1,5 +1,6 @@
 use super::*;
 use std::collections::HashMap;
+use std::io::Write;
 
 fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

@@ -206,15 +206,11 @@ impl Classifier {
         Ok(bytes.to_vec())
     }
 
-    /// Writes the weights to `path` atomically (a temporary file beside it, then a rename) and
+    /// Writes the weights to `path` atomically ([`dddit_core::atomic::write`]) and
     /// returns the name the loaded file will have ([`weights_name`]).
     pub fn save_weights(&self, data: &str, path: &Path) -> Result<String, EvalError> {
         let bytes = self.to_bytes(data)?;
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = std::path::PathBuf::from(tmp);
-        std::fs::write(&tmp, &bytes).map_err(|e| EvalError::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| EvalError::io(path, e))?;
+        dddit_core::atomic::write(path, &bytes).map_err(|e| EvalError::io(path, e))?;
         Ok(weights_name(data, self.config.image_size, &bytes))
     }
 }
