@@ -252,7 +252,7 @@ mod tests {
         let reference = ShapesConfig::new(32, 600).init().unwrap();
         let held = ShapesConfig::new(32, 800).with_seed(1).init().unwrap();
         let check = degradation_check(&clf, Some(&clf), &reference, &held, 600, 200, 0, &dev).unwrap();
-        assert!(check.passed(), "{}", markdown(&[check.clone()]));
+        assert!(check.passed(), "{}", markdown(std::slice::from_ref(&check)));
         assert_eq!(check.series.len(), 4);
     }
 }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Which network features are computed with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum FeatureKind {
     /// The small classifier dddit trained on the run's data set (fast; CPU and CI).
@@ -104,15 +104,8 @@ impl EvalConfig {
         if self.pr_k == 0 || self.pr_k >= n {
             bad("pr_k", format!("must be in 1..{n} (below the smaller sample count), got {}", self.pr_k));
         }
-        let s = &self.sample;
-        if s.steps == 0 || s.steps > 1000 {
-            bad("sample.steps", format!("sampling steps must be in 1..=1000, got {}", s.steps));
-        }
-        if !(s.cfg_scale >= 1.0 && s.cfg_scale.is_finite()) {
-            bad("sample.cfg_scale", format!("must be ≥ 1, got {}", s.cfg_scale));
-        }
-        if !(0.0..=1.0).contains(&s.eta) {
-            bad("sample.eta", format!("must be in [0, 1], got {}", s.eta));
+        for (k, m) in self.sample.problems() {
+            bad(&format!("sample.{k}"), m);
         }
         p
     }

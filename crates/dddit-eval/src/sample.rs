@@ -30,7 +30,7 @@ pub struct SampleConfig {
 }
 
 /// The reverse process of [`SampleConfig`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SamplerKind {
     /// Ancestral sampling with the model's variance.
@@ -46,18 +46,30 @@ impl Default for SampleConfig {
 }
 
 impl SampleConfig {
-    /// Checks the settings.
-    pub fn validate(&self) -> Result<(), EvalError> {
+    /// Every out-of-range setting as (key, what is wrong); empty when the settings work. The
+    /// one check of these keys: [`SampleConfig::validate`] and `EvalConfig::problems` use it.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
         if self.steps == 0 || self.steps > 1000 {
-            return Err(EvalError::Invalid(format!("sampling steps must be in 1..=1000, got {}", self.steps)));
+            p.push(("steps".into(), format!("sampling steps must be in 1..=1000, got {}", self.steps)));
         }
         if !(self.cfg_scale >= 1.0 && self.cfg_scale.is_finite()) {
-            return Err(EvalError::Invalid(format!("cfg_scale must be ≥ 1, got {}", self.cfg_scale)));
+            p.push(("cfg_scale".into(), format!("must be ≥ 1, got {}", self.cfg_scale)));
         }
         if !(0.0..=1.0).contains(&self.eta) {
-            return Err(EvalError::Invalid(format!("eta must be in [0, 1], got {}", self.eta)));
+            p.push(("eta".into(), format!("must be in [0, 1], got {}", self.eta)));
         }
-        Ok(())
+        p
+    }
+
+    /// Checks the settings (every problem, in one error).
+    pub fn validate(&self) -> Result<(), EvalError> {
+        let p = self.problems();
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(EvalError::Invalid(p.iter().map(|(k, m)| format!("{k}: {m}")).collect::<Vec<_>>().join("; ")))
+        }
     }
 
     /// The respaced diffusion these settings sample with, for a model with or without learned

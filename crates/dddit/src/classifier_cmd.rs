@@ -24,9 +24,9 @@ enum ClassifierCommand {
 
 #[derive(Args, Debug)]
 struct TrainArgs {
-    /// Data set: fashion-mnist or shapes.
-    #[arg(long)]
-    data: String,
+    /// Data set.
+    #[arg(long, value_enum)]
+    data: DataSetName,
     /// Where to write the weights (burnpack).
     #[arg(long)]
     out: PathBuf,
@@ -77,9 +77,9 @@ struct TrainArgs {
 
 #[derive(Args, Debug)]
 struct EvalArgs {
-    /// Data set: fashion-mnist or shapes.
-    #[arg(long)]
-    data: String,
+    /// Data set.
+    #[arg(long, value_enum)]
+    data: DataSetName,
     /// Weights file (default: the weights embedded in dddit).
     #[arg(long)]
     weights: Option<PathBuf>,
@@ -109,7 +109,7 @@ pub fn run(a: ClassifierArgs) -> Result<()> {
 }
 
 fn train(a: TrainArgs) -> Result<()> {
-    let data: DataSetName = a.data.parse()?;
+    let data = a.data;
     let device = a.device.parse::<DeviceSpec>()?.device()?;
     let defaults = TrainOptions::new(data);
     let opts = TrainOptions {
@@ -174,7 +174,7 @@ fn train(a: TrainArgs) -> Result<()> {
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
-    let data: DataSetName = a.data.parse()?;
+    let data = a.data;
     let device = a.device.parse::<DeviceSpec>()?.device()?;
     let clf = match &a.weights {
         Some(p) => Classifier::load_weights(p, &device)?,

@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use dddit_core::device::DeviceSpec;
+use dddit_eval::classifier::DataSetName;
 use dddit_eval::eval::{evaluate, EvalConfig, FeatureKind};
 use dddit_eval::run::TrainedRun;
 use dddit_eval::sample::{balanced_labels, sample_batch, SampleConfig, SamplerKind};
@@ -17,9 +18,9 @@ pub struct SampleOpts {
     /// Classifier-free guidance scale (1 = none; default 1.5).
     #[arg(long)]
     pub cfg_scale: Option<f64>,
-    /// `ddpm` or `ddim` (default ddpm).
-    #[arg(long)]
-    pub sampler: Option<String>,
+    /// The reverse process (default ddpm).
+    #[arg(long, value_enum)]
+    pub sampler: Option<SamplerKind>,
     /// Seed of the noise (default 0).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -39,12 +40,8 @@ impl SampleOpts {
         if let Some(s) = self.seed {
             c.seed = s;
         }
-        if let Some(s) = &self.sampler {
-            c.sampler = match s.as_str() {
-                "ddpm" => SamplerKind::Ddpm,
-                "ddim" => SamplerKind::Ddim,
-                other => anyhow::bail!("--sampler: expected ddpm or ddim, got `{other}`"),
-            };
+        if let Some(s) = self.sampler {
+            c.sampler = s;
         }
         Ok(())
     }
@@ -87,9 +84,9 @@ pub struct EvalArgs {
     /// Real images of the reference statistics.
     #[arg(long)]
     pub reference_samples: Option<usize>,
-    /// Feature extractors, comma-separated: classifier, inception.
-    #[arg(long, value_delimiter = ',')]
-    pub features: Vec<String>,
+    /// Feature extractors, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub features: Vec<FeatureKind>,
     /// Sampling batch size.
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -173,15 +170,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         cfg.timing = false;
     }
     if !a.features.is_empty() {
-        cfg.features = a
-            .features
-            .iter()
-            .map(|f| match f.as_str() {
-                "classifier" => Ok(FeatureKind::Classifier),
-                "inception" => Ok(FeatureKind::Inception),
-                other => anyhow::bail!("--features: expected classifier or inception, got `{other}`"),
-            })
-            .collect::<Result<_>>()?;
+        cfg.features = a.features.clone();
     }
     cfg.validate()?;
     let (spec, device) = device_of(&a.run, &a.opts.device)?;
@@ -206,8 +195,8 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 pub struct FdCheckArgs {
     /// Data set: `fashion-mnist` (train split as reference, test split held out) or `shapes`
     /// (`--shapes-size` px; seed 0 as reference, seed 1 held out).
-    #[arg(long, default_value = "fashion-mnist")]
-    pub data: String,
+    #[arg(long, value_enum, default_value = "fashion-mnist")]
+    pub data: DataSetName,
     /// Directory of the Fashion-MNIST IDX files (default: the Debian package's).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -217,9 +206,9 @@ pub struct FdCheckArgs {
     /// Held-out and noise images each.
     #[arg(long, default_value_t = 5_000)]
     pub samples: usize,
-    /// Feature extractors, comma-separated: classifier, inception.
-    #[arg(long, value_delimiter = ',', default_value = "classifier")]
-    pub features: Vec<String>,
+    /// Feature extractors, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "classifier")]
+    pub features: Vec<FeatureKind>,
     /// Device.
     #[arg(long, default_value = "flex")]
     pub device: String,
@@ -244,12 +233,12 @@ pub struct FdCheckArgs {
 
 /// Runs `dddit fd-check`.
 pub fn fd_check(a: FdCheckArgs) -> Result<()> {
-    use dddit_eval::classifier::{Classifier, DataSetName};
+    use dddit_eval::classifier::Classifier;
     use dddit_train::data::{Dataset, FashionMnistConfig, ShapesConfig, Split};
     let spec: DeviceSpec = a.device.parse()?;
     let device = spec.device()?;
-    let (reference, held_out, name): (Box<dyn Dataset>, Box<dyn Dataset>, DataSetName) = match a.data.as_str() {
-        "fashion-mnist" => {
+    let (reference, held_out, name): (Box<dyn Dataset>, Box<dyn Dataset>, DataSetName) = match a.data {
+        DataSetName::FashionMnist => {
             let mut c = FashionMnistConfig { pad_to_32: true, ..Default::default() };
             if let Some(d) = &a.data_dir {
                 c.dir = d.clone();
@@ -260,23 +249,21 @@ pub fn fd_check(a: FdCheckArgs) -> Result<()> {
                 DataSetName::FashionMnist,
             )
         }
-        "shapes" => {
+        DataSetName::Shapes => {
             let c = ShapesConfig::new(a.shapes_size, a.reference_samples.max(4 * a.samples))
                 .with_max_objects(a.shapes_max_objects);
             (Box::new(c.init()?), Box::new(c.clone().with_seed(1).init()?), DataSetName::Shapes)
         }
-        other => anyhow::bail!("--data: expected fashion-mnist or shapes, got `{other}`"),
     };
     let mut checks = Vec::new();
     let mut degraded = Vec::new();
     for f in &a.features {
-        let extractor: Box<dyn dddit_eval::FeatureExtractor> = match f.as_str() {
-            "classifier" => Box::new(Classifier::pretrained(name, &device)?),
-            "inception" => Box::new(dddit_eval::inception::InceptionV3::from_file(
+        let extractor: Box<dyn dddit_eval::FeatureExtractor> = match f {
+            FeatureKind::Classifier => Box::new(Classifier::pretrained(name, &device)?),
+            FeatureKind::Inception => Box::new(dddit_eval::inception::InceptionV3::from_file(
                 dddit_eval::assets::require("inception")?,
                 &device,
             )?),
-            other => anyhow::bail!("--features: expected classifier or inception, got `{other}`"),
         };
         eprintln!(
             "{}: {} reference, {} held-out and {} noise images on {spec}",

@@ -250,4 +250,18 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+
+    #[test]
+    fn enumerated_flags_are_checked_by_clap_with_their_values() {
+        use clap::Parser;
+        for (args, want) in [
+            (vec!["dddit", "eval", "r", "--sampler", "dpm"], "ddpm, ddim"),
+            (vec!["dddit", "eval", "r", "--features", "classifier,nope"], "classifier, inception"),
+            (vec!["dddit", "fd-check", "--data", "cifar"], "fashion-mnist, shapes"),
+        ] {
+            let err = Cli::try_parse_from(&args).unwrap_err().to_string();
+            assert!(err.contains(want), "{args:?}: {err}");
+        }
+        assert!(Cli::try_parse_from(["dddit", "eval", "r", "--sampler", "ddim", "--features", "inception"]).is_ok());
+    }
 }

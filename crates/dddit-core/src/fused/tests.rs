@@ -133,7 +133,7 @@ proptest! {
             let bb = rand([1, 1, o], &dev);
             check("linear", vec![x, w, bb], |t| {
                 let w = t[1].clone().squeeze_dim::<2>(0);
-                linear(t[0].clone(), w, bias.then(|| t[2].clone().reshape([o]))) + if bias { t[2].clone() * 0.0 } else { t[2].clone() * 0.0 }
+                linear(t[0].clone(), w, bias.then(|| t[2].clone().reshape([o]))) + t[2].clone() * 0.0
             }, |t| {
                 let y = t[0].clone().matmul(t[1].clone());
                 let y = if bias { y + t[2].clone() } else { y };

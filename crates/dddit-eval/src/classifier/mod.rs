@@ -45,7 +45,7 @@ static FASHION_MNIST_WEIGHTS: &[u8] = include_bytes!("../../weights/classifier-f
 static SHAPES_WEIGHTS: &[u8] = include_bytes!("../../weights/classifier-shapes-32.bpk");
 
 /// A data set dddit trains classifiers on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum DataSetName {
     /// Fashion-MNIST, padded to 32×32, 1 channel, 10 classes.
     FashionMnist,
