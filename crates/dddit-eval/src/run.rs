@@ -42,7 +42,8 @@ impl TrainedRun {
     /// Opens `dir` (which holds `config.toml` and `checkpoint/` as `dddit train` writes them)
     /// and loads the EMA weights onto `device`.
     pub fn open(dir: &Path, device: &Device) -> Result<TrainedRun, EvalError> {
-        let cfg = dir.join("config.toml");
+        let run_dir = dddit_train::RunDir::new(dir);
+        let cfg = run_dir.config();
         if !cfg.exists() {
             return Err(EvalError::format(dir, "not a run directory: no config.toml (written by `dddit train`)"));
         }
@@ -50,15 +51,12 @@ impl TrainedRun {
         let data = file.dataset(&cfg).map_err(|e| EvalError::Invalid(e.to_string()))?;
         let dit = file.dit_config(&cfg).map_err(|e| EvalError::Invalid(e.to_string()))?;
         let mut model = file.build_model(&dit, device, &cfg).map_err(|e| EvalError::Invalid(e.to_string()))?;
-        let mut ck = dir.join("checkpoint");
-        if !ck.exists() && dir.join("checkpoint.old").exists() {
-            ck = dir.join("checkpoint.old");
-        }
-        if !ck.exists() {
+        let Some(ck) = run_dir.checkpoint() else {
             return Err(EvalError::format(dir, "no checkpoint/ yet: train the run first (`dddit train`)"));
-        }
-        model.load(&ck.join("ema.bpk")).map_err(|e| EvalError::format(ck.join("ema.bpk"), e))?;
-        let state_path = ck.join("state.json");
+        };
+        let ema = ck.join(dddit_train::run_dir::EMA);
+        model.load(&ema).map_err(|e| EvalError::format(&ema, e))?;
+        let state_path = ck.join(dddit_train::run_dir::STATE);
         let text = std::fs::read(&state_path).map_err(|e| EvalError::io(&state_path, e))?;
         let state: TrainState =
             serde_json::from_slice(&text).map_err(|e| EvalError::format(&state_path, e.to_string()))?;

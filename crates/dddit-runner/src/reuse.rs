@@ -38,8 +38,8 @@ pub fn find(dirs: &[PathBuf], config: &str, eval: &EvalConfig, target: &Path) ->
             if target.is_some() && run.canonicalize().ok() == target {
                 continue;
             }
-            let same_config =
-                std::fs::read_to_string(run.join("config.toml")).is_ok_and(|stored| same_run_file(&stored, config));
+            let same_config = std::fs::read_to_string(dddit_train::RunDir::new(&run).config())
+                .is_ok_and(|stored| same_run_file(&stored, config));
             if same_config
                 && std::fs::read_to_string(run.join("eval.toml")).is_ok_and(|stored| same_eval(&stored, eval))
             {

@@ -8,7 +8,6 @@ use crate::meta::{unix_now, utc, Provenance};
 use dddit_core::device::DeviceSpec;
 use dddit_eval::eval::{evaluate, write_json};
 use dddit_eval::run::TrainedRun;
-use dddit_train::Trainer;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,13 +38,7 @@ struct Running {
 
 /// Steps of the run directory's last checkpoint (0 when there is none).
 fn checkpoint_step(dir: &Path) -> usize {
-    ["checkpoint", "checkpoint.old"]
-        .iter()
-        .filter_map(|c| std::fs::read(dir.join(c).join("state.json")).ok())
-        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .filter_map(|v| v["step"].as_u64())
-        .max()
-        .unwrap_or(0) as usize
+    dddit_train::RunDir::new(dir).checkpoint_step()
 }
 
 /// The step at which the last process working on `dir` died without saving a later
@@ -284,7 +277,7 @@ pub fn run_experiment(
     let mut problems = Vec::new();
     for run in &runs {
         let dir = out.join(&run.dir_name);
-        let path = dir.join("config.toml");
+        let path = dddit_train::RunDir::new(&dir).config();
         if let Ok(old) = std::fs::read_to_string(&path) {
             if !same_run_file(&old, &config_texts(run).0) {
                 problems.push(Problem {
@@ -366,8 +359,7 @@ pub fn run_experiment(
         } else {
             String::new()
         };
-        let resumed =
-            if dir.join("checkpoint").exists() || dir.join("checkpoint.old").exists() { " (resuming)" } else { "" };
+        let resumed = if dddit_train::RunDir::new(&dir).has_checkpoint() { " (resuming)" } else { "" };
         progress(&format!(
             "[{}/{}] {}{resumed}: {} done, {} skipped, {} failed{eta}",
             k + 1,
@@ -383,7 +375,7 @@ pub fn run_experiment(
             std::fs::remove_file(&done).map_err(|e| RunnerError::io(&done, e))?;
         }
         let _ = std::fs::remove_file(dir.join(FAILED));
-        write_atomic(&dir.join("config.toml"), &config)?;
+        write_atomic(&dddit_train::RunDir::new(&dir).config(), &config)?;
         write_atomic(&dir.join("eval.toml"), &eval_text)?;
         write_record(exp, run, &dir, &provenance, None)?;
         let running =
@@ -466,31 +458,19 @@ fn write_record(
 
 fn train_and_eval(run: &Run, dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<DoneMarker, RunnerError> {
     let name = dir.display().to_string();
-    let config_path = dir.join("config.toml");
-    let file = &run.resolved.run;
+    let run_dir = dddit_train::RunDir::new(dir);
     let t0 = Instant::now();
     let train_err = |e: String| RunnerError::Train { point: name.clone(), message: e };
-    let (spec, plain) = file.device(None, &config_path).map_err(|e| train_err(e.to_string()))?;
-    {
-        let device = plain.clone().autodiff();
-        device.seed(file.train.seed);
-        let data = file.dataset(&config_path).map_err(|e| train_err(e.to_string()))?;
-        let model = file.build_model(&run.resolved.dit, &device, &config_path).map_err(|e| train_err(e.to_string()))?;
-        let captions = file.captions(None, &plain, &config_path).map_err(|e| train_err(e.to_string()))?;
-        let mut trainer =
-            Trainer::new(file.train.clone(), model, data, &device).map_err(|e| train_err(e.to_string()))?;
-        if let Some((captions, notice)) = captions {
-            if let Some(n) = notice {
-                progress(&n);
-            }
-            trainer.captions = Some(captions);
-        }
-        trainer.run(dir).map_err(|e| train_err(e.to_string()))?;
-    }
+    let (spec, device) = {
+        let mut prepared = run_dir
+            .prepare(&run.resolved.run, None, &run_dir.config(), &mut |n| progress(n))
+            .map_err(|e| train_err(e.to_string()))?;
+        prepared.trainer.run(dir).map_err(|e| train_err(e.to_string()))?;
+        (prepared.spec, prepared.device)
+    };
     let train_seconds = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let eval_err = |e: String| RunnerError::Eval { point: name.clone(), message: e };
-    let device = plain;
     let trained = TrainedRun::open(dir, &device).map_err(|e| eval_err(e.to_string()))?;
     let report = evaluate(&trained, &run.resolved.eval, &device, &spec.to_string(), &mut |m| {
         progress(&format!("  {}: {m}", run.dir_name))

@@ -245,7 +245,7 @@ pub fn build(dir: &Path) -> Result<Table, RunnerError> {
         done.push(Done {
             record: read(&run.join(RECORD))?,
             eval: read(&run.join("eval.json"))?,
-            train_ratio: last_term(&run.join("metrics.jsonl"), "flops_ratio", 100),
+            train_ratio: last_term(&dddit_train::RunDir::new(run).metrics(), "flops_ratio", 100),
         });
     }
     let plan: Option<Plan> = std::fs::read(dir.join(PLAN)).ok().and_then(|b| serde_json::from_slice(&b).ok());

@@ -273,14 +273,15 @@ impl Trainer {
     /// directory is written beside it and renamed over the old one.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<(), TrainError> {
         let io = |e: std::io::Error, p: &Path| TrainError::Io(format!("{}: {e}", p.display()));
-        let final_dir = dir.join("checkpoint");
-        let tmp = dir.join("checkpoint.tmp");
+        use crate::run_dir::{CHECKPOINT, CHECKPOINT_OLD, CHECKPOINT_TMP, EMA, MODEL, STATE};
+        let final_dir = dir.join(CHECKPOINT);
+        let tmp = dir.join(CHECKPOINT_TMP);
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| io(e, &tmp))?;
         }
         std::fs::create_dir_all(&tmp).map_err(|e| io(e, &tmp))?;
-        self.model.save(&tmp.join("model.bpk")).map_err(TrainError::Io)?;
-        self.ema.save(&tmp.join("ema.bpk")).map_err(TrainError::Io)?;
+        self.model.save(&tmp.join(MODEL)).map_err(TrainError::Io)?;
+        self.ema.save(&tmp.join(EMA)).map_err(TrainError::Io)?;
         self.model.save_optim(&self.optim, &tmp).map_err(TrainError::Io)?;
         let state = TrainState {
             step: self.step,
@@ -289,8 +290,8 @@ impl Trainer {
         };
         // Every file of the checkpoint is on disk (each written through dddit_core::atomic)
         // before the directory is renamed into place.
-        dddit_core::atomic::write_json(&tmp.join("state.json"), &state).map_err(|e| io(e, &tmp))?;
-        let old = dir.join("checkpoint.old");
+        dddit_core::atomic::write_json(&tmp.join(STATE), &state).map_err(|e| io(e, &tmp))?;
+        let old = dir.join(CHECKPOINT_OLD);
         if final_dir.exists() {
             if old.exists() {
                 std::fs::remove_dir_all(&old).map_err(|e| io(e, &old))?;
@@ -308,14 +309,14 @@ impl Trainer {
     /// Restores a checkpoint written by [`Trainer::save_checkpoint`] (a run directory whose
     /// `checkpoint.old` survived a crash between the two renames is recovered from it).
     pub fn load_checkpoint(&mut self, dir: &Path) -> Result<(), TrainError> {
-        let mut ck: PathBuf = dir.join("checkpoint");
-        if !ck.exists() && dir.join("checkpoint.old").exists() {
-            ck = dir.join("checkpoint.old");
-        }
-        self.model.load(&ck.join("model.bpk")).map_err(TrainError::Io)?;
-        self.ema.load(&ck.join("ema.bpk")).map_err(TrainError::Io)?;
+        use crate::run_dir::{RunDir, EMA, MODEL, STATE};
+        let ck: PathBuf = RunDir::new(dir)
+            .checkpoint()
+            .ok_or_else(|| TrainError::Io(format!("{}: no checkpoint to resume from", dir.display())))?;
+        self.model.load(&ck.join(MODEL)).map_err(TrainError::Io)?;
+        self.ema.load(&ck.join(EMA)).map_err(TrainError::Io)?;
         self.model.load_optim(&mut self.optim, &ck).map_err(TrainError::Io)?;
-        let p = ck.join("state.json");
+        let p = ck.join(STATE);
         let text = std::fs::read(&p).map_err(|e| TrainError::Io(format!("{}: {e}", p.display())))?;
         let state: TrainState =
             serde_json::from_slice(&text).map_err(|e| TrainError::Io(format!("{}: {e}", p.display())))?;
@@ -342,11 +343,11 @@ impl Trainer {
         use std::io::Write;
         let io = |e: std::io::Error, p: &Path| TrainError::Io(format!("{}: {e}", p.display()));
         std::fs::create_dir_all(dir).map_err(|e| io(e, dir))?;
-        if dir.join("checkpoint").exists() || dir.join("checkpoint.old").exists() {
+        if crate::run_dir::RunDir::new(dir).has_checkpoint() {
             self.load_checkpoint(dir)?;
             eprintln!("resumed {} at step {}", dir.display(), self.step);
         }
-        let metrics = dir.join("metrics.jsonl");
+        let metrics = dir.join(crate::run_dir::METRICS);
         // Drop log lines past the checkpoint: they belong to steps that will be redone.
         if metrics.exists() {
             let text = std::fs::read_to_string(&metrics).map_err(|e| io(e, &metrics))?;

@@ -98,7 +98,7 @@ pub struct EvalArgs {
 }
 
 fn device_of(run_dir: &std::path::Path, flag: &Option<String>) -> Result<(DeviceSpec, burn::prelude::Device)> {
-    let path = run_dir.join("config.toml");
+    let path = dddit_train::RunDir::new(run_dir).config();
     Ok(dddit_train::RunFile::read(&path)?.device(flag.as_deref(), &path)?)
 }
 

@@ -85,7 +85,7 @@ pub fn run(a: RunArgs) -> Result<()> {
                 "complete".to_string()
             } else if let Some(from) = dddit_runner::reuse::find(&a.reuse, &config, &run.resolved.eval, &dir) {
                 format!("reuse {}", from.display())
-            } else if dir.join("checkpoint").exists() {
+            } else if dddit_train::RunDir::new(&dir).has_checkpoint() {
                 "interrupted (will resume)".to_string()
             } else {
                 "to do".to_string()

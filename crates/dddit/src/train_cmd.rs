@@ -6,7 +6,7 @@ use dddit_core::dit::DiTConfig;
 use dddit_runner::source::Source;
 use dddit_runner::validate::Checker;
 use dddit_runner::{Location, Problem, RunnerError};
-use dddit_train::{RunFile, Trainer};
+use dddit_train::{RunDir, RunFile};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `dddit train`.
@@ -60,54 +60,44 @@ pub fn validate(path: &Path, device: Option<&str>) -> Result<(Source, RunFile, D
 
 /// Runs the command.
 pub fn run(a: TrainArgs) -> Result<()> {
-    let (source, file, model) = validate(&a.config, a.device.as_deref())?;
-    let data = file.dataset(&a.config)?;
-    let (spec, plain) = file.device(None, &a.config)?;
-    let device = plain.clone().autodiff();
-    device.seed(file.train.seed);
-    let routed = file.build_model(&model, &device, &a.config)?;
-    let Some(out) = a.out.or(file.out.clone()) else {
+    let (source, file, _) = validate(&a.config, a.device.as_deref())?;
+    let Some(out) = a.out.clone().or(file.out.clone()) else {
         bail!("{}: no run directory: give `out = \"...\"` or --out", a.config.display())
     };
-    let has_checkpoint = out.join("checkpoint").exists() || out.join("checkpoint.old").exists();
-    if has_checkpoint && !a.resume {
+    let run_dir = RunDir::new(&out);
+    if run_dir.has_checkpoint() && !a.resume {
         bail!(
             "{} already holds a checkpoint: pass --resume to continue that run, or choose another --out",
             out.display()
         );
     }
-    if a.resume && !has_checkpoint {
+    if a.resume && !run_dir.has_checkpoint() {
         bail!("--resume: {} holds no checkpoint to continue from", out.display());
     }
+    // (`validate` applied --device to the file it returns.)
+    let mut prepared = run_dir.prepare(&file, None, &a.config, &mut |n| eprintln!("{n}"))?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     // The settings as read (includes merged, the --device override applied), for `dddit eval`.
     let text = toml::to_string(&source.table).context("serialising the run file")?;
-    dddit_core::atomic::write(&out.join("config.toml"), text.as_bytes())
-        .with_context(|| format!("writing {}", out.join("config.toml").display()))?;
+    dddit_core::atomic::write(&run_dir.config(), text.as_bytes())
+        .with_context(|| format!("writing {}", run_dir.config().display()))?;
+    let t = &prepared.trainer;
     eprintln!(
-        "training {} ({} router, {:.2} M parameters, {:.4} GFLOPs per sample with everything on) on {} ({} samples) on {spec}",
+        "training {} ({} router, {:.2} M parameters, {:.4} GFLOPs per sample with everything on) on {} ({} samples) on {}",
         file.model.preset,
-        routed.router(),
-        routed.num_params() as f64 / 1e6,
-        routed.full_flops().gflops(dddit_core::flops::Convention::MacIsOne),
-        data.name(),
-        data.len()
+        t.model.router(),
+        t.model.num_params() as f64 / 1e6,
+        t.model.full_flops().gflops(dddit_core::flops::Convention::MacIsOne),
+        prepared.data.name(),
+        prepared.data.len(),
+        prepared.spec
     );
-    let captions = file.captions(None, &plain, &a.config)?;
-    let mut trainer = Trainer::new(file.train, routed, data, &device)?;
-    if let Some((captions, notice)) = captions {
-        if let Some(n) = notice {
-            eprintln!("{n}");
-        }
-        eprintln!("conditioning on captions ({} embeddings)", captions.kind());
-        trainer.captions = Some(captions);
-    }
-    trainer.run(&out)?;
+    prepared.trainer.run(&out)?;
     eprintln!(
         "done: {} steps; metrics in {}, checkpoint in {}",
-        trainer.step,
-        out.join("metrics.jsonl").display(),
-        out.join("checkpoint").display()
+        prepared.trainer.step,
+        run_dir.metrics().display(),
+        run_dir.checkpoint_path().display()
     );
     Ok(())
 }
