@@ -4,7 +4,7 @@
 //!
 //! - [`dit`]: a DiT (Peebles & Xie) that matches the reference PyTorch model parameter for
 //!   parameter and loads its checkpoints;
-//! - [`routing`]: the [`routing::Router`] and [`routing::ComputePath`] traits, the routing
+//! - [`routing`]: the router contract ([`routing::Router`], its input and typed output), the routing
 //!   decision and the executor that skips what a router skips;
 //! - [`diffusion`]: the Gaussian diffusion DiT trains and samples with;
 //! - [`flops`]: analytic FLOPs in the DiT convention (one multiply-add = one FLOP);

@@ -157,8 +157,8 @@ impl ComputeAccumulator {
             acc.samples_steps += b;
             acc.flops += step.flops.iter().map(|f| f.total() as f64).sum::<f64>();
             acc.dense += b as f64 * passes * self.dense_per_forward.total() as f64;
-            for (k, v) in &step.stats {
-                let e = acc.stats.entry(k.clone()).or_insert((0.0, 0));
+            for (k, v) in step.stats.entries() {
+                let e = acc.stats.entry(k.to_string()).or_insert((0.0, 0));
                 e.0 += v;
                 e.1 += 1;
             }

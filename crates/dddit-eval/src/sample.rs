@@ -7,7 +7,8 @@ use burn::prelude::*;
 use dddit_core::diffusion::{guided, DiffusionConfig, GaussianDiffusion, Sampler};
 use dddit_core::flops::Flops;
 use dddit_core::routing::Mode;
-use dddit_routers::{AnyRoutedModel, ForwardOptions, RoutingStats};
+use dddit_core::routing::RoutingStats;
+use dddit_routers::{AnyRoutedModel, ForwardOptions};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -185,7 +186,7 @@ pub fn sample_batch_with(
             let host_t = diffusion.model_t(steps);
             let step_start = Instant::now();
             let mut flops = vec![Flops::default(); b];
-            let mut stats = RoutingStats::new();
+            let mut stats = RoutingStats::default();
             let mut forward = |x: Tensor<4>, t: Tensor<1>, y: Tensor<1, Int>| {
                 let n = x.dims()[0];
                 let ts: Vec<f64> = (0..n).map(|i| host_t[i % b]).collect();

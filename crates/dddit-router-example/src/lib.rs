@@ -6,7 +6,8 @@
 //!
 //! It lives outside `dddit-routers` on purpose: it shows that a router needs nothing from
 //! dddit but its public API. A [`NoiseSkipConfig`] (the `[router]` table) builds a
-//! [`NoiseSkipStack`] (the blocks between the DiT stem and its final layer), and one
+//! [`NoiseSkipStack`] (the blocks between the DiT stem and its final layer, a
+//! [`dddit_core::routing::Router`]), and one
 //! `register_router!` line makes it selectable by name. The `dddit` binary links it with
 //! `use dddit_router_example as _;`.
 //!
@@ -23,8 +24,8 @@ use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::Flops;
-use dddit_core::routing::{execute, Granularity, PathAssignment, RoutingDecision};
-use dddit_routers::{ConfigError, KeyDoc, RoutedStack, RouterConfig, StackInput, StackOutput};
+use dddit_core::routing::{run_selected, Router, RouterInput, RouterOutput, RoutingStats};
+use dddit_routers::{ConfigError, KeyDoc, RouterConfig};
 use serde::Deserialize;
 
 // ANCHOR: config
@@ -113,66 +114,36 @@ impl RouterConfig for NoiseSkipConfig {
 }
 // ANCHOR_END: router_config
 
-// ANCHOR: decide
-impl NoiseSkipStack {
-    /// Whether a sample at timestep `t` runs block `layer`: every sample runs the first
-    /// `depth − skip_layers` blocks; only samples with `t ≥ threshold` run the rest.
-    pub fn runs(&self, layer: usize, t: f64) -> bool {
-        layer < self.blocks.len().saturating_sub(self.skip_layers) || t >= self.threshold
-    }
-
-    /// The routing decision for block `layer`: one unit per sample, one path (the block), run by
-    /// the samples listed; the others skip it.
-    pub fn decide(&self, layer: usize, timesteps: &[f64]) -> RoutingDecision {
-        let samples: Vec<usize> = (0..timesteps.len()).filter(|&s| self.runs(layer, timesteps[s])).collect();
-        RoutingDecision::sparse(Granularity::Sample, timesteps.len(), vec![PathAssignment::new(0, samples)])
-    }
-}
-// ANCHOR_END: decide
-
 // ANCHOR: forward
-impl RoutedStack for NoiseSkipStack {
+impl Router for NoiseSkipStack {
     /// The same in training and at inference: the decision is a fixed rule, not a learned one,
-    /// so there is nothing to relax; gradients flow through the gathered rows of the samples
-    /// that ran, and skipped blocks are not in the graph of the samples that skipped them.
-    fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
-        let [batch, tokens, _] = h.dims(); // [batch, tokens, hidden]
-        assert_eq!(input.timesteps.len(), batch, "noise-skip needs one host timestep per sample");
-        let c = input.c; // [batch, hidden]
+    /// so there is nothing to relax. `run_selected` gathers, for each block, only the samples
+    /// that run it, charges them its FLOPs and leaves the others' hidden states untouched:
+    /// skipped blocks are never computed and are not in the skipping samples' graph.
+    fn forward(&self, mut h: Tensor<3>, input: &RouterInput) -> RouterOutput {
+        let [batch, _, _] = h.dims(); // [batch, tokens, hidden]
         let mut flops = vec![Flops::default(); batch];
-        let mut ran = 0usize;
-        for (i, block) in self.blocks.iter().enumerate() {
-            let decision = self.decide(i, input.timesteps);
-            let samples = decision.units_of(0).unwrap_or_default();
-            if samples.is_empty() {
-                continue; // no sample runs this block: nothing is launched
-            }
-            // Report exactly what runs: this block, once per sample that runs it.
-            for &s in samples {
-                flops[s] += block.flops(tokens);
-            }
-            ran += samples.len();
-            // The executor gathers the rows of the listed samples, `rows` [selected, tokens,
-            // hidden] with `idx` [selected] their batch positions, and scatters the result back into a
-            // [batch, tokens, hidden] tensor that is zero for the others. So the closure returns
-            // the block's residual, and adding it leaves the skipped samples' `h` untouched.
-            let delta = execute(h.clone(), &decision, |_path, rows, idx| {
-                let c_rows = c.clone().select(0, idx.clone()); // [selected, hidden]
-                block.forward(rows.clone(), c_rows) - rows
-            });
-            h = h + delta; // [batch, tokens, hidden]
-        }
+        let runs = |sample: usize, layer: usize| self.runs(layer, input.timesteps[sample]);
+        let ran = run_selected(&self.blocks, &mut h, input, runs, &mut flops);
         let fraction = ran as f64 / (batch * self.blocks.len()).max(1) as f64;
-        StackOutput { h, flops, aux_losses: vec![], stats: [("layers".to_string(), fraction)].into() }
+        RouterOutput::new(h, flops, RoutingStats::layers(fraction))
+    }
+
+    fn full_flops(&self, tokens: usize) -> Flops {
+        self.blocks.iter().map(|b| b.flops(tokens)).sum()
     }
 
     // No router network: the rule reads the timesteps.
     fn router_params(&self) -> Vec<ParamId> {
         vec![]
     }
+}
 
-    fn full_flops(&self, tokens: usize) -> Flops {
-        self.blocks.iter().map(|b| b.flops(tokens)).sum()
+impl NoiseSkipStack {
+    /// Whether a sample at timestep `t` runs block `layer`: every sample runs the first
+    /// `depth − skip_layers` blocks; only samples with `t ≥ threshold` run the rest.
+    pub fn runs(&self, layer: usize, t: f64) -> bool {
+        layer < self.blocks.len().saturating_sub(self.skip_layers) || t >= self.threshold
     }
 }
 // ANCHOR_END: forward

@@ -7,10 +7,11 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use dddit_core::dit::DiTConfig;
-use dddit_core::routing::Mode;
+use dddit_core::routing::{Mode, Router, RouterInput};
 use dddit_core::testing::{device, max_abs_diff, seeded};
 use dddit_router_example::{NoiseSkipConfig, NoiseSkipStack};
-use dddit_routers::{build, routers, ForwardOptions, RoutedDiT, RoutedForward, RoutedStack, RouterConfig, StackInput};
+use dddit_routers::dense::DenseStack;
+use dddit_routers::{build, routers, ForwardOptions, RoutedDiT, RoutedForward, RouterConfig};
 use proptest::prelude::*;
 
 fn cases() -> u32 {
@@ -51,7 +52,7 @@ fn perturbed(cfg: &NoiseSkipConfig, m: &DiTConfig, dev: &Device) -> RoutedDiT<No
 // ANCHOR_END: perturb
 
 /// Inference forward of `model` on `x` at host timesteps `ts`.
-fn eval<S: RoutedStack>(model: &RoutedDiT<S>, x: Tensor<4>, ts: &[f64], y: Tensor<1, Int>) -> RoutedForward {
+fn eval<S: Router>(model: &RoutedDiT<S>, x: Tensor<4>, ts: &[f64], y: Tensor<1, Int>) -> RoutedForward {
     let t = Tensor::<1>::from_data(
         TensorData::new(ts.iter().map(|&v| v as f32).collect::<Vec<_>>(), [ts.len()]),
         &x.device(),
@@ -94,9 +95,9 @@ fn builds_from_toml_and_runs_forward_and_backward() {
         let out = model.forward(x.clone(), t.clone(), y.clone(), &opts);
         assert_eq!(out.out.dims(), [3, 2, 8, 8]); // learn_sigma: ε and σ channels
         assert_eq!(out.flops.len(), 3);
-        assert!(out.aux_losses.is_empty());
+        assert!(out.losses.named().is_empty(), "a fixed rule has no losses");
         // Sample 0 ran 2 of 4 blocks, samples 1 and 2 all 4.
-        assert!((out.stats["layers"] - 10.0 / 12.0).abs() < 1e-12, "{:?}", out.stats);
+        assert!((out.stats.layers - 10.0 / 12.0).abs() < 1e-12, "{:?}", out.stats);
         assert!(out.flops[0].total() < out.flops[1].total() && out.flops[1] == model.full_flops());
         if mode == Mode::Train {
             let grads = out.out.square().mean().backward();
@@ -145,7 +146,7 @@ fn low_noise_samples_cost_exactly_the_skipped_blocks_less() {
         assert_eq!(low + m.block_flops() * skip as u64, high, "skip {skip}");
         assert_eq!(high.total() - low.total(), skip as u64 * m.block_flops().total());
         let layers = (2 * m.depth - skip) as f64 / (2 * m.depth) as f64;
-        assert!((out.stats["layers"] - layers).abs() < 1e-12);
+        assert!((out.stats.layers - layers).abs() < 1e-12);
     }
 }
 
@@ -161,7 +162,7 @@ fn low_noise_samples_run_only_the_first_blocks() {
     let h = Tensor::<3>::random([2, n, d], Distribution::Normal(0.0, 1.0), &dev); // [batch, tokens, hidden]
     let c = Tensor::<2>::random([2, d], Distribution::Normal(0.0, 1.0), &dev); // [batch, hidden]
     let x_t = Tensor::<4>::zeros([2, 1, 8, 8], &dev);
-    let input = StackInput {
+    let input = RouterInput {
         c: &c,
         t_emb: &c,
         timesteps: &[100.0, 900.0],
@@ -183,6 +184,27 @@ fn low_noise_samples_run_only_the_first_blocks() {
     // …and the skipped blocks do change a sample that runs them (the comparison is not vacuous).
     assert!(max_abs_diff(out.slice_dim(0, 1..2), dense(1, 2)) > 1e-3);
 }
+
+// ANCHOR: against_dense
+/// Against dense on the same weights: the blocks move into a `dense` model, so every
+/// difference is the router's. High-noise samples match dense exactly at dense's cost;
+/// low-noise ones save exactly the skipped blocks and (here, with perturbed weights) differ.
+#[test]
+fn against_dense_on_the_same_weights() {
+    let m = tiny();
+    let dev = device();
+    let _rng = seeded(&dev, 5);
+    let routed = perturbed(&NoiseSkipConfig { skip_layers: 2, threshold: 300.0 }, &m, &dev);
+    let dense = routed.clone().with_router(|s| DenseStack { blocks: s.blocks });
+    let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
+    let (ts, y) = ([100.0, 900.0], Tensor::<1, Int>::from_ints([0, 1], &dev));
+    let (r, d) = (eval(&routed, x.clone(), &ts, y.clone()), eval(&dense, x, &ts, y));
+    let sample = |f: &RoutedForward, s: usize| f.out.clone().slice_dim(0, s..s + 1);
+    assert!(max_abs_diff(sample(&r, 1), sample(&d, 1)) < 1e-6, "t = 900 runs every block");
+    assert!(max_abs_diff(sample(&r, 0), sample(&d, 0)) > 1e-3, "t = 100 skips two blocks");
+    assert_eq!((r.flops[1], r.flops[0] + m.block_flops() * 2), (d.flops[1], d.flops[0]));
+}
+// ANCHOR_END: against_dense
 
 // ANCHOR: proptest
 proptest! {

@@ -69,8 +69,8 @@ fn peak_training_mib(model: &dyn AnyRoutedModel, m: &DiTConfig, batch: usize) ->
     let opts = ForwardOptions::new(&ts, Mode::Train);
     let out = model.forward(x, Tensor::full([batch], 500.0, &dev), Tensor::zeros([batch], &dev), &opts);
     let mut loss = out.out.square().mean();
-    for a in out.aux_losses {
-        loss = loss + a.value.mean();
+    for (_, v) in out.losses.named() {
+        loss = loss + v.mean();
     }
     let grads = loss.backward();
     drop(grads);

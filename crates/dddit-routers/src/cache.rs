@@ -9,12 +9,12 @@
 //! not decrease or the batch size changes.
 
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
-use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::Flops;
 use dddit_core::routing::Mode;
+use dddit_core::routing::{Router, RouterInput, RouterOutput, RoutingStats};
 use serde::Deserialize;
 use std::sync::{Arc, Mutex};
 
@@ -167,8 +167,8 @@ fn norm(t: Tensor<3>) -> f64 {
     t.square().sum().sqrt().into_scalar::<f32>() as f64
 }
 
-impl RoutedStack for CacheStack {
-    fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+impl Router for CacheStack {
+    fn forward(&self, mut h: Tensor<3>, input: &RouterInput) -> RouterOutput {
         let [b, n, _] = h.dims();
         let l = self.blocks.len();
         let full: Flops = self.blocks.iter().map(|x| x.flops(n)).sum();
@@ -178,12 +178,7 @@ impl RoutedStack for CacheStack {
             for block in &self.blocks {
                 h = block.forward(h, input.c.clone());
             }
-            return StackOutput {
-                h,
-                flops: vec![full; b],
-                aux_losses: vec![],
-                stats: [("layers".to_string(), 1.0)].into(),
-            };
+            return RouterOutput::new(h, vec![full; b], RoutingStats::layers(1.0));
         }
         let mut st = self.state.lock().expect("cache state");
         if st.last_t.is_none_or(|last| t0 >= last) || st.batch != b {
@@ -233,12 +228,7 @@ impl RoutedStack for CacheStack {
         }
         st.step += 1;
         st.last_t = Some(t0);
-        StackOutput {
-            h,
-            flops: vec![cost; b],
-            aux_losses: vec![],
-            stats: [("layers".to_string(), ran as f64 / l.max(1) as f64)].into(),
-        }
+        RouterOutput::new(h, vec![cost; b], RoutingStats::layers(ran as f64 / l.max(1) as f64))
     }
 
     // No router network: the cache schedule is fixed or calibrated, not trained.

@@ -1,13 +1,11 @@
 //! Pieces shared by routers: gating networks, gumbel noise, routing losses.
 
-use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::Distribution;
 use dddit_core::fused::{log_softmax, softmax};
 use dddit_core::nn::{linear, LinearInit};
-use dddit_core::routing::AuxLoss;
 
 /// A two-layer gating MLP `Linear → SiLU → Linear` (the seed's router on `t_emb + c_emb`).
 #[derive(Module, Debug)]
@@ -46,23 +44,22 @@ pub fn probs(logits: Tensor<2>) -> Tensor<2> {
     softmax(logits, 1)
 }
 
-/// Mean entropy `−Σ p log p` of `[rows, paths]` logits. Minimising it makes routing confident;
+/// Mean entropy `−Σ p log p` of `[rows, paths]` logits (`[1]`). Minimising it makes routing confident;
 /// a negative weight makes it balanced (seed §5.1 regulariser).
-pub fn entropy(logits: Tensor<2>) -> AuxLoss {
+pub fn entropy(logits: Tensor<2>) -> Tensor<1> {
     let logp = log_softmax(logits, 1);
-    let h = (logp.clone().exp() * logp).sum_dim(1).neg().mean();
-    AuxLoss { name: "entropy".into(), value: h }
+    (logp.clone().exp() * logp).sum_dim(1).neg().mean()
 }
 
 /// Switch / DiT-MoE balance loss `E · Σ_i P_i · f_i`, with `P_i` the mean router probability of
 /// path `i` and `f_i` the fraction of assignments that went to it (1 when perfectly balanced).
-pub fn balance(probs: Tensor<2>, counts: &[usize]) -> AuxLoss {
+pub fn balance(probs: Tensor<2>, counts: &[usize]) -> Tensor<1> {
     let e = counts.len();
     let total: usize = counts.iter().sum::<usize>().max(1);
     let f: Vec<f32> = counts.iter().map(|&c| c as f32 / total as f32).collect();
     let f = Tensor::<1>::from_data(TensorData::new(f, [e]), &probs.device());
     let p = probs.mean_dim(0).reshape([e]);
-    AuxLoss { name: "balance".into(), value: (p * f).sum() * e as f64 }
+    (p * f).sum() * e as f64
 }
 
 /// Gumbel-sigmoid gate (DyDiT): `σ((logits + L) / τ)` with logistic noise `L` in training,
@@ -131,10 +128,4 @@ pub fn add_ratio(total: Option<Tensor<1>>, layer: Tensor<1>) -> Tensor<1> {
         Some(t) => t + layer,
         None => layer,
     }
-}
-
-/// The ids of every float parameter of `module`: the building block of
-/// [`RoutedStack::router_params`](crate::RoutedStack::router_params).
-pub fn param_ids<M: Module>(module: &M) -> Vec<ParamId> {
-    dddit_core::optim::param_paths(module).into_iter().map(|(_, id, _)| id).collect()
 }

@@ -2,18 +2,18 @@
 //! runs. Complexity is a high-frequency energy ratio, a gradient-magnitude ratio, or a small
 //! learned estimator on those features; only the chosen depth is computed.
 
-use crate::common::param_ids;
 use crate::common::{probs, to_host};
-use crate::depthrun::{run_to_depth, states_at_depths};
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
-use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::Flops;
 use dddit_core::nn::{linear, LinearInit};
-use dddit_core::routing::{AuxLoss, Mode};
+use dddit_core::routing::param_ids;
+use dddit_core::routing::Mode;
+use dddit_core::routing::{run_to_depth, states_at_depths};
+use dddit_core::routing::{Router, RouterInput, RouterLosses, RouterOutput, RoutingStats};
 use serde::Deserialize;
 use std::f64::consts::PI;
 
@@ -170,16 +170,15 @@ impl ContentStack {
     }
 }
 
-impl RoutedStack for ContentStack {
-    fn forward(&self, h: Tensor<3>, input: &StackInput) -> StackOutput {
+impl Router for ContentStack {
+    fn forward(&self, h: Tensor<3>, input: &RouterInput) -> RouterOutput {
         if input.full {
-            return crate::stack::run_complete(self.blocks.iter(), h, input);
+            return dddit_core::routing::run_complete(self.blocks.iter(), h, input);
         }
         let [b, n, _] = h.dims();
         let feats = complexity_features(input.x_t); // [batch, 4]
         let full_depth = self.blocks.len();
         let mut flops = vec![Flops::default(); b];
-        let mut aux = vec![];
         let learned = self.estimator == 2;
         if learned {
             for f in flops.iter_mut() {
@@ -203,8 +202,8 @@ impl RoutedStack for ContentStack {
             let lv: Vec<f32> = self.levels.iter().map(|&l| l as f32 / full_depth as f32).collect();
             let lv = Tensor::<1>::from_data(TensorData::new(lv, [self.levels.len()]), &out.device());
             let ratio = (p * lv.unsqueeze::<2>()).sum_dim(1).mean().reshape([1]);
-            aux.push(AuxLoss { name: "flops_ratio".into(), value: ratio });
-            return StackOutput { h: out, flops, aux_losses: aux, stats: [("layers".to_string(), 1.0)].into() };
+            let losses = RouterLosses { flops_ratio: Some(ratio), ..Default::default() };
+            return RouterOutput { h: out, flops, losses, stats: RoutingStats::layers(1.0) };
         }
         let depth: Vec<usize> = if learned {
             let p = to_host(estimate(feats));
@@ -220,12 +219,7 @@ impl RoutedStack for ContentStack {
         };
         let h = run_to_depth(&self.blocks, h, input, &depth, &mut flops);
         let ran: usize = depth.iter().sum();
-        StackOutput {
-            h,
-            flops,
-            aux_losses: aux,
-            stats: [("layers".to_string(), ran as f64 / (b * full_depth) as f64)].into(),
-        }
+        RouterOutput::new(h, flops, RoutingStats::layers(ran as f64 / (b * full_depth) as f64))
     }
 
     // The learned estimator; none for the heuristic estimators, which leave it unused.

@@ -1,11 +1,11 @@
 //! `dense`: the static DiT baseline — every block runs for every sample.
 
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
-use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::Flops;
+use dddit_core::routing::{Router, RouterInput, RouterOutput, RoutingStats};
 use serde::Deserialize;
 
 /// Config of the `dense` baseline (no keys).
@@ -42,14 +42,14 @@ impl RouterConfig for DenseConfig {
     }
 }
 
-impl RoutedStack for DenseStack {
-    fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+impl Router for DenseStack {
+    fn forward(&self, mut h: Tensor<3>, input: &RouterInput) -> RouterOutput {
         let [b, n, _] = h.dims();
         for block in &self.blocks {
             h = block.forward(h, input.c.clone());
         }
         let per = self.full_flops(n);
-        StackOutput { h, flops: vec![per; b], aux_losses: vec![], stats: [("layers".to_string(), 1.0)].into() }
+        RouterOutput::new(h, vec![per; b], RoutingStats::layers(1.0))
     }
 
     fn router_params(&self) -> Vec<ParamId> {

@@ -2,16 +2,16 @@
 //! budget in [0, 1] — a number or one of `light` (0.25), `standard` (0.5), `full` (1) — sets how
 //! many of the best-scored blocks run. Skipped blocks are not computed for that sample.
 
-use crate::common::param_ids;
 use crate::common::{gumbel_sigmoid_st, to_host, GateMlp};
-use crate::depthrun::run_selected;
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
-use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::Flops;
-use dddit_core::routing::{AuxLoss, Mode};
+use dddit_core::routing::param_ids;
+use dddit_core::routing::run_selected;
+use dddit_core::routing::Mode;
+use dddit_core::routing::{Router, RouterInput, RouterLosses, RouterOutput, RoutingStats};
 use serde::Deserialize;
 
 /// A depth budget: a fraction of the blocks, or a named group.
@@ -155,10 +155,10 @@ impl DepthStack {
     }
 }
 
-impl RoutedStack for DepthStack {
-    fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+impl Router for DepthStack {
+    fn forward(&self, mut h: Tensor<3>, input: &RouterInput) -> RouterOutput {
         if input.full {
-            return crate::stack::run_complete(self.blocks.iter(), h, input);
+            return dddit_core::routing::run_complete(self.blocks.iter(), h, input);
         }
         let [b, n, _] = h.dims();
         let l = self.blocks.len();
@@ -166,7 +166,7 @@ impl RoutedStack for DepthStack {
         let router_cost = Flops { router: self.router.macs_per_row(), ..Default::default() };
         let mut flops = vec![router_cost; b];
         let full = self.full_flops(n).total() as f64;
-        let mut aux = vec![];
+        let mut losses = RouterLosses::default();
         let mut ran = 0usize;
         if input.mode == Mode::Train {
             // Soft depth: every block computed, its residual gated per sample (straight-through).
@@ -185,17 +185,12 @@ impl RoutedStack for DepthStack {
             let per_block = self.blocks.first().map_or(0.0, |bl| bl.flops(n).total() as f64);
             let ratio =
                 (gates.sum_dim(1).reshape([b]) * per_block + router_cost.total() as f64).mean().reshape([1]) / full;
-            aux.push(AuxLoss { name: "flops_ratio".into(), value: ratio });
+            losses.flops_ratio = Some(ratio);
         } else {
             let plan = self.plan(&to_host(scores), b, self.budget);
             ran = run_selected(&self.blocks, &mut h, input, |s, i| plan[s].contains(&i), &mut flops);
         }
-        StackOutput {
-            h,
-            flops,
-            aux_losses: aux,
-            stats: [("layers".to_string(), ran as f64 / (b * l).max(1) as f64)].into(),
-        }
+        RouterOutput { h, flops, losses, stats: RoutingStats::layers(ran as f64 / (b * l).max(1) as f64) }
     }
 
     fn router_params(&self) -> Vec<ParamId> {

@@ -1,7 +1,7 @@
 //! # dddit-routers
 //!
 //! The router family of dddit. Every router is a [`RouterConfig`] (a TOML-deserialisable config
-//! with defaults and validation) that builds a [`RoutedStack`] (the layers between the DiT stem
+//! with defaults and validation) that builds a [`Router`] (the layers between the DiT stem
 //! and its final layer), registered by name with [`register_router!`]. [`routers`] lists them,
 //! [`build`] makes a model from a `[router]` table.
 //!
@@ -16,13 +16,11 @@ pub mod common;
 pub mod content;
 pub mod dense;
 pub mod depth;
-pub mod depthrun;
 pub mod fixtures;
 pub mod model;
 pub mod moe;
 pub mod registry;
 pub mod settings;
-pub mod stack;
 pub mod text;
 pub mod tgate;
 pub mod tokens;
@@ -33,7 +31,6 @@ pub use model::{ForwardOptions, RoutedDiT, RoutedForward};
 pub use registry::{
     build, lookup, routers, AnyRoutedModel, ConfigError, KeyDoc, RouterConfig, RouterEntry, RouterError,
 };
-pub use stack::{RoutedStack, RoutingStats, StackInput, StackOutput};
 
 #[doc(hidden)]
 pub use inventory;

@@ -1,15 +1,14 @@
 //! A DiT whose blocks are a routed stack.
 
-use crate::stack::{RoutedStack, RoutingStats, StackInput};
 use burn::prelude::*;
 use dddit_core::dit::{DiT, DiTConfig};
 use dddit_core::flops::Flops;
-use dddit_core::routing::{AuxLoss, Mode};
+use dddit_core::routing::{Mode, Router, RouterInput, RouterLosses, RoutingStats};
 
 /// The DiT stem (patch, position, timestep and label embeddings) and final layer of the
-/// reference model around a router's [`RoutedStack`].
+/// reference model around a [`Router`] (the routed layers).
 #[derive(Module, Debug)]
-pub struct RoutedDiT<S: Module + RoutedStack> {
+pub struct RoutedDiT<S: Module + Router> {
     /// Embeddings and final layer (its own `blocks` is empty: the stack replaces it).
     pub backbone: DiT,
     /// The routed layers.
@@ -30,8 +29,8 @@ pub struct RoutedForward {
     pub out: Tensor<4>,
     /// MACs each sample spent, stem and final layer included.
     pub flops: Vec<Flops>,
-    /// Router losses.
-    pub aux_losses: Vec<AuxLoss>,
+    /// Auxiliary losses (the router's, and the complexity heads' when given targets).
+    pub losses: RouterLosses,
     /// Routing statistics.
     pub stats: RoutingStats,
 }
@@ -64,7 +63,7 @@ impl<'a> ForwardOptions<'a> {
     }
 }
 
-impl<S: RoutedStack> RoutedDiT<S> {
+impl<S: Router> RoutedDiT<S> {
     /// Wraps `stack` with a freshly initialised stem for `config`.
     pub fn new(config: &DiTConfig, stack: S, device: &Device) -> Self {
         let mut stem = config.clone();
@@ -83,6 +82,13 @@ impl<S: RoutedStack> RoutedDiT<S> {
         RoutedDiT { backbone, stack, aux_heads, caption }
     }
 
+    /// The same model with its routed layers replaced by `f(router)`: stem, final layer, heads
+    /// and whatever `f` moves over keep their weights. Compares a router against dense on the
+    /// same weights: `model.with_router(|s| DenseStack { blocks: s.blocks })`.
+    pub fn with_router<T: Router>(self, f: impl FnOnce(S) -> T) -> RoutedDiT<T> {
+        RoutedDiT { backbone: self.backbone, stack: f(self.stack), aux_heads: self.aux_heads, caption: self.caption }
+    }
+
     /// The DiT hyper-parameters.
     pub fn config(&self) -> &DiTConfig {
         &self.backbone.config
@@ -98,7 +104,7 @@ impl<S: RoutedStack> RoutedDiT<S> {
             let text = opts.text.cloned().unwrap_or_else(|| Tensor::zeros([b, self.config().text_dim], &x.device()));
             e.c = e.c + proj.forward(text); // [batch, D]
         }
-        let input = StackInput {
+        let input = RouterInput {
             c: &e.c,
             t_emb: &e.t_emb,
             timesteps: opts.timesteps,
@@ -109,15 +115,15 @@ impl<S: RoutedStack> RoutedDiT<S> {
         };
         let s = self.stack.forward(e.tokens, &input);
         let mut stem = self.config().stem_flops();
-        let mut aux_losses = s.aux_losses;
+        let mut losses = s.losses;
         // A stack reports its `flops_ratio` relative to its own complete stack; the evaluation's
         // GFLOPs ratio is the whole model's against the dense DiT (stem and final layer, which no
         // router skips, included). Rescale, so that a budget λ trained for is the ratio reported
         // at inference: (stem + r·stack_full) / dense.
-        for a in aux_losses.iter_mut().filter(|a| a.name == "flops_ratio") {
+        if let Some(r) = losses.flops_ratio.take() {
             let full = self.stack.full_flops(self.config().num_tokens()).total() as f64;
             let dense = self.config().dense_flops().total().max(1) as f64;
-            a.value = (a.value.clone() * full + stem.total() as f64) / dense;
+            losses.flops_ratio = Some((r * full + stem.total() as f64) / dense);
         }
         if let Some(target) = &opts.complexity {
             let b = target.dims()[0];
@@ -127,13 +133,13 @@ impl<S: RoutedStack> RoutedDiT<S> {
             let scale = Tensor::<2>::from_floats([[0.1, 1.0]], &dev);
             let want = Tensor::cat(vec![target.clone() * scale, difficulty], 1); // [batch, 3]
             let got = self.aux_heads.forward(e.c.clone()); // [batch, 3]
-            aux_losses.push(AuxLoss { name: "aux".into(), value: (got - want).square().mean().reshape([1]) });
+            losses.complexity = Some((got - want).square().mean().reshape([1]));
             stem.router += (self.config().hidden_size * 3) as u64;
         }
         RoutedForward {
             out: self.backbone.head(s.h, e.c),
             flops: s.flops.into_iter().map(|f| f + stem).collect(),
-            aux_losses,
+            losses,
             stats: s.stats,
         }
     }

@@ -1,17 +1,17 @@
 //! Mixtures of experts: `soft-moe` (seed §2.1–2.2), `topk` (DiT-MoE token choice, or per
 //! sample) and `expert-choice` (EC-DiT).
 
-use crate::common::param_ids;
 use crate::common::{balance, entropy, probs, to_host_int, GateMlp};
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
-use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
 use dddit_core::dit::{adaln_modulation, attn_branch, mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::{cost, Flops};
 use dddit_core::nn::{linear, Attention, AttentionConfig, LinearInit, Mlp, MlpConfig};
-use dddit_core::routing::{execute, AuxLoss, ComputePath, Granularity, PathAssignment, RoutingDecision};
+use dddit_core::routing::param_ids;
+use dddit_core::routing::{execute, ComputePath, Granularity, PathAssignment, RoutingDecision};
+use dddit_core::routing::{mean, Router, RouterInput, RouterLosses, RouterOutput, RoutingStats};
 use serde::Deserialize;
 
 // ---------------------------------------------------------------------------------------------
@@ -86,14 +86,14 @@ impl RouterConfig for SoftMoeConfig {
     }
 }
 
-impl RoutedStack for SoftMoeStack {
-    fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+impl Router for SoftMoeStack {
+    fn forward(&self, mut h: Tensor<3>, input: &RouterInput) -> RouterOutput {
         let [b, n, _] = h.dims();
         let mut flops = vec![Flops::default(); b];
-        let mut aux = vec![];
+        let mut entropies = vec![];
         for layer in &self.layers {
             let logits = layer.gate.forward(input.c.clone()); // [batch, experts]
-            aux.push(entropy(logits.clone()));
+            entropies.push(entropy(logits.clone()));
             let d = RoutingDecision::mixture(Granularity::Sample, probs(logits));
             let paths: Vec<&dyn ComputePath> = layer.experts.iter().map(|e| e as &dyn ComputePath).collect();
             for (f, s) in flops.iter_mut().zip(d.per_sample_flops(&paths, b, n)) {
@@ -104,12 +104,8 @@ impl RoutedStack for SoftMoeStack {
             h = execute(h, &d, |e, rows, idx| layer.experts[e].forward(rows, c.clone().select(0, idx.clone())));
         }
         let experts = self.layers.first().map_or(0, |l| l.experts.len()) as f64;
-        StackOutput {
-            h,
-            flops,
-            aux_losses: mean_losses(aux),
-            stats: [("experts".to_string(), experts), ("layers".to_string(), 1.0)].into(),
-        }
+        let losses = RouterLosses { entropy: mean(entropies), ..Default::default() };
+        RouterOutput { h, flops, losses, stats: RoutingStats { experts: Some(experts), ..RoutingStats::layers(1.0) } }
     }
 
     fn router_params(&self) -> Vec<ParamId> {
@@ -125,26 +121,6 @@ impl RoutedStack for SoftMoeStack {
             })
             .sum()
     }
-}
-
-/// Averages same-named losses over layers.
-pub(crate) fn mean_losses(losses: Vec<AuxLoss>) -> Vec<AuxLoss> {
-    let mut out: Vec<(AuxLoss, usize)> = vec![];
-    for l in losses {
-        match out.iter_mut().find(|(o, _)| o.name == l.name) {
-            Some((o, n)) => {
-                o.value = o.value.clone() + l.value;
-                *n += 1;
-            }
-            None => out.push((l, 1)),
-        }
-    }
-    out.into_iter()
-        .map(|(mut o, n)| {
-            o.value = o.value / n as f64;
-            o
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -423,8 +399,14 @@ impl MoeStack {
         (((self.capacity * units as f64 * self.k as f64) / experts as f64).ceil() as usize).clamp(1, units)
     }
 
-    /// The routing decision of one layer for `units` rows of router input `x` (`[units, hidden]`).
-    pub fn decide(&self, layer: &MoeLayer, x: Tensor<2>, granularity: Granularity) -> RoutingDecision {
+    /// The routing decision of one layer for `units` rows of router input `x` (`[units, hidden]`),
+    /// with the layer's balance and entropy losses.
+    pub fn decide(
+        &self,
+        layer: &MoeLayer,
+        x: Tensor<2>,
+        granularity: Granularity,
+    ) -> (RoutingDecision, Tensor<1>, Tensor<1>) {
         let units = x.dims()[0];
         let e = layer.experts.len();
         let logits = layer.gate.forward(x); // [units, experts]
@@ -472,18 +454,16 @@ impl MoeStack {
             })
             .collect();
         let counts: Vec<usize> = assignments.iter().map(|a| a.units.len()).collect();
-        let mut d = RoutingDecision::sparse(granularity, units, assignments);
-        d.aux_losses = vec![balance(p.clone(), &counts), entropy(logits)];
-        d.probs = Some(p);
-        d
+        let d = RoutingDecision::sparse(granularity, units, assignments);
+        (d, balance(p, &counts), entropy(logits))
     }
 }
 
-impl RoutedStack for MoeStack {
-    fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+impl Router for MoeStack {
+    fn forward(&self, mut h: Tensor<3>, input: &RouterInput) -> RouterOutput {
         let [b, n, dim] = h.dims();
         let mut flops = vec![Flops::default(); b];
-        let mut aux = vec![];
+        let (mut balances, mut entropies) = (vec![], vec![]);
         let mut active = 0.0;
         for layer in &self.layers {
             let m = adaln_modulation(&layer.ada_ln_modulation, input.c.clone());
@@ -491,15 +471,15 @@ impl RoutedStack for MoeStack {
             let x = mlp_input(h.clone(), &m); // [batch, tokens, hidden]
             let paths: Vec<&dyn ComputePath> = layer.experts.iter().map(|e| e as &dyn ComputePath).collect();
             let e = layer.experts.len();
-            let (y, d) = if self.mode == 1 {
-                let d = self.decide(layer, input.c.clone(), Granularity::Sample);
+            let (y, d, bal, ent) = if self.mode == 1 {
+                let (d, bal, ent) = self.decide(layer, input.c.clone(), Granularity::Sample);
                 let y = execute(x.clone(), &d, |ex, rows, _| layer.experts[ex].forward(rows));
-                (y, d)
+                (y, d, bal, ent)
             } else {
                 let flat = x.clone().reshape([b * n, dim]);
-                let d = self.decide(layer, flat.clone(), Granularity::Token);
+                let (d, bal, ent) = self.decide(layer, flat.clone(), Granularity::Token);
                 let y = execute(flat, &d, |ex, rows, _| layer.experts[ex].forward(rows)).reshape([b, n, dim]);
-                (y, d)
+                (y, d, bal, ent)
             };
             let mut y = y;
             for s in &layer.shared {
@@ -517,15 +497,13 @@ impl RoutedStack for MoeStack {
             let counts = d.path_counts(e);
             let unit_count = if self.mode == 1 { b } else { b * n };
             active += counts.iter().sum::<usize>() as f64 / unit_count as f64;
-            aux.extend(d.aux_losses);
+            balances.push(bal);
+            entropies.push(ent);
         }
         let layers = self.layers.len().max(1) as f64;
-        StackOutput {
-            h,
-            flops,
-            aux_losses: mean_losses(aux),
-            stats: [("experts".to_string(), active / layers), ("layers".to_string(), 1.0)].into(),
-        }
+        let losses = RouterLosses { balance: mean(balances), entropy: mean(entropies), ..Default::default() };
+        let stats = RoutingStats { experts: Some(active / layers), ..RoutingStats::layers(1.0) };
+        RouterOutput { h, flops, losses, stats }
     }
 
     fn router_params(&self) -> Vec<ParamId> {

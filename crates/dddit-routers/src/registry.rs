@@ -5,13 +5,13 @@
 //! crate (`use my_router as _;`).
 
 use crate::model::{ForwardOptions, RoutedDiT, RoutedForward};
-use crate::stack::RoutedStack;
 use burn::module::{Module, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use dddit_core::dit::DiTConfig;
 use dddit_core::flops::Flops;
 use dddit_core::optim::FusedAdamW;
+use dddit_core::routing::Router;
 use serde::de::DeserializeOwned;
 
 /// Documentation of one config key.
@@ -64,7 +64,7 @@ pub enum RouterError {
 /// itself against the model and builds the routed stack.
 pub trait RouterConfig: DeserializeOwned + Default + std::fmt::Debug + Clone + Send + 'static {
     /// The stack this config builds.
-    type Stack: RoutedStack;
+    type Stack: Router;
     /// Registered name.
     const NAME: &'static str;
     /// One-line description.
@@ -104,11 +104,11 @@ pub trait AnyRoutedModel: Send + std::fmt::Debug {
     fn as_any(&self) -> &dyn std::any::Any;
     /// Ids of the parameters that `select(path, is_router)` accepts, where `path` is the
     /// parameter's module path (e.g. `stack.layers.0.experts.1.fc1.weight`) and `is_router`
-    /// whether the stack declares it a router parameter ([`RoutedStack::router_params`]): the
+    /// whether the stack declares it a router parameter ([`Router::router_params`]): the
     /// handle for stage-wise training (router only, experts only, …).
     fn param_ids(&self, select: &dyn Fn(&str, bool) -> bool) -> Vec<ParamId>;
     /// Ids of the router's own parameters, as its stack declares them
-    /// ([`RoutedStack::router_params`]).
+    /// ([`Router::router_params`]).
     fn router_params(&self) -> Vec<ParamId>;
     /// One optimiser step on `loss` (which must come from this model's autodiff forward):
     /// backward, then `optim` updates the parameters in `only` (all when `None`) with learning
@@ -140,14 +140,14 @@ pub trait AnyRoutedModel: Send + std::fmt::Debug {
 
 /// A [`RoutedDiT`] with the name it was registered under.
 #[derive(Debug)]
-pub struct Named<S: RoutedStack> {
+pub struct Named<S: Router> {
     /// Registered name.
     pub name: &'static str,
     /// The model.
     pub model: RoutedDiT<S>,
 }
 
-impl<S: RoutedStack> AnyRoutedModel for Named<S> {
+impl<S: Router> AnyRoutedModel for Named<S> {
     fn router(&self) -> &'static str {
         self.name
     }
@@ -347,7 +347,7 @@ pub fn param_count<C: RouterConfig>(config: &C, model: &DiTConfig, device: &Devi
 pub struct ParamCount {
     /// Every trainable parameter (scalars).
     pub total: usize,
-    /// Those the stack declares the router's own ([`RoutedStack::router_params`]); 0 for a
+    /// Those the stack declares the router's own ([`Router::router_params`]); 0 for a
     /// router without learned routing, whose `train = "router"` stage would train nothing.
     pub router: usize,
 }

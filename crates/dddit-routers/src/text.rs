@@ -1,11 +1,8 @@
 //! `text-budget` (seed §4.1): a pooled text embedding is mapped through a sigmoid to an integer
 //! compute budget — how many blocks a sample runs — and exactly that many run.
 
-use crate::common::param_ids;
 use crate::common::to_host;
-use crate::depthrun::run_to_depth;
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
-use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
@@ -13,7 +10,10 @@ use burn::tensor::activation::sigmoid;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::{cost, Flops};
 use dddit_core::nn::{linear, LinearInit};
-use dddit_core::routing::{AuxLoss, Mode};
+use dddit_core::routing::param_ids;
+use dddit_core::routing::run_to_depth;
+use dddit_core::routing::Mode;
+use dddit_core::routing::{Router, RouterInput, RouterLosses, RouterOutput, RoutingStats};
 use serde::Deserialize;
 
 /// Config of `text-budget`.
@@ -105,10 +105,10 @@ impl TextStack {
     }
 }
 
-impl RoutedStack for TextStack {
-    fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+impl Router for TextStack {
+    fn forward(&self, mut h: Tensor<3>, input: &RouterInput) -> RouterOutput {
         if input.full {
-            return crate::stack::run_complete(self.blocks.iter(), h, input);
+            return dddit_core::routing::run_complete(self.blocks.iter(), h, input);
         }
         let [b, n, _] = h.dims();
         let l = self.blocks.len();
@@ -118,7 +118,7 @@ impl RoutedStack for TextStack {
         }; // [batch, 1]
         let budgets: Vec<usize> = to_host(s.clone()).into_iter().map(|v| self.budget(v)).collect();
         let mut flops = vec![router; b];
-        let mut aux = vec![];
+        let mut losses = RouterLosses::default();
         if input.mode == Mode::Train {
             // Straight-through: block i is on while i < budget; its soft gate is the part of the
             // continuous budget above i, so gradients reach the head. Every block is computed.
@@ -140,18 +140,14 @@ impl RoutedStack for TextStack {
             let hard: Vec<f32> = budgets.iter().map(|&k| k as f32).collect();
             let hard = Tensor::<2>::from_data(TensorData::new(hard, [b, 1]), &h.device());
             let spent = hard - expected.clone().detach() + expected;
-            aux.push(AuxLoss { name: "flops_ratio".into(), value: spent.mean().reshape([1]) / l as f64 });
+            losses.flops_ratio = Some(spent.mean().reshape([1]) / l as f64);
         } else {
             h = run_to_depth(&self.blocks, h, input, &budgets, &mut flops);
         }
         let ran: usize = budgets.iter().sum();
         let text = if input.text.is_some() { 1.0 } else { 0.0 };
-        StackOutput {
-            h,
-            flops,
-            aux_losses: aux,
-            stats: [("layers".to_string(), ran as f64 / (b * l).max(1) as f64), ("text".to_string(), text)].into(),
-        }
+        let stats = RoutingStats { text: Some(text), ..RoutingStats::layers(ran as f64 / (b * l).max(1) as f64) };
+        RouterOutput { h, flops, losses, stats }
     }
 
     fn router_params(&self) -> Vec<ParamId> {

@@ -23,16 +23,15 @@
 //! were made. (A budget term for it was tried and withdrawn after its runs hit NaN gradients;
 //! their cause turned out to be GELU's backward, fixed since, not the budget term.)
 
-use crate::common::param_ids;
 use crate::common::{add_ratio, entropy, group_by, probs, to_host, GateMlp};
-use crate::moe::mean_losses;
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
-use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::Flops;
-use dddit_core::routing::{execute, AuxLoss, ComputePath, Granularity, Mode, PathAssignment, RoutingDecision};
+use dddit_core::routing::param_ids;
+use dddit_core::routing::{execute, ComputePath, Granularity, Mode, PathAssignment, RoutingDecision};
+use dddit_core::routing::{mean, Router, RouterInput, RouterLosses, RouterOutput, RoutingStats};
 use serde::Deserialize;
 
 /// How the block of each layer is chosen.
@@ -184,11 +183,11 @@ impl GateStack {
     }
 }
 
-impl RoutedStack for GateStack {
-    fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+impl Router for GateStack {
+    fn forward(&self, mut h: Tensor<3>, input: &RouterInput) -> RouterOutput {
         let [b, n, _] = h.dims();
         let mut flops = vec![Flops::default(); b];
-        let mut aux = vec![];
+        let mut entropies = vec![];
         let mut expected: Option<Tensor<1>> = None;
         let mut chosen_cost = 0.0;
         for layer in &self.layers {
@@ -202,7 +201,7 @@ impl RoutedStack for GateStack {
                 one_path_per_sample(&choice)
             } else {
                 let logits = layer.gate.forward(c.clone()); // [b, 3]
-                aux.push(entropy(logits.clone()));
+                entropies.push(entropy(logits.clone()));
                 for f in flops.iter_mut() {
                     f.router += layer.gate.macs_per_row();
                 }
@@ -261,19 +260,13 @@ impl RoutedStack for GateStack {
             });
         }
         let heavy: f64 = self.layers.iter().map(|l| l.blocks[0].flops(n).total() as f64).sum::<f64>() * b as f64;
-        let mut aux_losses = mean_losses(aux);
-        if let Some(e) = expected {
-            aux_losses.push(AuxLoss {
-                name: "flops_ratio".into(),
-                value: e.mean().reshape([1]) / self.layers.len().max(1) as f64,
-            });
-        }
-        StackOutput {
-            h,
-            flops,
-            aux_losses,
-            stats: [("block_cost".to_string(), chosen_cost / heavy.max(1.0)), ("layers".to_string(), 1.0)].into(),
-        }
+        let losses = RouterLosses {
+            entropy: mean(entropies),
+            flops_ratio: expected.map(|e| e.mean().reshape([1]) / self.layers.len().max(1) as f64),
+            ..Default::default()
+        };
+        let stats = RoutingStats { block_cost: Some(chosen_cost / heavy.max(1.0)), ..RoutingStats::layers(1.0) };
+        RouterOutput { h, flops, losses, stats }
     }
 
     // The gates; none under a hand-set schedule, which leaves them unused.
@@ -318,10 +311,10 @@ mod tests {
         m
     }
 
-    fn run(stack: &GateStack, h: &Tensor<3>, c: &Tensor<2>, mode: Mode) -> StackOutput {
+    fn run(stack: &GateStack, h: &Tensor<3>, c: &Tensor<2>, mode: Mode) -> RouterOutput {
         let ts = [100.0, 500.0, 900.0, 999.0];
         let x = Tensor::<4>::zeros([4, 1, 8, 8], &h.device());
-        stack.forward(h.clone(), &StackInput { c, t_emb: c, timesteps: &ts, text: None, x_t: &x, mode, full: false })
+        stack.forward(h.clone(), &RouterInput { c, t_emb: c, timesteps: &ts, text: None, x_t: &x, mode, full: false })
     }
 
     /// A `learned-hard` stack on the 2-layer model, with hidden tokens `h` and conditioning `c`
@@ -403,11 +396,11 @@ mod tests {
             let err = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
             assert!(err < 1e-4, "path {path}: train and inference differ by {err}");
             assert_eq!(train.flops, eval.flops, "path {path}");
-            let cost = train.stats["block_cost"];
+            let cost = train.stats.block_cost.expect("block cost");
             let want = stack.layers[0].blocks[path].flops(m.num_tokens()).total() as f64
                 / stack.layers[0].blocks[0].flops(m.num_tokens()).total() as f64;
             assert!((cost - want).abs() < 1e-9, "path {path}: block cost {cost}, want {want}");
-            let ratio = train.aux_losses.iter().find(|a| a.name == "flops_ratio").expect("flops_ratio").value.clone();
+            let ratio = train.losses.flops_ratio.clone().expect("flops_ratio");
             assert!((to_host(ratio.clone())[0] as f64 - want).abs() < 1e-3, "expected cost of a decisive gate");
             // The straight-through weight gives the gate a gradient from the denoising side too.
             let grads = train.h.square().mean().backward();

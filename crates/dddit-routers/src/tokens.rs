@@ -1,15 +1,15 @@
 //! `token-skip`: DyDiT's spatial dynamic tokens. Per block, a small MLP on each token decides
 //! whether it runs the block's MLP; attention still sees every token.
 
-use crate::common::param_ids;
 use crate::common::{add_ratio, decision_st, gumbel_sigmoid_st, to_host, GateMlp};
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
-use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::{cost, Flops};
-use dddit_core::routing::{execute, AuxLoss, Granularity, Mode, PathAssignment, RoutingDecision};
+use dddit_core::routing::param_ids;
+use dddit_core::routing::{execute, Granularity, Mode, PathAssignment, RoutingDecision};
+use dddit_core::routing::{Router, RouterInput, RouterLosses, RouterOutput, RoutingStats};
 use serde::Deserialize;
 
 /// Config of `token-skip`.
@@ -111,10 +111,10 @@ impl TokenStack {
     }
 }
 
-impl RoutedStack for TokenStack {
-    fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+impl Router for TokenStack {
+    fn forward(&self, mut h: Tensor<3>, input: &RouterInput) -> RouterOutput {
         if input.full {
-            return crate::stack::run_complete(self.layers.iter().map(|l| &l.block), h, input);
+            return dddit_core::routing::run_complete(self.layers.iter().map(|l| &l.block), h, input);
         }
         let [b, n, dim] = h.dims();
         let train = input.mode == Mode::Train;
@@ -154,16 +154,8 @@ impl RoutedStack for TokenStack {
             h = h + y * m.gate_mlp.clone().unsqueeze_dim::<3>(1);
         }
         let units = (b * self.layers.len()).max(1) as f64;
-        let mut out = StackOutput {
-            h,
-            flops,
-            aux_losses: vec![],
-            stats: [("tokens".to_string(), kept_frac / units), ("layers".to_string(), 1.0)].into(),
-        };
-        if let Some(r) = ratio {
-            out.aux_losses.push(AuxLoss { name: "flops_ratio".into(), value: r });
-        }
-        out
+        let stats = RoutingStats { tokens: Some(kept_frac / units), ..RoutingStats::layers(1.0) };
+        RouterOutput { h, flops, losses: RouterLosses { flops_ratio: ratio, ..Default::default() }, stats }
     }
 
     fn router_params(&self) -> Vec<ParamId> {

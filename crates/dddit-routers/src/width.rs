@@ -1,17 +1,17 @@
 //! `dynamic-width`: DyDiT's timestep-wise dynamic width. Per block, linear routers on the
 //! timestep embedding switch attention heads and groups of MLP channels.
 
-use crate::common::param_ids;
 use crate::common::{add_ratio, decision_st, group_by, gumbel_sigmoid_st, to_host};
 use crate::registry::{ConfigError, KeyDoc, RouterConfig};
-use crate::stack::{RoutedStack, StackInput, StackOutput};
 use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
 use dddit_core::dit::{attn_input, mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::{cost, Flops};
 use dddit_core::nn::{linear, AttentionSlice, LinearInit, MlpSlice};
+use dddit_core::routing::param_ids;
 use dddit_core::routing::Mode;
+use dddit_core::routing::{Router, RouterInput, RouterLosses, RouterOutput, RoutingStats};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -151,10 +151,10 @@ impl WidthStack {
     }
 }
 
-impl RoutedStack for WidthStack {
-    fn forward(&self, mut h: Tensor<3>, input: &StackInput) -> StackOutput {
+impl Router for WidthStack {
+    fn forward(&self, mut h: Tensor<3>, input: &RouterInput) -> RouterOutput {
         if input.full {
-            return crate::stack::run_complete(self.layers.iter().map(|l| &l.block), h, input);
+            return dddit_core::routing::run_complete(self.layers.iter().map(|l| &l.block), h, input);
         }
         let [b, n, _] = h.dims();
         let train = input.mode == Mode::Train;
@@ -234,21 +234,12 @@ impl RoutedStack for WidthStack {
             }
         }
         let units = (b * self.layers.len()).max(1) as f64;
-        let mut out = StackOutput {
-            h,
-            flops,
-            aux_losses: vec![],
-            stats: [
-                ("heads".to_string(), head_frac / units),
-                ("mlp_channels".to_string(), chan_frac / units),
-                ("layers".to_string(), 1.0),
-            ]
-            .into(),
+        let stats = RoutingStats {
+            heads: Some(head_frac / units),
+            mlp_channels: Some(chan_frac / units),
+            ..RoutingStats::layers(1.0)
         };
-        if let Some(r) = ratio {
-            out.aux_losses.push(dddit_core::routing::AuxLoss { name: "flops_ratio".into(), value: r });
-        }
-        out
+        RouterOutput { h, flops, losses: RouterLosses { flops_ratio: ratio, ..Default::default() }, stats }
     }
 
     fn router_params(&self) -> Vec<ParamId> {

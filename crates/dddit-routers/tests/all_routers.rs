@@ -95,14 +95,9 @@ fn every_router_runs_forward_and_backward() {
             }
             if mode == Mode::Train {
                 let mut loss = out.out.square().mean();
-                for a in &out.aux_losses {
-                    assert!(
-                        a.value.clone().is_finite().all().into_scalar::<bool>(),
-                        "{}: {} not finite",
-                        e.name,
-                        a.name
-                    );
-                    loss = loss + a.value.clone().mean();
+                for (name, v) in out.losses.named() {
+                    assert!(v.clone().is_finite().all().into_scalar::<bool>(), "{}: {name} not finite", e.name);
+                    loss = loss + v.mean();
                 }
                 let grads = loss.backward();
                 let _ = grads;
@@ -202,7 +197,7 @@ fn hard_choices_are_one_hot() {
         &dev,
     );
     let c = Tensor::<2>::random([5, m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
-    let d = stack.decide(&stack.layers[0], c, dddit_core::routing::Granularity::Sample);
+    let (d, _, _) = stack.decide(&stack.layers[0], c, dddit_core::routing::Granularity::Sample);
     let Assignment::Sparse(list) = &d.assignment else { panic!("sparse") };
     let mut seen = vec![0; 5];
     for a in list {
@@ -260,9 +255,8 @@ fn caption_conditioning_projects_the_text_into_c() {
                 ForwardOptions { text, complexity: Some(targets.clone()), ..ForwardOptions::new(&ts, Mode::Eval) };
             m.forward(x.clone(), t.clone(), y.clone(), &opts)
         };
-        let aux = |r: &dddit_routers::RoutedForward| {
-            r.aux_losses.iter().find(|a| a.name == "aux").expect("aux loss").value.clone().into_scalar::<f32>()
-        };
+        let aux =
+            |r: &dddit_routers::RoutedForward| r.losses.complexity.clone().expect("aux loss").into_scalar::<f32>();
         let none = run(None);
         let zeros = Tensor::<2>::zeros([2, 6], &dev);
         let caption = Tensor::<2>::random([2, 6], Distribution::Normal(0.0, 3.0), &dev);

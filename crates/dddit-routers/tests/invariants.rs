@@ -69,7 +69,7 @@ proptest! {
         let stack = cfg.init(&m, &dev);
         let layer = &stack.layers[0];
         let x = Tensor::<2>::random([units, m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
-        let d = stack.decide(layer, x.clone(), Granularity::Token);
+        let (d, _, _) = stack.decide(layer, x.clone(), Granularity::Token);
         d.validate(experts).unwrap();
         let counts = d.path_counts(experts);
         if ec {

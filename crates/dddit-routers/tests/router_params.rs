@@ -1,5 +1,5 @@
 //! The router contract for training: every router parameter a stack declares
-//! ([`RoutedStack::router_params`](dddit_routers::RoutedStack::router_params)) learns from the
+//! ([`Router::router_params`](dddit_routers::Router::router_params)) learns from the
 //! task. With every auxiliary loss weight at 0, the diffusion loss alone must give each of them
 //! a non-zero gradient; a gate that only the balance loss moves (as `topk` with k = 1 did while
 //! it renormalised its single weight to p / p = 1) fails here.

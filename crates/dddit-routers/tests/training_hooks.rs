@@ -27,8 +27,8 @@ fn loss(model: &dyn AnyRoutedModel, x0: &Tensor<4>, noise: &Tensor<4>, t: &[usiz
     let opts = ForwardOptions::new(&ts, mode);
     let out = model.forward(x_t.clone(), d.model_t_tensor(t, &dev), y, &opts);
     let mut l = d.training_losses(out.out, x0.clone(), x_t, t, noise.clone()).loss.mean();
-    for a in out.aux_losses.iter().filter(|a| a.name == "balance") {
-        l = l + a.value.clone().mean() * 0.01;
+    if let Some(b) = out.losses.balance {
+        l = l + b.mean() * 0.01;
     }
     l
 }

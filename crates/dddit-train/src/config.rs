@@ -9,7 +9,7 @@ pub enum StageTarget {
     /// Everything.
     All,
     /// Everything but the routers' own parameters (gates, routers, estimators, budget heads),
-    /// as the router's stack declares them (`RoutedStack::router_params`).
+    /// as the router's stack declares them (`Router::router_params`).
     Experts,
     /// Only the routers' own parameters, as declared by the stack.
     Router,

@@ -206,21 +206,24 @@ impl Trainer {
             loss = loss + c.clone() * w.complete;
             terms.push(("complete".into(), c.detach()));
         }
-        for a in out.aux_losses {
-            let v = a.value.mean();
-            match a.name.as_str() {
-                "entropy" if w.entropy != 0.0 => loss = loss + v.clone() * w.entropy,
-                "balance" if w.balance != 0.0 => loss = loss + v.clone() * w.balance,
-                "aux" => loss = loss + v.clone() * w.aux,
-                "flops_ratio" if w.flops != 0.0 => {
-                    let target = w.target_at(step);
-                    let f = (v.clone() - target).square() * 2.0;
-                    loss = loss + f.clone() * w.flops;
-                    terms.push(("flops".into(), f.detach()));
-                }
-                _ => {}
-            }
-            terms.push((a.name, v.detach()));
+        // Each router loss by its weight; every one present is logged under its name.
+        let l = &out.losses;
+        if let (Some(v), true) = (&l.balance, w.balance != 0.0) {
+            loss = loss + v.clone() * w.balance;
+        }
+        if let (Some(v), true) = (&l.entropy, w.entropy != 0.0) {
+            loss = loss + v.clone() * w.entropy;
+        }
+        if let (Some(v), true) = (&l.flops_ratio, w.flops != 0.0) {
+            let f = (v.clone() - w.target_at(step)).square() * 2.0;
+            loss = loss + f.clone() * w.flops;
+            terms.push(("flops".into(), f.detach()));
+        }
+        if let Some(v) = &l.complexity {
+            loss = loss + v.clone() * w.aux;
+        }
+        for (name, v) in l.named() {
+            terms.push((name.into(), v.detach()));
         }
         if self.inject_nan_at == Some(step) {
             loss = loss * f64::NAN;

@@ -1,6 +1,6 @@
 //! Two-stage training (seed §5.1) selects parameters by type, not by name: for every registered
 //! router, a `train = "router"` stage changes exactly the parameters its stack declares
-//! (`RoutedStack::router_params`) and a `train = "experts"` stage exactly the others.
+//! (`Router::router_params`) and a `train = "experts"` stage exactly the others.
 
 use dddit_core::dit::DiTConfig;
 use dddit_core::testing::device;

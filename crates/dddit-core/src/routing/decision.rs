@@ -56,15 +56,6 @@ pub enum Assignment {
     Sparse(Vec<PathAssignment>),
 }
 
-/// A named auxiliary loss produced by a router (balance, entropy, FLOPs target…).
-#[derive(Clone, Debug)]
-pub struct AuxLoss {
-    /// Name used in logs and configs.
-    pub name: String,
-    /// Scalar value, `[1]`.
-    pub value: Tensor<1>,
-}
-
 /// A router's decision for one layer.
 #[derive(Clone, Debug)]
 pub struct RoutingDecision {
@@ -74,11 +65,6 @@ pub struct RoutingDecision {
     pub num_units: usize,
     /// Paths per unit.
     pub assignment: Assignment,
-    /// The router's distribution over paths per unit, `[units, paths]`, for entropy and
-    /// balance losses and routing statistics.
-    pub probs: Option<Tensor<2>>,
-    /// Auxiliary losses.
-    pub aux_losses: Vec<AuxLoss>,
 }
 
 /// An invariant a decision broke.
@@ -137,27 +123,15 @@ pub enum DecisionError {
 }
 
 impl RoutingDecision {
-    /// A sparse decision without probabilities or losses.
+    /// A sparse decision.
     pub fn sparse(granularity: Granularity, num_units: usize, assignments: Vec<PathAssignment>) -> Self {
-        RoutingDecision {
-            granularity,
-            num_units,
-            assignment: Assignment::Sparse(assignments),
-            probs: None,
-            aux_losses: vec![],
-        }
+        RoutingDecision { granularity, num_units, assignment: Assignment::Sparse(assignments) }
     }
 
     /// A soft mixture over all paths.
     pub fn mixture(granularity: Granularity, weights: Tensor<2>) -> Self {
         let num_units = weights.dims()[0];
-        RoutingDecision {
-            granularity,
-            num_units,
-            assignment: Assignment::Mixture { weights: weights.clone() },
-            probs: Some(weights),
-            aux_losses: vec![],
-        }
+        RoutingDecision { granularity, num_units, assignment: Assignment::Mixture { weights } }
     }
 
     /// Units that run `path` (`None` if the path is not assigned; a mixture runs every path on

@@ -1,5 +1,16 @@
-//! Routing: the [`Router`] and [`ComputePath`] traits, the [`RoutingDecision`] a router takes,
-//! and the one executor that turns a decision into work without running what was skipped.
+//! Routing: the contract a router implements and the executions it is built from.
+//!
+//! A router author meets five things, all here or in `dddit-routers`:
+//!
+//! 1. `RouterConfig` (in `dddit-routers`): the `[router]` table's keys with defaults and
+//!    validation, and `init` that builds the router; `register_router!` makes it selectable.
+//! 2. [`Router`]: the routed layers, `forward(h, &RouterInput) -> RouterOutput`, their
+//!    complete-model cost and the ids of the router's own parameters.
+//! 3. [`RouterInput`]: conditioning, host timesteps, caption, x_t, train/eval, complete model.
+//! 4. [`RouterOutput`]: hidden states, FLOPs spent per sample, typed [`RouterLosses`] and
+//!    [`RoutingStats`].
+//! 5. The executions: [`execute`] a [`RoutingDecision`] (experts or tokens, gathered, never
+//!    masked), [`run_selected`] / [`run_to_depth`] (per-sample depth), [`run_complete`].
 //!
 //! A *compute path* is a unit a router can switch on or off: a block variant, an expert, a group
 //! of heads or MLP channels. A *router* looks at the conditioning and returns a decision: which
@@ -31,13 +42,18 @@
 //! ```
 
 mod decision;
+mod depth;
 mod execute;
+mod output;
+mod router;
 
-pub use decision::{Assignment, AuxLoss, DecisionError, Granularity, PathAssignment, RoutingDecision};
+pub use decision::{Assignment, DecisionError, Granularity, PathAssignment, RoutingDecision};
+pub use depth::{run_complete, run_selected, run_to_depth, states_at_depths};
 pub use execute::{execute, execute_masked_reference};
+pub use output::{mean, RouterLosses, RoutingStats};
+pub use router::{param_ids, Router, RouterInput, RouterOutput};
 
 use crate::flops::Flops;
-use burn::prelude::*;
 
 /// Whether a router is used for training (soft or straight-through decisions, gradients flow)
 /// or for inference (hard decisions, skipped work is not run).
@@ -47,28 +63,6 @@ pub enum Mode {
     Train,
     /// Inference.
     Eval,
-}
-
-/// Everything a router may look at for one layer of one forward pass.
-#[derive(Clone, Debug)]
-pub struct RouterInput<'a> {
-    /// Timestep embedding, `[batch, hidden]`.
-    pub t_emb: &'a Tensor<2>,
-    /// Condition embedding `c = t_emb + y_emb` (+ text), `[batch, hidden]`.
-    pub c_emb: &'a Tensor<2>,
-    /// Diffusion timesteps on the host, one per sample, where known (sampling always knows them):
-    /// lets timestep-only routers decide once per step without a device round trip.
-    pub timesteps: Option<&'a [f64]>,
-    /// Pooled text embedding, `[batch, text_dim]`.
-    pub text: Option<&'a Tensor<2>>,
-    /// Features of the noisy input x_t (e.g. complexity measures), `[batch, features]`.
-    pub x_features: Option<&'a Tensor<2>>,
-    /// Hidden tokens entering this layer, `[batch, tokens, hidden]`, for token-level routers.
-    pub tokens: Option<&'a Tensor<3>>,
-    /// Index of the layer being routed.
-    pub layer: usize,
-    /// Training or inference.
-    pub mode: Mode,
 }
 
 /// A unit of computation a router can switch, with its analytic cost.
@@ -94,53 +88,5 @@ pub trait ComputePath {
 
     /// MACs of running this path on one sample's `tokens` tokens (for a token-level path, on
     /// `tokens` tokens of any samples).
-    fn cost(&self, tokens: usize) -> Flops;
-}
-
-/// A router: conditioning in, [`RoutingDecision`] out.
-///
-/// Routers are concrete burn modules (burn's `Module` is not object-safe); a registry of
-/// factories in `dddit-routers` makes them selectable by name.
-///
-/// ```
-/// use dddit_core::flops::Flops;
-/// use dddit_core::prelude::*;
-/// use dddit_core::routing::{Granularity, PathAssignment, Router, RouterInput, RoutingDecision};
-///
-/// /// Training-free policy: the heavy path (0) for t ≥ 500, the light path (1) below.
-/// struct ByNoise;
-///
-/// impl Router for ByNoise {
-///     fn num_paths(&self) -> usize { 2 }
-///     fn route(&self, input: &RouterInput) -> RoutingDecision {
-///         let ts = input.timesteps.expect("timesteps on the host");
-///         let (mut heavy, mut light) = (vec![], vec![]);
-///         for (i, t) in ts.iter().enumerate() {
-///             if *t >= 500.0 { heavy.push(i) } else { light.push(i) }
-///         }
-///         RoutingDecision::sparse(Granularity::Sample, ts.len(),
-///             vec![PathAssignment::new(0, heavy), PathAssignment::new(1, light)])
-///     }
-///     fn cost(&self, _tokens: usize) -> Flops { Flops::default() }
-/// }
-///
-/// let device = dddit_core::testing::device();
-/// let t_emb = Tensor::<2>::zeros([3, 8], &device);
-/// let input = RouterInput {
-///     t_emb: &t_emb, c_emb: &t_emb, timesteps: Some(&[999.0, 10.0, 600.0]), text: None,
-///     x_features: None, tokens: None, layer: 0, mode: dddit_core::routing::Mode::Eval,
-/// };
-/// let d = ByNoise.route(&input);
-/// d.validate(2).unwrap();
-/// assert_eq!(d.units_of(0), Some(&[0usize, 2][..]));
-/// ```
-pub trait Router {
-    /// Number of compute paths this router chooses among.
-    fn num_paths(&self) -> usize;
-
-    /// Takes the routing decision for one layer.
-    fn route(&self, input: &RouterInput) -> RoutingDecision;
-
-    /// MACs of the router's own network for one sample of `tokens` tokens.
     fn cost(&self, tokens: usize) -> Flops;
 }

@@ -1,11 +1,11 @@
-//! Running a block stack to a per-sample depth: shared by routers that choose how many blocks a
-//! sample runs (`content-aware`, `text-budget`).
+//! Executions over a stack of DiT blocks: per-sample depth and the complete model. Shared by
+//! every router that chooses which blocks a sample runs (`depth-budget`, `text-budget`,
+//! `content-aware`, the example `noise-skip`) and by gated routers' complete model.
 
-use crate::stack::StackInput;
+use super::{execute, Granularity, PathAssignment, RouterInput, RouterOutput, RoutingDecision, RoutingStats};
+use crate::dit::DiTBlock;
+use crate::flops::Flops;
 use burn::prelude::*;
-use dddit_core::dit::DiTBlock;
-use dddit_core::flops::Flops;
-use dddit_core::routing::{execute, Granularity, PathAssignment, RoutingDecision};
 
 /// Runs block `i` only for the samples `s` with `runs(s, i)`; the others pass through untouched
 /// and are never gathered into it. Adds each sample's block costs to `flops` and returns how many
@@ -13,27 +13,28 @@ use dddit_core::routing::{execute, Granularity, PathAssignment, RoutingDecision}
 pub fn run_selected(
     blocks: &[DiTBlock],
     h: &mut Tensor<3>,
-    input: &StackInput,
+    input: &RouterInput,
     runs: impl Fn(usize, usize) -> bool,
     flops: &mut [Flops],
 ) -> usize {
-    let [b, n, _] = h.dims();
+    let [b, n, _] = h.dims(); // [batch, tokens, hidden]
     let mut ran = 0;
     for (i, block) in blocks.iter().enumerate() {
         let samples: Vec<usize> = (0..b).filter(|&s| runs(s, i)).collect();
         if samples.is_empty() {
-            continue;
+            continue; // no sample runs this block: nothing is launched
         }
         for &s in &samples {
             flops[s] += block.flops(n);
         }
         ran += samples.len();
-        let c = input.c;
+        let c = input.c; // [batch, hidden]
         *h = if samples.len() == b {
             block.forward(h.clone(), c.clone())
         } else {
             let d = RoutingDecision::sparse(Granularity::Sample, b, vec![PathAssignment::new(0, samples)]);
-            // Only the residual of the samples that run is added: the others keep their h.
+            // `execute` gathers the listed samples' rows and scatters the result into a tensor
+            // that is zero elsewhere: return the residual, so the others keep their h.
             let delta = execute(h.clone(), &d, |_, rows, idx| {
                 block.forward(rows.clone(), c.clone().select(0, idx.clone())) - rows
             });
@@ -47,7 +48,7 @@ pub fn run_selected(
 pub fn run_to_depth(
     blocks: &[DiTBlock],
     mut h: Tensor<3>,
-    input: &StackInput,
+    input: &RouterInput,
     depth: &[usize],
     flops: &mut [Flops],
 ) -> Tensor<3> {
@@ -68,4 +69,19 @@ pub fn states_at_depths(blocks: &[DiTBlock], mut h: Tensor<3>, c: &Tensor<2>, le
         out.push(h.clone());
     }
     out
+}
+
+/// The complete model of a gated router: every block runs densely for every sample.
+pub fn run_complete<'a>(
+    blocks: impl Iterator<Item = &'a DiTBlock>,
+    mut h: Tensor<3>,
+    input: &RouterInput,
+) -> RouterOutput {
+    let [b, n, _] = h.dims();
+    let mut cost = Flops::default();
+    for block in blocks {
+        h = block.forward(h, input.c.clone());
+        cost += block.flops(n);
+    }
+    RouterOutput::new(h, vec![cost; b], RoutingStats::layers(1.0))
 }
