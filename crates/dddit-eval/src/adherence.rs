@@ -3,7 +3,7 @@
 //!
 //! # The detector
 //!
-//! [`detect`] reads a `3 × size × size` image in `[-1, 1]` (as [`dddit_train::data::Shapes`]
+//! [`detect`] reads a `3 × size × size` image in `[-1, 1]` (as [`dddit_data::Shapes`]
 //! renders it, or as a model generates it) and returns one [`Detection`] per object:
 //!
 //! 1. **Background.** The per-channel median of the dark pixels (largest channel below 0.5 in
@@ -91,7 +91,7 @@
 //! score class-conditional samples.
 
 use crate::EvalError;
-use dddit_train::data::{Cell, Colour, ObjectSpec, ShapeKind, SizeClass};
+use dddit_data::{Cell, Colour, Grid, ObjectSpec, ShapeKind, SizeClass};
 use serde::{Deserialize, Serialize};
 
 /// Settings of the detector; [`DetectorConfig::default`] is what [`detect`] uses.
@@ -306,10 +306,10 @@ impl Palette {
     }
 }
 
-/// Grid and radius ranges of the data set at one image size.
+/// Grid and radius ranges of the data set at one image size ([`Grid`], the renderer's own).
 struct Geometry {
-    cell_side: f32,
-    /// `[lo, hi]` radius ranges of small and large objects (`r = max(f · cell · [0.92, 1], 1.5)`).
+    grid: Grid,
+    /// `[lo, hi]` radius ranges of small and large objects ([`Grid::radius_range`]).
     ranges: [(f32, f32); 2],
     /// Radius separating the size classes (geometric mean of small `hi` and large `lo`).
     size_threshold: f32,
@@ -319,15 +319,11 @@ struct Geometry {
 
 impl Geometry {
     fn new(size: usize) -> Self {
-        let cell_side = size as f32 / 3.0;
-        let range = |s: SizeClass| {
-            let f = s.radius_fraction() * cell_side;
-            ((0.92 * f).max(1.5), f.max(1.5))
-        };
-        let small = range(SizeClass::Small);
-        let large = range(SizeClass::Large);
+        let grid = Grid::new(size);
+        let small = grid.radius_range(SizeClass::Small);
+        let large = grid.radius_range(SizeClass::Large);
         Geometry {
-            cell_side,
+            grid,
             ranges: [small, large],
             size_threshold: (small.1 * large.0).sqrt(),
             smallest_area: 2.0 * small.0 * small.0,
@@ -336,9 +332,8 @@ impl Geometry {
 
     /// The cell (row-major index) holding pixel `(x, y)`'s centre.
     fn cell_of(&self, x: usize, y: usize) -> usize {
-        let col = (((x as f32 + 0.5) / self.cell_side) as usize).min(2);
-        let row = (((y as f32 + 0.5) / self.cell_side) as usize).min(2);
-        row * 3 + col
+        let cell = self.grid.cell_of(x, y);
+        cell.row() * 3 + cell.col()
     }
 
     /// Relative distance of `r` from the nearest radius range (0 inside one).
@@ -479,50 +474,13 @@ impl ObjectMask {
     }
 }
 
-/// Whether the offset `(dx, dy)` from the centre lies inside a shape of kind `kind` and radius
-/// `r`: the data set's own geometry, so fitted templates reproduce its rasters exactly.
-fn contains(kind: ShapeKind, dx: f32, dy: f32, r: f32) -> bool {
-    kind.contains(dx, dy, r)
-}
-
-/// Area of a shape of radius `r`, divided by `r²` (for `r ≥ 1.5`, where the cross arm is `r/3`).
-fn area_factor(kind: ShapeKind) -> f32 {
-    match kind {
-        ShapeKind::Circle => std::f32::consts::PI,
-        ShapeKind::Square => 4.0 * 0.85 * 0.85,
-        ShapeKind::Triangle | ShapeKind::Diamond => 2.0,
-        ShapeKind::Cross => 20.0 / 9.0,
-    }
-}
-
-/// Half-width of the row at offset `dy` of a shape of kind `kind` and radius `r` (the row is
-/// `|dx| ≤ w` for every kind), or `None` where the shape does not reach. Agrees with
-/// [`contains`] up to rounding; [`row_span`] settles the boundary pixels with `contains` itself.
-fn half_width(kind: ShapeKind, dy: f32, r: f32) -> Option<f32> {
-    let ady = dy.abs();
-    match kind {
-        ShapeKind::Circle => (ady <= r).then(|| (r * r - dy * dy).max(0.0).sqrt()),
-        ShapeKind::Square => (ady <= 0.85 * r).then_some(0.85 * r),
-        ShapeKind::Triangle => (-r..=r).contains(&dy).then_some(0.5 * (dy + r)),
-        ShapeKind::Diamond => (ady <= r).then_some(r - ady),
-        ShapeKind::Cross => {
-            let arm = (r / 3.0).max(0.5);
-            if ady <= arm {
-                Some(r)
-            } else {
-                (ady <= r).then_some(arm)
-            }
-        }
-    }
-}
-
 /// The pixels `x0..x1` of row `y` that the template covers: each kind's row is one centred
-/// interval, whose ends are found from [`half_width`] and then checked pixel by pixel with
-/// [`contains`], so the raster is exactly the data set's.
+/// interval, whose ends are found from [`ShapeKind::half_width`] and then checked pixel by pixel
+/// with [`ShapeKind::contains`], so the raster is exactly the data set's.
 fn row_span(kind: ShapeKind, cx: f32, cy: f32, r: f32, y: usize, size: usize) -> (usize, usize) {
     let dy = y as f32 + 0.5 - cy;
-    let inside = |x: isize| x >= 0 && (x as usize) < size && contains(kind, x as f32 + 0.5 - cx, dy, r);
-    let Some(w) = half_width(kind, dy, r) else {
+    let inside = |x: isize| x >= 0 && (x as usize) < size && kind.contains(x as f32 + 0.5 - cx, dy, r);
+    let Some(w) = kind.half_width(dy, r) else {
         // `half_width` and `contains` may disagree only at the very boundary: check the column
         // nearest to the centre.
         let x = (cx - 0.5).round() as isize;
@@ -600,7 +558,7 @@ fn fit_kinds(mask: &ObjectMask, geom: &Geometry, prior: f32) -> Vec<Fit> {
     let half_extent = ((x1 - x0 + 1).max(y1 - y0 + 1)) as f32 / 2.0;
     let mut per_kind: Vec<Fit> = Vec::with_capacity(ShapeKind::ALL.len());
     for kind in ShapeKind::ALL {
-        let r_area = (mask.area as f32 / area_factor(kind)).sqrt().max(0.5);
+        let r_area = (mask.area as f32 / kind.area_factor()).sqrt().max(0.5);
         let triangle_shift = |r: f32| {
             if kind == ShapeKind::Triangle {
                 r / 3.0
@@ -1215,7 +1173,7 @@ pub fn score_image(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dddit_train::data::{background, Dataset, Sample, Shapes, ShapesConfig, SplitMix64};
+    use dddit_data::{background, Dataset, Sample, Shapes, ShapesConfig, SplitMix64};
 
     fn shapes(size: usize, max_objects: usize, textured: bool, len: usize, seed: u64) -> Shapes {
         ShapesConfig { size, max_objects, textured_background: textured, len, seed }.init().unwrap()
@@ -1377,7 +1335,7 @@ mod tests {
             let cy = -3.0 + (size as f32 + 6.0) * rng.next_f32();
             for y in 0..size {
                 let dy = y as f32 + 0.5 - cy;
-                let want: Vec<usize> = (0..size).filter(|&x| contains(kind, x as f32 + 0.5 - cx, dy, r)).collect();
+                let want: Vec<usize> = (0..size).filter(|&x| kind.contains(x as f32 + 0.5 - cx, dy, r)).collect();
                 let (a, b) = row_span(kind, cx, cy, r, y, size);
                 assert_eq!((a..b).collect::<Vec<_>>(), want, "{kind:?} r {r} centre ({cx}, {cy}) row {y}");
             }
@@ -1389,8 +1347,7 @@ mod tests {
                 for (cx, cy) in [(8.0, 8.0), (8.5, 8.5), (8.0, 8.5)] {
                     for y in 0..16 {
                         let dy = y as f32 + 0.5 - cy;
-                        let want: Vec<usize> =
-                            (0..16).filter(|&x| contains(kind, x as f32 + 0.5 - cx, dy, r)).collect();
+                        let want: Vec<usize> = (0..16).filter(|&x| kind.contains(x as f32 + 0.5 - cx, dy, r)).collect();
                         let (a, b) = row_span(kind, cx, cy, r, y, 16);
                         assert_eq!((a..b).collect::<Vec<_>>(), want, "{kind:?} r {r} ({cx}, {cy}) row {y}");
                     }

@@ -3,7 +3,7 @@
 //! spent is set against how complex its caption is (the seed's text-aware budget, §4.1).
 
 use crate::adherence::{adherence, Adherence, Detection};
-use dddit_train::data::ObjectSpec;
+use dddit_data::ObjectSpec;
 use serde::{Deserialize, Serialize};
 
 /// Scenes whose captions are sampled: caption, label and ground-truth objects of each.
@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn samples_are_grouped_by_compute_level() {
-        use dddit_train::data::{Dataset, ShapesConfig};
+        use dddit_data::{Dataset, ShapesConfig};
         let one = ShapesConfig::new(16, 1).init().unwrap().get(0).objects[0];
         let obj = |n: usize| vec![one; n];
         let scenes = Scenes {

@@ -10,7 +10,7 @@ use crate::frechet::FrechetReference;
 use crate::stats::FeatureStats;
 use crate::EvalError;
 use burn::prelude::*;
-use dddit_train::data::Dataset;
+use dddit_data::Dataset;
 use serde::{Deserialize, Serialize};
 
 /// One kind of degradation at increasing levels and the metric at each.
@@ -50,7 +50,7 @@ impl DegradationCheck {
 
 /// Adds N(0, σ²) noise (deterministic in `seed`) and clamps to [-1, 1].
 fn noisy(images: &[f32], sigma: f64, seed: u64) -> Vec<f32> {
-    let mut rng = dddit_train::data::shapes::SplitMix64::new(seed);
+    let mut rng = dddit_data::SplitMix64::new(seed);
     images
         .iter()
         .map(|&v| {
@@ -179,7 +179,7 @@ pub fn degradation_check(
     if let Some(judge) = judge {
         let predicted = judge.predict(tensor(base));
         let labels = &pool_labels[..samples];
-        let mut rng = dddit_train::data::shapes::SplitMix64::new(seed ^ 0x5eed);
+        let mut rng = dddit_data::SplitMix64::new(seed ^ 0x5eed);
         let fractions = [0.0, 0.25, 0.5, 1.0];
         let mut values = Vec::new();
         for &f in &fractions {
@@ -232,7 +232,7 @@ pub fn markdown(checks: &[DegradationCheck]) -> String {
 mod tests {
     use super::*;
     use crate::classifier::DataSetName;
-    use dddit_train::data::ShapesConfig;
+    use dddit_data::ShapesConfig;
 
     #[test]
     fn blur_keeps_constants_and_means() {

@@ -48,7 +48,7 @@ pub enum EvalError {
     Invalid(String),
     /// A data set could not be built or read.
     #[error(transparent)]
-    Data(#[from] dddit_train::data::DataError),
+    Data(#[from] dddit_data::DataError),
     /// A model error.
     #[error(transparent)]
     Core(#[from] dddit_core::CoreError),

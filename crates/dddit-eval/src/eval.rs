@@ -15,11 +15,10 @@ use crate::sample::{balanced_labels, sample_batch, sample_batch_with, SampleConf
 use crate::stats::{FeatureStats, StatsCache, StatsKey};
 use crate::EvalError;
 use burn::prelude::*;
-use dddit_train::data::{Dataset, FashionMnistConfig, ShapeKind, ShapesConfig, Split};
-use dddit_train::DataSection;
+use dddit_data::DataSection;
+use dddit_data::{Dataset, ShapeKind};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Which network features are computed with.
@@ -249,15 +248,6 @@ fn describe(data: &DataSection) -> String {
     }
 }
 
-/// The reference data: Fashion-MNIST's train split whatever split the run used, or the run's
-/// own shapes generator (at least `n` images long: it can draw any index).
-fn reference_data(data: &DataSection, n: usize) -> Result<Arc<dyn Dataset>, EvalError> {
-    Ok(match data {
-        DataSection::FashionMnist(c) => Arc::new(FashionMnistConfig { split: Split::Train, ..c.clone() }.init()?),
-        DataSection::Shapes(c) => Arc::new(ShapesConfig { len: c.len.max(n), ..c.clone() }.init()?),
-    })
-}
-
 /// How many real images evaluation can draw from the data a run trained on: `(reference,
 /// held-out)`, where the reference set bounds `reference_samples` and the held-out set bounds
 /// `samples` (the real-vs-real floor compares as many held-out images as samples). `None`
@@ -266,17 +256,7 @@ fn reference_data(data: &DataSection, n: usize) -> Result<Arc<dyn Dataset>, Eval
 pub fn real_image_counts(data: &DataSection) -> Result<(Option<usize>, Option<usize>), EvalError> {
     Ok(match data {
         DataSection::Shapes(_) => (None, None),
-        DataSection::FashionMnist(_) => (Some(reference_data(data, 0)?.len()), Some(held_out_data(data, 0)?.len())),
-    })
-}
-
-/// Held-out real images the judges are scored on (Fashion-MNIST test; shapes of another seed).
-fn held_out_data(data: &DataSection, n: usize) -> Result<Arc<dyn Dataset>, EvalError> {
-    Ok(match data {
-        DataSection::FashionMnist(c) => Arc::new(FashionMnistConfig { split: Split::Test, ..c.clone() }.init()?),
-        DataSection::Shapes(c) => Arc::new(
-            ShapesConfig { len: c.len.max(1000).max(n), ..c.clone() }.with_seed(c.seed.wrapping_add(0x7e57)).init()?,
-        ),
+        DataSection::FashionMnist(_) => (Some(data.reference(0)?.len()), Some(data.held_out(0)?.len())),
     })
 }
 
@@ -330,7 +310,7 @@ pub fn evaluate(
     let scenes = match run.text_encoder {
         None => None,
         Some(_) => {
-            let data = held_out_data(&run.file.data, config.samples)?;
+            let data = run.file.data.held_out(config.samples)?;
             if data.len() < config.samples {
                 return Err(EvalError::Invalid(format!(
                     "{} has {} captions, fewer than the {} samples asked for",
@@ -406,7 +386,7 @@ pub fn evaluate(
     }
 
     // 2. Quality under each feature extractor.
-    let reference = reference_data(&run.file.data, config.reference_samples)?;
+    let reference = run.file.data.reference(config.reference_samples)?;
     let n_ref = config.reference_samples;
     let (ref_images, _) = real_images(reference.as_ref(), n_ref)?;
     let ref_gen =
@@ -416,7 +396,7 @@ pub fn evaluate(
         None => crate::assets::root()?.join("stats"),
     });
     // Held-out real images, as many as the samples: the real-vs-real floor of each metric.
-    let held_out = held_out_data(&run.file.data, config.samples)?;
+    let held_out = run.file.data.held_out(config.samples)?;
     let (floor_images, _) = real_images(held_out.as_ref(), config.samples)?;
     let floor_gen =
         Generated { images: floor_images, labels: vec![], channels: held_out.channels(), size: held_out.size() };

@@ -53,7 +53,7 @@ pub fn extract_all(extractor: &dyn FeatureExtractor, images: &Tensor<4>) -> Vec<
 ///
 /// # Panics
 /// If the range goes past the end of `data`.
-pub fn dataset_images(data: &dyn dddit_train::data::Dataset, range: std::ops::Range<usize>) -> (Vec<f32>, Vec<usize>) {
+pub fn dataset_images(data: &dyn dddit_data::Dataset, range: std::ops::Range<usize>) -> (Vec<f32>, Vec<usize>) {
     let mut images = Vec::with_capacity(range.len() * data.channels() * data.size() * data.size());
     let mut labels = Vec::with_capacity(range.len());
     for i in range {

@@ -9,7 +9,7 @@ use crate::stats::FeatureStats;
 use crate::EvalError;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use dddit_train::data::Dataset;
+use dddit_data::Dataset;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 

@@ -4,8 +4,8 @@
 use crate::EvalError;
 use burn::prelude::*;
 use dddit_core::dit::DiTConfig;
+use dddit_data::Dataset;
 use dddit_routers::AnyRoutedModel;
-use dddit_train::data::Dataset;
 use dddit_train::{RunFile, TrainState};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

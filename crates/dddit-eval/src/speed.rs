@@ -15,9 +15,9 @@
 use crate::sample::{balanced_labels, sample_batch, SampleConfig, SamplerKind};
 use crate::EvalError;
 use burn::prelude::*;
+use dddit_data::{Complexity, Dataset, Sample, SplitMix64};
 pub use dddit_routers::fixtures::forward_once;
 use dddit_routers::AnyRoutedModel;
-use dddit_train::data::{Complexity, Dataset, Sample, SplitMix64};
 use dddit_train::{TrainConfig, Trainer};
 use serde::Serialize;
 use std::sync::Arc;

@@ -4,11 +4,12 @@
 
 use dddit_core::device::DeviceSpec;
 use dddit_core::dit::DiTConfig;
+use dddit_data::DataSection;
+use dddit_data::Dataset;
 use dddit_eval::eval::{EvalConfig, FeatureKind};
 use dddit_routers::registry::ParamCount;
 use dddit_routers::settings::{deserialize_all, lookup};
-use dddit_train::data::Dataset;
-use dddit_train::{DataSection, RunFile};
+use dddit_train::RunFile;
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -50,7 +50,7 @@ impl HashedBagOfWords {
             for b in word.to_lowercase().bytes() {
                 h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
             }
-            let mut rng = crate::data::SplitMix64::new(h);
+            let mut rng = dddit_data::SplitMix64::new(h);
             for x in v.iter_mut() {
                 *x += if rng.next_u64() & 1 == 0 { 1.0 } else { -1.0 };
             }

@@ -6,12 +6,11 @@
 
 pub mod captions;
 pub mod config;
-pub mod data;
 pub mod run;
 pub mod run_dir;
 pub mod trainer;
 
 pub use config::{LossWeights, Stage, StageTarget, TrainConfig};
-pub use run::{DataSection, DataShape, ModelSection, RunFile, RunFileError};
+pub use run::{ModelSection, RunFile, RunFileError};
 pub use run_dir::{Prepared, RunDir, RunError};
 pub use trainer::{StepLog, TrainError, TrainState, Trainer};

@@ -2,10 +2,10 @@
 //! same file `dddit train` reads and copies into the run directory as `config.toml`, so
 //! evaluation can rebuild exactly the model that was trained.
 
-use crate::data::{DataError, Dataset, FashionMnistConfig, ShapesConfig};
 use crate::TrainConfig;
 use burn::prelude::*;
 use dddit_core::dit::DiTConfig;
+use dddit_data::{DataSection, Dataset};
 use dddit_routers::AnyRoutedModel;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -101,61 +101,6 @@ fn yes() -> bool {
 
 fn dropout() -> f64 {
     0.1
-}
-
-/// `[data]` of a run file.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum DataSection {
-    /// Procedural shapes.
-    Shapes(ShapesConfig),
-    /// Fashion-MNIST from the IDX files.
-    FashionMnist(FashionMnistConfig),
-}
-
-/// What the model needs to know of a data set, known from its settings without reading it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DataShape {
-    /// Side of the square images.
-    pub size: usize,
-    /// Image channels.
-    pub channels: usize,
-    /// Number of classes.
-    pub classes: usize,
-}
-
-impl DataSection {
-    /// The images' size, channels and classes (what [`Dataset`] will report once built), so
-    /// that the model and router can be checked even when the data cannot be read.
-    pub fn shape(&self) -> DataShape {
-        match self {
-            DataSection::Shapes(c) => {
-                DataShape { size: c.size, channels: 3, classes: crate::data::shapes::ShapeKind::ALL.len() }
-            }
-            DataSection::FashionMnist(c) => DataShape {
-                size: if c.pad_to_32 { 32 } else { 28 },
-                channels: 1,
-                classes: crate::data::fashion_mnist::CLASS_NAMES.len(),
-            },
-        }
-    }
-
-    /// Every out-of-range setting, as (key below `[data]`, what is wrong), without reading
-    /// any file; a missing or unreadable file is found by [`DataSection::init`].
-    pub fn problems(&self) -> Vec<(String, String)> {
-        match self {
-            DataSection::Shapes(c) => c.problems(),
-            DataSection::FashionMnist(_) => vec![],
-        }
-    }
-
-    /// Builds the data set.
-    pub fn init(&self) -> Result<Arc<dyn Dataset>, DataError> {
-        Ok(match self {
-            DataSection::Shapes(c) => Arc::new(c.init()?),
-            DataSection::FashionMnist(c) => Arc::new(c.init()?),
-        })
-    }
 }
 
 impl RunFile {

@@ -54,7 +54,7 @@ pub struct Prepared {
     /// The DiT of the run.
     pub dit: DiTConfig,
     /// The training data.
-    pub data: std::sync::Arc<dyn crate::data::Dataset>,
+    pub data: std::sync::Arc<dyn dddit_data::Dataset>,
 }
 
 impl RunDir {

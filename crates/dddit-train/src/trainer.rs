@@ -2,13 +2,13 @@
 //! clipping, EMA, a stage schedule, atomic checkpoints, exact resume and a clean stop on NaN.
 
 use crate::config::TrainConfig;
-use crate::data::{BatchOrder, BatchOrderConfig, Batcher, BatcherConfig, Dataset, Position, SplitMix64};
 use burn::module::ParamId;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use dddit_core::diffusion::{DiffusionConfig, GaussianDiffusion};
 use dddit_core::optim::{FusedAdamW, FusedAdamWConfig};
 use dddit_core::routing::Mode;
+use dddit_data::{BatchOrder, BatchOrderConfig, Batcher, BatcherConfig, Dataset, Position, SplitMix64};
 use dddit_routers::{AnyRoutedModel, ForwardOptions};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

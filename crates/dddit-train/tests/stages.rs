@@ -4,8 +4,8 @@
 
 use dddit_core::dit::DiTConfig;
 use dddit_core::testing::device;
+use dddit_data::{Dataset, ShapesConfig};
 use dddit_routers::{build, routers};
-use dddit_train::data::{Dataset, ShapesConfig};
 use dddit_train::{Stage, StageTarget, TrainConfig, Trainer};
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -6,8 +6,8 @@ use burn::tensor::Distribution;
 use dddit_core::dit::DiTConfig;
 use dddit_core::routing::Mode;
 use dddit_core::testing::{device, seeded};
+use dddit_data::{Dataset, ShapesConfig};
 use dddit_routers::{build, AnyRoutedModel, ForwardOptions};
-use dddit_train::data::{Dataset, ShapesConfig};
 use dddit_train::{TrainConfig, TrainError, Trainer};
 use std::sync::Arc;
 

@@ -68,7 +68,7 @@ struct TrainArgs {
     #[arg(long, value_delimiter = ',', requires = "widths")]
     strides: Option<Vec<usize>>,
     /// Directory of the Fashion-MNIST IDX files.
-    #[arg(long, default_value = dddit_train::data::fashion_mnist::DEFAULT_DIR)]
+    #[arg(long, default_value = dddit_data::fashion_mnist::DEFAULT_DIR)]
     fashion_dir: PathBuf,
     /// Device (see `dddit devices`).
     #[arg(long, default_value = "flex")]
@@ -93,7 +93,7 @@ struct EvalArgs {
     #[arg(long)]
     textured: bool,
     /// Directory of the Fashion-MNIST IDX files.
-    #[arg(long, default_value = dddit_train::data::fashion_mnist::DEFAULT_DIR)]
+    #[arg(long, default_value = dddit_data::fashion_mnist::DEFAULT_DIR)]
     fashion_dir: PathBuf,
     /// Device (see `dddit devices`).
     #[arg(long, default_value = "flex")]
@@ -209,10 +209,8 @@ fn eval(a: EvalArgs) -> Result<()> {
 }
 
 /// The held-out shapes split at side `size`.
-fn held_out_shapes(size: usize) -> Result<dddit_train::data::Shapes> {
-    Ok(dddit_train::data::ShapesConfig::new(size, classifier::train::SHAPES_TEST_LEN)
-        .with_seed(classifier::train::SHAPES_TEST_SEED)
-        .init()?)
+fn held_out_shapes(size: usize) -> Result<dddit_data::Shapes> {
+    Ok(classifier::train::shapes_test_config(size).init()?)
 }
 
 /// Prints the best accuracy possible on the first `n` held-out shapes of side `size`.

@@ -233,8 +233,8 @@ pub struct FdCheckArgs {
 
 /// Runs `dddit fd-check`.
 pub fn fd_check(a: FdCheckArgs) -> Result<()> {
+    use dddit_data::{Dataset, FashionMnistConfig, ShapesConfig, Split};
     use dddit_eval::classifier::Classifier;
-    use dddit_train::data::{Dataset, FashionMnistConfig, ShapesConfig, Split};
     let spec: DeviceSpec = a.device.parse()?;
     let device = spec.device()?;
     let (reference, held_out, name): (Box<dyn Dataset>, Box<dyn Dataset>, DataSetName) = match a.data {

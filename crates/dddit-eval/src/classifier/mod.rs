@@ -82,10 +82,8 @@ impl DataSetName {
     /// Class names, indexed by label.
     pub fn class_names(self) -> Vec<String> {
         match self {
-            DataSetName::FashionMnist => {
-                dddit_train::data::fashion_mnist::CLASS_NAMES.iter().map(|s| s.to_string()).collect()
-            }
-            DataSetName::Shapes => dddit_train::data::ShapeKind::ALL.iter().map(|k| k.name().to_string()).collect(),
+            DataSetName::FashionMnist => dddit_data::fashion_mnist::CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
+            DataSetName::Shapes => dddit_data::ShapeKind::ALL.iter().map(|k| k.name().to_string()).collect(),
         }
     }
 

@@ -26,7 +26,7 @@ use burn::nn::{GroupNorm, GroupNormConfig, Linear, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use burn::tensor::ops::PadMode;
-use dddit_train::data::SplitMix64;
+use dddit_data::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 /// Salt of the parameter stream, so that a classifier seed never replays another stream of the

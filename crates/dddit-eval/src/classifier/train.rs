@@ -10,8 +10,10 @@
 //!   there is nothing to overfit and no augmentation. By default ([`TrainOptions::shapes_mix`])
 //!   the samples are rendered in turn at 16, 32 and 64 pixels, on plain and textured
 //!   backgrounds, and brought to 32 pixels the way [`Classifier::prepare`] does, so that one
-//!   classifier judges runs of any of those sizes. Held out: [`SHAPES_TEST_LEN`] samples at the
-//!   fixed seed [`SHAPES_TEST_SEED`] (which training refuses to use), 32 pixels, plain.
+//!   classifier judges runs of any of those sizes. Held out: [`SHAPES_TEST_LEN`] samples of
+//!   the held-out split of the seed-0 generator ([`ShapesConfig::held_out`], seed
+//!   `0 + HELD_OUT_SALT`, which training refuses to use): the same images evaluation uses as
+//!   held-out real shapes for runs with the default data seed.
 //!
 //! Everything is drawn from the seed (initial weights, order, augmentation), so a run is
 //! repeatable. AdamW, a linear warm-up, then a cosine decay to zero; cross-entropy loss.
@@ -21,14 +23,12 @@ use crate::EvalError;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
-use dddit_train::data::{BatchOrderConfig, Dataset, FashionMnistConfig, Shapes, ShapesConfig, Split, SplitMix64};
+use dddit_data::{BatchOrderConfig, Dataset, FashionMnistConfig, Shapes, ShapesConfig, Split, SplitMix64};
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Seed of the held-out shapes split.
-pub const SHAPES_TEST_SEED: u64 = 0x7E57_5EED;
 /// Size of the held-out shapes split.
 pub const SHAPES_TEST_LEN: usize = 10_000;
 /// Salt of the augmentation stream ("AUGM").
@@ -77,7 +77,7 @@ impl TrainOptions {
     pub fn new(data: DataSetName) -> Self {
         TrainOptions {
             data,
-            fashion_dir: PathBuf::from(dddit_train::data::fashion_mnist::DEFAULT_DIR),
+            fashion_dir: PathBuf::from(dddit_data::fashion_mnist::DEFAULT_DIR),
             epochs: match data {
                 DataSetName::FashionMnist => 10,
                 DataSetName::Shapes => 12,
@@ -222,9 +222,10 @@ pub fn train_set(opts: &TrainOptions) -> Result<Arc<dyn Dataset>, EvalError> {
             Arc::new(FashionMnistConfig::new(Split::Train).with_dir(&opts.fashion_dir).with_pad_to_32(true).init()?)
         }
         DataSetName::Shapes => {
-            if opts.seed == SHAPES_TEST_SEED {
+            let held_out = shapes_test_config(32).seed;
+            if opts.seed == held_out {
                 return Err(EvalError::Invalid(format!(
-                    "seed {SHAPES_TEST_SEED:#x} draws the held-out shapes split; train with another seed"
+                    "seed {held_out:#x} draws the held-out shapes split; train with another seed"
                 )));
             }
             let len = opts.epochs.max(1) * opts.shapes_per_epoch;
@@ -266,7 +267,7 @@ impl Dataset for ShapesMix {
         self.len
     }
 
-    fn get(&self, index: usize) -> dddit_train::data::Sample {
+    fn get(&self, index: usize) -> dddit_data::Sample {
         assert!(index < self.len, "shapes index {index} out of range (len {})", self.len);
         let shapes = &self.variants[index % self.variants.len()];
         let mut sample = shapes.generate(index);
@@ -336,9 +337,15 @@ fn resize_square(image: &[f32], c: usize, from: usize, to: usize) -> Vec<f32> {
     out
 }
 
+/// The held-out shapes of side `size`: [`SHAPES_TEST_LEN`] samples of the held-out split of
+/// the default (seed 0) generator.
+pub fn shapes_test_config(size: usize) -> ShapesConfig {
+    ShapesConfig::new(size, SHAPES_TEST_LEN).held_out(SHAPES_TEST_LEN)
+}
+
 /// The held-out split of `data`: the Fashion-MNIST test set read from `fashion_dir`, or
-/// [`SHAPES_TEST_LEN`] shapes at [`SHAPES_TEST_SEED`] of side `shapes_size` (16, 32 or 64), on
-/// a plain or a `textured` background.
+/// [`shapes_test_config`] of side `shapes_size` (16, 32 or 64), on a plain or a `textured`
+/// background.
 pub fn test_set(
     data: DataSetName,
     fashion_dir: &std::path::Path,
@@ -349,12 +356,7 @@ pub fn test_set(
         DataSetName::FashionMnist => {
             Arc::new(FashionMnistConfig::new(Split::Test).with_dir(fashion_dir).with_pad_to_32(true).init()?)
         }
-        DataSetName::Shapes => Arc::new(
-            ShapesConfig::new(shapes_size, SHAPES_TEST_LEN)
-                .with_seed(SHAPES_TEST_SEED)
-                .with_textured_background(textured)
-                .init()?,
-        ),
+        DataSetName::Shapes => Arc::new(shapes_test_config(shapes_size).with_textured_background(textured).init()?),
     })
 }
 
@@ -366,7 +368,7 @@ pub fn test_set(
 /// guess is the most frequent kind among them, right with probability (its count) / (their
 /// number); this is the mean of that probability.
 pub fn shapes_label_ceiling(shapes: &Shapes, n: usize) -> f64 {
-    let n = n.min(dddit_train::data::Dataset::len(shapes));
+    let n = n.min(dddit_data::Dataset::len(shapes));
     let sum: f64 = (0..n).map(|i| best_guess_odds(shapes, i)).sum();
     100.0 * sum / n.max(1) as f64
 }

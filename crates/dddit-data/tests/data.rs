@@ -1,9 +1,9 @@
 //! Tests of the data sets, the batcher and the batch order.
 
-use dddit_train::data::fashion_mnist::{
+use dddit_data::fashion_mnist::{
     gunzip_if_needed, parse_idx_images, parse_idx_labels, CLASS_NAMES, DEFAULT_DIR, IMAGES_MAGIC, LABELS_MAGIC,
 };
-use dddit_train::data::{
+use dddit_data::{
     BatchOrderConfig, BatcherConfig, Cell, DataError, Dataset, FashionMnist, FashionMnistConfig, Position, ShapeKind,
     ShapesConfig, Split,
 };

@@ -9,7 +9,7 @@
 //! bottom"`.
 //!
 //! ```
-//! use dddit_train::data::{Dataset, ShapesConfig};
+//! use dddit_data::{Dataset, ShapesConfig};
 //! let shapes = ShapesConfig { size: 32, len: 100, seed: 7, ..Default::default() }.init().unwrap();
 //! let s = shapes.get(3);
 //! assert_eq!(s.image.len(), 3 * 32 * 32);
@@ -17,62 +17,11 @@
 //! assert_eq!(s, shapes.get(3));
 //! ```
 
-use super::{edge_density, Complexity, DataError, Dataset, Sample};
+use crate::geometry::Grid;
+use crate::rng::SplitMix64;
+use crate::{edge_density, Complexity, DataError, Dataset, Sample};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-
-/// SplitMix64 (Steele, Lea & Flood 2014): a tiny, fast, seedable PRNG, local to its owner.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
-
-fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-impl SplitMix64 {
-    /// A generator started at `seed`.
-    pub fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
-    }
-
-    /// A generator seeded by hashing several numbers together (e.g. `[seed, epoch, index]`);
-    /// different tuples give unrelated streams.
-    pub fn from_parts(parts: &[u64]) -> Self {
-        let mut h = 0x5EED_DA7A_0000_0001_u64;
-        for &p in parts {
-            h = mix64(h.wrapping_add(GOLDEN) ^ p);
-        }
-        SplitMix64::new(h)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(GOLDEN);
-        mix64(self.state)
-    }
-
-    /// A uniform float in `[0, 1)` (24 random bits).
-    pub fn next_f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    /// A uniform integer in `0..n` (`n ≥ 1`, `n < 2³²`).
-    pub fn below(&mut self, n: usize) -> usize {
-        debug_assert!(n >= 1 && (n as u64) < (1u64 << 32));
-        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
-    }
-
-    /// A fair coin.
-    pub fn coin(&mut self) -> bool {
-        self.next_u64() >> 63 == 1
-    }
-}
 
 /// Kind of a shape; the label of a shapes sample is the kind of its first object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -109,6 +58,38 @@ impl ShapeKind {
     /// The class label of this kind (its position in [`ShapeKind::ALL`]).
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// Area of the shape of radius `r`, divided by `r²` (for `r ≥ 1.5`, where the cross arm is
+    /// `r/3`).
+    pub fn area_factor(self) -> f32 {
+        match self {
+            ShapeKind::Circle => std::f32::consts::PI,
+            ShapeKind::Square => 4.0 * 0.85 * 0.85,
+            ShapeKind::Triangle | ShapeKind::Diamond => 2.0,
+            ShapeKind::Cross => 20.0 / 9.0,
+        }
+    }
+
+    /// Half-width of the row at offset `dy` of the shape of radius `r` (the row is `|dx| ≤ w`
+    /// for every kind), or `None` where the shape does not reach. Agrees with
+    /// [`ShapeKind::contains`] up to rounding; a raster settles boundary pixels with `contains`.
+    pub fn half_width(self, dy: f32, r: f32) -> Option<f32> {
+        let ady = dy.abs();
+        match self {
+            ShapeKind::Circle => (ady <= r).then(|| (r * r - dy * dy).max(0.0).sqrt()),
+            ShapeKind::Square => (ady <= 0.85 * r).then_some(0.85 * r),
+            ShapeKind::Triangle => (-r..=r).contains(&dy).then_some(0.5 * (dy + r)),
+            ShapeKind::Diamond => (ady <= r).then_some(r - ady),
+            ShapeKind::Cross => {
+                let arm = (r / 3.0).max(0.5);
+                if ady <= arm {
+                    Some(r)
+                } else {
+                    (ady <= r).then_some(arm)
+                }
+            }
+        }
     }
 
     /// Whether the offset `(dx, dy)` from the centre lies inside the shape of radius `r`.
@@ -375,6 +356,9 @@ pub fn caption(objects: &[ObjectSpec]) -> String {
     }
 }
 
+/// Added to a shapes seed to draw its held-out split ([`ShapesConfig::held_out`]).
+pub const HELD_OUT_SALT: u64 = 0x7e57;
+
 /// Settings of a [`Shapes`] data set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -419,6 +403,13 @@ impl ShapesConfig {
     pub fn with_textured_background(mut self, textured: bool) -> Self {
         self.textured_background = textured;
         self
+    }
+
+    /// The held-out split of these settings: the same scenes' distribution drawn from the seed
+    /// `seed + HELD_OUT_SALT`, `len` long. Evaluation's real-vs-real floor and real-image checks,
+    /// and the shapes classifier's test set, all use this one definition.
+    pub fn held_out(&self, len: usize) -> ShapesConfig {
+        ShapesConfig { len, seed: self.seed.wrapping_add(HELD_OUT_SALT), ..self.clone() }
     }
 
     /// Checks the settings and builds the data set.
@@ -530,20 +521,19 @@ impl Shapes {
             let j = i + rng.below(9 - i);
             cells.swap(i, j);
         }
-        let cell_side = self.config.size as f32 / 3.0;
+        let grid = Grid::new(self.config.size);
         let mut placed: Vec<Placed> = cells[..n]
             .iter()
             .map(|&cell| {
                 let kind = ShapeKind::ALL[rng.below(ShapeKind::ALL.len())];
                 let colour = Colour::ALL[rng.below(Colour::ALL.len())];
                 let size = if rng.coin() { SizeClass::Large } else { SizeClass::Small };
-                let r = (size.radius_fraction() * cell_side * (0.92 + 0.08 * rng.next_f32())).max(1.5);
-                let slack = (0.5 * cell_side - r).max(0.0) * 0.8;
+                let r = grid.radius(size, rng.next_f32());
+                let slack = (0.5 * grid.cell_side - r).max(0.0) * 0.8;
                 let jx = (rng.next_f32() * 2.0 - 1.0) * slack;
                 let jy = (rng.next_f32() * 2.0 - 1.0) * slack;
-                let cx = (cell.col() as f32 + 0.5) * cell_side + jx;
-                let cy = (cell.row() as f32 + 0.5) * cell_side + jy;
-                Placed { spec: ObjectSpec { kind, colour, size, cell }, cx, cy, r }
+                let (ccx, ccy) = grid.centre(cell);
+                Placed { spec: ObjectSpec { kind, colour, size, cell }, cx: ccx + jx, cy: ccy + jy, r }
             })
             .collect();
         // Large first (stable: among equals, generation order).

@@ -1,9 +1,17 @@
-//! Data sets for training and evaluation.
+//! # dddit-data
+//!
+//! Data sets for training and evaluation, and nothing else: training and evaluation both
+//! depend on this crate, neither on the other for data.
 //!
 //! - [`shapes`]: procedural, seeded scenes of coloured shapes with exact captions and per-object
 //!   ground truth ([`ShapesConfig`] → [`Shapes`]); no files.
 //! - [`fashion_mnist`]: the real Fashion-MNIST IDX files ([`FashionMnistConfig`] →
 //!   [`FashionMnist`]), 28×28 or padded to 32×32.
+//! - [`geometry`]: the shapes grid and radii, shared by the renderer and the adherence detector;
+//! - [`rng`]: the seeded [`SplitMix64`] every procedural draw uses;
+//! - [`section`]: the `[data]` table of a run file ([`DataSection`]) with its reference and
+//!   held-out splits (one definition: Fashion-MNIST train / test, shapes seed / seed +
+//!   [`HELD_OUT_SALT`]).
 //! - [`batch`]: turning indices into tensors on a burn device ([`BatcherConfig`] → [`Batcher`])
 //!   and a deterministic, resumable shuffled order ([`BatchOrderConfig`] → [`BatchOrder`]).
 //!
@@ -11,14 +19,22 @@
 //! floats in `[-1, 1]` (channel-major, row-major), with a class label, an English caption and a
 //! [`Complexity`] (object count and edge density).
 
+#![warn(missing_docs)]
+
 pub mod batch;
 pub mod fashion_mnist;
+pub mod geometry;
+pub mod rng;
+pub mod section;
 pub mod shapes;
 
 pub use batch::{Batch, BatchOrder, BatchOrderConfig, Batcher, BatcherConfig, OrderedBatch, Position};
 pub use fashion_mnist::{FashionMnist, FashionMnistConfig, Split};
+pub use geometry::Grid;
+pub use rng::SplitMix64;
+pub use section::{DataSection, DataShape};
 pub use shapes::{
-    background, caption, Cell, Colour, ObjectSpec, ShapeKind, Shapes, ShapesConfig, SizeClass, SplitMix64,
+    background, caption, Cell, Colour, ObjectSpec, ShapeKind, Shapes, ShapesConfig, SizeClass, HELD_OUT_SALT,
 };
 
 use std::path::PathBuf;

@@ -7,7 +7,7 @@
 //! flip is drawn from `(seed, epoch, index)`, so a batch is the same whenever it is rebuilt.
 //!
 //! ```
-//! use dddit_train::data::{BatchOrderConfig, BatcherConfig, Dataset, ShapesConfig};
+//! use dddit_data::{BatchOrderConfig, BatcherConfig, Dataset, ShapesConfig};
 //! use std::sync::Arc;
 //! let device = dddit_core::testing::device();
 //! let shapes = Arc::new(ShapesConfig { size: 16, len: 10, ..Default::default() }.init().unwrap());
@@ -18,8 +18,8 @@
 //! assert_eq!(batch.x.dims(), [4, 3, 16, 16]);
 //! ```
 
-use super::shapes::SplitMix64;
-use super::{DataError, Dataset, Sample};
+use crate::rng::SplitMix64;
+use crate::{DataError, Dataset, Sample};
 use burn::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -8,13 +8,13 @@
 //! 32×32 frame of −1 (black), so that DiT patch sizes 2, 4 and 8 all divide the side.
 //!
 //! ```no_run
-//! use dddit_train::data::{Dataset, FashionMnistConfig, Split};
+//! use dddit_data::{Dataset, FashionMnistConfig, Split};
 //! let test = FashionMnistConfig::new(Split::Test).with_pad_to_32(true).init()?;
 //! assert_eq!((test.len(), test.size()), (10_000, 32));
-//! # Ok::<(), dddit_train::data::DataError>(())
+//! # Ok::<(), dddit_data::DataError>(())
 //! ```
 
-use super::{edge_density, Complexity, DataError, Dataset, Sample};
+use crate::{edge_density, Complexity, DataError, Dataset, Sample};
 use flate2::read::GzDecoder;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
