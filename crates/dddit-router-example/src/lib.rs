@@ -25,7 +25,7 @@ use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::Flops;
 use dddit_core::routing::{run_selected, Router, RouterInput, RouterOutput, RoutingStats};
-use dddit_routers::{ConfigError, KeyDoc, RouterConfig};
+use dddit_routers::{ConfigError, KeyDefault, KeyDoc, RouterConfig};
 use serde::Deserialize;
 
 // ANCHOR: config
@@ -76,13 +76,13 @@ impl RouterConfig for NoiseSkipConfig {
             KeyDoc {
                 key: "skip_layers",
                 ty: "integer ≤ depth",
-                default: "2",
+                default: KeyDefault::Fixed("2"),
                 doc: "last blocks a low-noise sample skips",
             },
             KeyDoc {
                 key: "threshold",
                 ty: "float ≥ 0",
-                default: "300.0",
+                default: KeyDefault::Fixed("300.0"),
                 doc: "timestep below which a sample is low-noise",
             },
         ]

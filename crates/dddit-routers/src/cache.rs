@@ -8,7 +8,7 @@
 //! mixed-timestep batches run every block. A new trajectory is detected when the timestep does
 //! not decrease or the batch size changes.
 
-use crate::registry::{ConfigError, KeyDoc, RouterConfig};
+use crate::registry::{ConfigError, KeyDefault, KeyDoc, RouterConfig};
 use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
@@ -99,20 +99,25 @@ impl RouterConfig for StepCacheConfig {
             KeyDoc {
                 key: "schedule",
                 ty: "\"fixed\" | \"learned\"",
-                default: "\"fixed\"",
+                default: KeyDefault::Fixed("\"fixed\""),
                 doc: "fixed interval, or calibrated on the first trajectory",
             },
-            KeyDoc { key: "interval", ty: "integer ≥ 1", default: "2", doc: "fixed: recompute every N steps" },
+            KeyDoc {
+                key: "interval",
+                ty: "integer ≥ 1",
+                default: KeyDefault::Fixed("2"),
+                doc: "fixed: recompute every N steps",
+            },
             KeyDoc {
                 key: "threshold",
                 ty: "float ≥ 0",
-                default: "0.1",
+                default: KeyDefault::Fixed("0.1"),
                 doc: "learned: reuse where the relative residual change is below this",
             },
             KeyDoc {
                 key: "layers",
                 ty: "\"all\" | \"middle\"",
-                default: "\"middle\"",
+                default: KeyDefault::Fixed("\"middle\""),
                 doc: "blocks that may be cached",
             },
         ]

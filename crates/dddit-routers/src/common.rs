@@ -129,3 +129,14 @@ pub fn add_ratio(total: Option<Tensor<1>>, layer: Tensor<1>) -> Tensor<1> {
         None => layer,
     }
 }
+
+/// The model's hidden size as TOML: the default of `router_hidden` keys
+/// ([`crate::KeyDefault::Model`]).
+pub fn hidden_size(model: &dddit_core::dit::DiTConfig) -> String {
+    model.hidden_size.to_string()
+}
+
+/// The model's MLP width as TOML: the default of `expert_hidden` keys.
+pub fn mlp_width(model: &dddit_core::dit::DiTConfig) -> String {
+    model.mlp_hidden().to_string()
+}

@@ -3,7 +3,7 @@
 //! learned estimator on those features; only the chosen depth is computed.
 
 use crate::common::{probs, to_host};
-use crate::registry::{ConfigError, KeyDoc, RouterConfig};
+use crate::registry::{ConfigError, KeyDefault, KeyDoc, RouterConfig};
 use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
@@ -81,19 +81,19 @@ impl RouterConfig for ContentAwareConfig {
             KeyDoc {
                 key: "estimator",
                 ty: "\"frequency\" | \"gradient\" | \"learned\"",
-                default: "\"frequency\"",
+                default: KeyDefault::Fixed("\"frequency\""),
                 doc: "complexity measure of x_t",
             },
             KeyDoc {
                 key: "levels",
                 ty: "array of floats in (0, 1], ascending, last 1",
-                default: "[0.5, 0.75, 1.0]",
+                default: KeyDefault::Fixed("[0.5, 0.75, 1.0]"),
                 doc: "depths a sample can run, as fractions of the blocks",
             },
             KeyDoc {
                 key: "thresholds",
                 ty: "array of floats, ascending, len(levels) - 1",
-                default: "[0.33, 0.66]",
+                default: KeyDefault::Fixed("[0.33, 0.66]"),
                 doc: "complexity cut points between levels (heuristic estimators)",
             },
         ]

@@ -3,7 +3,7 @@
 //! many of the best-scored blocks run. Skipped blocks are not computed for that sample.
 
 use crate::common::{gumbel_sigmoid_st, to_host, GateMlp};
-use crate::registry::{ConfigError, KeyDoc, RouterConfig};
+use crate::registry::{ConfigError, KeyDefault, KeyDoc, RouterConfig};
 use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
@@ -85,17 +85,27 @@ impl RouterConfig for DepthBudgetConfig {
             KeyDoc {
                 key: "budget",
                 ty: "float in [0, 1] | \"light\" | \"standard\" | \"full\"",
-                default: "1.0",
+                default: KeyDefault::Fixed("1.0"),
                 doc: "fraction of blocks run at inference",
             },
-            KeyDoc { key: "min_layers", ty: "integer ≤ depth", default: "1", doc: "blocks that always run" },
+            KeyDoc {
+                key: "min_layers",
+                ty: "integer ≤ depth",
+                default: KeyDefault::Fixed("1"),
+                doc: "blocks that always run",
+            },
             KeyDoc {
                 key: "router_hidden",
                 ty: "integer",
-                default: "0",
-                doc: "layer-router MLP width (0 = hidden size)",
+                default: KeyDefault::Model { rule: "hidden size", value: crate::common::hidden_size },
+                doc: "layer-router MLP width (0 also means the hidden size)",
             },
-            KeyDoc { key: "tau", ty: "float > 0", default: "1.0", doc: "gumbel-sigmoid temperature in training" },
+            KeyDoc {
+                key: "tau",
+                ty: "float > 0",
+                default: KeyDefault::Fixed("1.0"),
+                doc: "gumbel-sigmoid temperature in training",
+            },
         ]
     }
 

@@ -29,7 +29,7 @@ pub mod width;
 
 pub use model::{ForwardOptions, RoutedDiT, RoutedForward};
 pub use registry::{
-    build, lookup, routers, AnyRoutedModel, ConfigError, KeyDoc, RouterConfig, RouterEntry, RouterError,
+    build, lookup, routers, AnyRoutedModel, ConfigError, KeyDefault, KeyDoc, RouterConfig, RouterEntry, RouterError,
 };
 
 #[doc(hidden)]

@@ -2,7 +2,7 @@
 //! sample) and `expert-choice` (EC-DiT).
 
 use crate::common::{balance, entropy, probs, to_host_int, GateMlp};
-use crate::registry::{ConfigError, KeyDoc, RouterConfig};
+use crate::registry::{ConfigError, KeyDefault, KeyDoc, RouterConfig};
 use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
@@ -57,8 +57,18 @@ impl RouterConfig for SoftMoeConfig {
 
     fn keys() -> &'static [KeyDoc] {
         &[
-            KeyDoc { key: "experts", ty: "integer ≥ 1", default: "4", doc: "expert DiT blocks per layer" },
-            KeyDoc { key: "router_hidden", ty: "integer", default: "0", doc: "router MLP width (0 = hidden size)" },
+            KeyDoc {
+                key: "experts",
+                ty: "integer ≥ 1",
+                default: KeyDefault::Fixed("4"),
+                doc: "expert DiT blocks per layer",
+            },
+            KeyDoc {
+                key: "router_hidden",
+                ty: "integer",
+                default: KeyDefault::Model { rule: "hidden size", value: crate::common::hidden_size },
+                doc: "router MLP width (0 also means the hidden size)",
+            },
         ]
     }
 
@@ -227,28 +237,28 @@ pub struct MoeStack {
 
 fn moe_keys() -> &'static [KeyDoc] {
     &[
-        KeyDoc { key: "experts", ty: "integer ≥ 1", default: "4", doc: "expert MLPs per block" },
-        KeyDoc { key: "k", ty: "integer in [1, experts]", default: "1", doc: "experts per token (or per sample)" },
+        KeyDoc { key: "experts", ty: "integer ≥ 1", default: KeyDefault::Fixed("4"), doc: "expert MLPs per block" },
+        KeyDoc { key: "k", ty: "integer in [1, experts]", default: KeyDefault::Fixed("1"), doc: "experts per token (or per sample)" },
         KeyDoc {
             key: "mode",
             ty: "\"token\" | \"sample\"",
-            default: "\"token\"",
+            default: KeyDefault::Fixed("\"token\""),
             doc: "token choice (DiT-MoE) or per-sample choice from c",
         },
         KeyDoc {
             key: "expert_hidden",
             ty: "integer",
-            default: "0",
-            doc: "inner width of an expert (0 = the model's MLP width)",
+            default: KeyDefault::Model { rule: "the model's MLP width", value: crate::common::mlp_width },
+            doc: "inner width of an expert (0 also means the model's MLP width)",
         },
-        KeyDoc { key: "shared_experts", ty: "integer", default: "0", doc: "experts every token runs (DiT-MoE: 2)" },
+        KeyDoc { key: "shared_experts", ty: "integer", default: KeyDefault::Fixed("0"), doc: "experts every token runs (DiT-MoE: 2)" },
         KeyDoc {
             key: "normalize",
             ty: "bool",
-            default: "k > 1",
+            default: KeyDefault::Rule("k > 1"),
             doc: "renormalise top-k probabilities to sum to 1 (true with k = 1 is refused: the weight would be p/p = 1 and the gate would get no task gradient)",
         },
-        KeyDoc { key: "capacity", ty: "float > 0", default: "1.0", doc: "(expert-choice only) capacity factor" },
+        KeyDoc { key: "capacity", ty: "float > 0", default: KeyDefault::Fixed("1.0"), doc: "(expert-choice only) capacity factor" },
     ]
 }
 
@@ -363,19 +373,26 @@ impl RouterConfig for ExpertChoiceConfig {
 
     fn keys() -> &'static [KeyDoc] {
         &[
-            KeyDoc { key: "experts", ty: "integer ≥ 1", default: "4", doc: "expert MLPs per block" },
-            KeyDoc { key: "k", ty: "integer in [1, experts]", default: "1", doc: "average experts per token" },
+            KeyDoc {
+                key: "experts", ty: "integer ≥ 1", default: KeyDefault::Fixed("4"), doc: "expert MLPs per block"
+            },
+            KeyDoc {
+                key: "k",
+                ty: "integer in [1, experts]",
+                default: KeyDefault::Fixed("1"),
+                doc: "average experts per token",
+            },
             KeyDoc {
                 key: "capacity",
                 ty: "float > 0",
-                default: "1.0",
+                default: KeyDefault::Fixed("1.0"),
                 doc: "each expert takes capacity·tokens·k/experts tokens",
             },
             KeyDoc {
                 key: "expert_hidden",
                 ty: "integer",
-                default: "0",
-                doc: "inner width of an expert (0 = the model's MLP width)",
+                default: KeyDefault::Model { rule: "the model's MLP width", value: crate::common::mlp_width },
+                doc: "inner width of an expert (0 also means the model's MLP width)",
             },
         ]
     }

@@ -21,10 +21,48 @@ pub struct KeyDoc {
     pub key: &'static str,
     /// Type, as a user writes it (`integer`, `float in [0, 1]`, …).
     pub ty: &'static str,
-    /// Default value, as TOML.
-    pub default: &'static str,
+    /// Default value.
+    pub default: KeyDefault,
     /// What it does.
     pub doc: &'static str,
+}
+
+/// The default of a config key.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyDefault {
+    /// A fixed value, as TOML (`"1.0"`, `"\"token\""`).
+    Fixed(&'static str),
+    /// A value that depends on the model (its hidden size, half its depth…): `rule` says which
+    /// in words, `value` gives it as TOML for a model. Writing that value out must build the
+    /// same router as leaving the key out (`model_defaults_are_what_init_uses` checks it).
+    Model {
+        /// The rule, in words (`"hidden size"`).
+        rule: &'static str,
+        /// The value for a model, as TOML.
+        value: fn(&DiTConfig) -> String,
+    },
+    /// A value that depends on other keys, in words (`"k > 1"`).
+    Rule(&'static str),
+}
+
+impl KeyDefault {
+    /// The default for `model` as TOML, where it is a value (fixed or from the model).
+    pub fn for_model(&self, model: &DiTConfig) -> Option<String> {
+        match self {
+            KeyDefault::Fixed(v) => Some(v.to_string()),
+            KeyDefault::Model { value, .. } => Some(value(model)),
+            KeyDefault::Rule(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for KeyDefault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyDefault::Fixed(v) => f.write_str(v),
+            KeyDefault::Model { rule, .. } | KeyDefault::Rule(rule) => f.write_str(rule),
+        }
+    }
 }
 
 /// A problem with a router config, naming the key.

@@ -2,7 +2,7 @@
 //! compute budget — how many blocks a sample runs — and exactly that many run.
 
 use crate::common::to_host;
-use crate::registry::{ConfigError, KeyDoc, RouterConfig};
+use crate::registry::{ConfigError, KeyDefault, KeyDoc, RouterConfig};
 use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
@@ -57,10 +57,15 @@ impl RouterConfig for TextBudgetConfig {
             KeyDoc {
                 key: "text_dim",
                 ty: "integer ≥ 1",
-                default: "384",
+                default: KeyDefault::Fixed("384"),
                 doc: "pooled text embedding size (MiniLM: 384)",
             },
-            KeyDoc { key: "min_layers", ty: "integer in [0, depth]", default: "1", doc: "blocks every sample runs" },
+            KeyDoc {
+                key: "min_layers",
+                ty: "integer in [0, depth]",
+                default: KeyDefault::Fixed("1"),
+                doc: "blocks every sample runs",
+            },
         ]
     }
 

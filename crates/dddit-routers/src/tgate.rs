@@ -24,7 +24,7 @@
 //! their cause turned out to be GELU's backward, fixed since, not the budget term.)
 
 use crate::common::{add_ratio, entropy, group_by, probs, to_host, GateMlp};
-use crate::registry::{ConfigError, KeyDoc, RouterConfig};
+use crate::registry::{ConfigError, KeyDefault, KeyDoc, RouterConfig};
 use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{DiTBlock, DiTBlockConfig, DiTConfig};
@@ -103,9 +103,14 @@ impl RouterConfig for TimestepGateConfig {
 
     fn keys() -> &'static [KeyDoc] {
         &[
-            KeyDoc { key: "policy", ty: "\"learned\" | \"learned-hard\" | \"progressive\" | \"noise-level\"", default: "\"learned\"", doc: "learned gate (soft in training), learned gate with one sampled block in training (straight-through), the seed's §3.2 schedule (seed's t: steps from pure noise; heavy for the first 40 % of sampling, base after), or thresholds on DDPM t/T (heavy > 0.8, base > 0.4, light below)" },
-            KeyDoc { key: "num_timesteps", ty: "integer", default: "1000", doc: "T of the hand-set schedules" },
-            KeyDoc { key: "router_hidden", ty: "integer", default: "0", doc: "gate MLP width (0 = hidden size)" },
+            KeyDoc { key: "policy", ty: "\"learned\" | \"learned-hard\" | \"progressive\" | \"noise-level\"", default: KeyDefault::Fixed("\"learned\""), doc: "learned gate (soft in training), learned gate with one sampled block in training (straight-through), the seed's §3.2 schedule (seed's t: steps from pure noise; heavy for the first 40 % of sampling, base after), or thresholds on DDPM t/T (heavy > 0.8, base > 0.4, light below)" },
+            KeyDoc { key: "num_timesteps", ty: "integer", default: KeyDefault::Fixed("1000"), doc: "T of the hand-set schedules" },
+            KeyDoc {
+                key: "router_hidden",
+                ty: "integer",
+                default: KeyDefault::Model { rule: "hidden size", value: crate::common::hidden_size },
+                doc: "gate MLP width (0 also means the hidden size)",
+            },
         ]
     }
 

@@ -2,7 +2,7 @@
 //! whether it runs the block's MLP; attention still sees every token.
 
 use crate::common::{add_ratio, decision_st, gumbel_sigmoid_st, to_host, GateMlp};
-use crate::registry::{ConfigError, KeyDoc, RouterConfig};
+use crate::registry::{ConfigError, KeyDefault, KeyDoc, RouterConfig};
 use burn::module::ParamId;
 use burn::prelude::*;
 use dddit_core::dit::{mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
@@ -59,14 +59,19 @@ impl RouterConfig for TokenSkipConfig {
             KeyDoc {
                 key: "reduction",
                 ty: "integer ≥ 1",
-                default: "16",
+                default: KeyDefault::Fixed("16"),
                 doc: "router hidden size = hidden / reduction",
             },
-            KeyDoc { key: "tau", ty: "float > 0", default: "5.0", doc: "gumbel-sigmoid temperature in training" },
+            KeyDoc {
+                key: "tau",
+                ty: "float > 0",
+                default: KeyDefault::Fixed("5.0"),
+                doc: "gumbel-sigmoid temperature in training",
+            },
             KeyDoc {
                 key: "init_bias",
                 ty: "float",
-                default: "5.0",
+                default: KeyDefault::Fixed("5.0"),
                 doc: "initial router bias (high: every token starts in)",
             },
         ]

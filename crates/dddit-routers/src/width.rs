@@ -2,7 +2,7 @@
 //! timestep embedding switch attention heads and groups of MLP channels.
 
 use crate::common::{add_ratio, decision_st, group_by, gumbel_sigmoid_st, to_host};
-use crate::registry::{ConfigError, KeyDoc, RouterConfig};
+use crate::registry::{ConfigError, KeyDefault, KeyDoc, RouterConfig};
 use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
@@ -74,14 +74,19 @@ impl RouterConfig for DynamicWidthConfig {
             KeyDoc {
                 key: "mlp_groups",
                 ty: "integer ≥ 1 dividing the MLP width",
-                default: "4",
+                default: KeyDefault::Fixed("4"),
                 doc: "MLP channel groups (the first is always on)",
             },
-            KeyDoc { key: "tau", ty: "float > 0", default: "5.0", doc: "gumbel-sigmoid temperature in training" },
+            KeyDoc {
+                key: "tau",
+                ty: "float > 0",
+                default: KeyDefault::Fixed("5.0"),
+                doc: "gumbel-sigmoid temperature in training",
+            },
             KeyDoc {
                 key: "init_bias",
                 ty: "float",
-                default: "5.0",
+                default: KeyDefault::Fixed("5.0"),
                 doc: "initial router bias (high: everything starts on)",
             },
         ]

@@ -6,7 +6,7 @@ use burn::tensor::Distribution;
 use dddit_core::dit::DiTConfig;
 use dddit_core::routing::Mode;
 use dddit_core::testing::device;
-use dddit_routers::{build, lookup, routers, ForwardOptions};
+use dddit_routers::{build, lookup, routers, ForwardOptions, KeyDefault};
 
 fn tiny() -> DiTConfig {
     let mut c = DiTConfig::preset("DiT-N/4", 8, 1).unwrap();
@@ -297,6 +297,31 @@ fn param_count_matches_the_built_model() {
     }
     // An invalid table has no count.
     assert!((lookup("topk").unwrap().param_count)(&table("kind = \"topk\"\nk = 9"), &m).is_none());
+}
+
+#[test]
+fn model_defaults_are_what_init_uses() {
+    // A default documented as depending on the model, written out for a model, builds the same
+    // model as leaving the key out; one more than it does not (so the check can fail).
+    let mut wide = tiny();
+    wide.hidden_size *= 2;
+    let mut checked = 0;
+    for m in [tiny(), wide] {
+        for e in routers() {
+            for k in (e.keys)() {
+                let KeyDefault::Model { value, .. } = k.default else { continue };
+                let count = |extra: &str| {
+                    let t = table(&format!("kind = \"{}\"\n{extra}", e.name));
+                    (e.param_count)(&t, &m).unwrap_or_else(|| panic!("{}: {extra} invalid", e.name)).total
+                };
+                let v: usize = value(&m).parse().unwrap();
+                assert_eq!(count(""), count(&format!("{} = {v}", k.key)), "{}.{}", e.name, k.key);
+                assert_ne!(count(""), count(&format!("{} = {}", k.key, v + 1)), "{}.{}", e.name, k.key);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 2 * 5, "{checked} model defaults checked");
 }
 
 #[test]

@@ -106,9 +106,10 @@ fn router_tables() -> Vec<Vec<(String, String)>> {
         .map(|e| {
             let mut t = vec![pair("kind", &format!("\"{}\"", e.name))];
             for k in (e.keys)() {
-                // Defaults that are prose ("k > 1") are not settings to write out.
-                if format!("x = {}", k.default).parse::<toml::Table>().is_ok() {
-                    t.push(pair(k.key, k.default));
+                // Fixed defaults only: a model's default depends on the model the strategy
+                // picks later, and a rule ("k > 1") is not a setting to write out.
+                if let dddit_routers::KeyDefault::Fixed(v) = k.default {
+                    t.push(pair(k.key, v));
                 }
             }
             t

@@ -158,7 +158,7 @@ fn run(cli: Cli) -> Result<()> {
             for e in dddit_routers::routers() {
                 println!("{:<14} {}", e.name, e.description);
                 for k in (e.keys)() {
-                    println!("  {:<16} {:<44} default {:<10} {}", k.key, k.ty, k.default, k.doc);
+                    println!("  {:<16} {:<44} default {:<10} {}", k.key, k.ty, k.default.to_string(), k.doc);
                 }
             }
             Ok(())
