@@ -7,6 +7,12 @@ use serde::de::DeserializeOwned;
 /// A key path (dotted, `[i]` for list elements, relative to the table given) and what is wrong.
 pub type KeyProblem = (String, String);
 
+/// Whether a problem's message (from [`deserialize_all`]) is serde's "unknown field": the one
+/// place that reads serde's wording, which has no typed form through `toml`.
+pub fn is_unknown_field(message: &str) -> bool {
+    message.starts_with("unknown field")
+}
+
 /// Deserialises `table` as `T`, collecting every error: after each one the offending key is
 /// removed and deserialisation retried, so one pass reports all unknown and mistyped keys. The
 /// value left after the removals (defaults in their place) is returned so that range checks
@@ -56,7 +62,7 @@ pub fn deserialize_all<T: DeserializeOwned>(
                 format!("{a}.{b}")
             }
         };
-        let (rel, removable) = if message.starts_with("unknown field") {
+        let (rel, removable) = if is_unknown_field(&message) {
             (join(&path, &named), true)
         } else if message.starts_with("missing field") {
             (join(&path, &named), false)

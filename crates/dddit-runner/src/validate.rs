@@ -8,7 +8,7 @@ use dddit_data::DataSection;
 use dddit_data::Dataset;
 use dddit_eval::eval::{EvalConfig, FeatureKind};
 use dddit_routers::registry::ParamCount;
-use dddit_routers::settings::{deserialize_all, lookup};
+use dddit_routers::settings::{deserialize_all, is_unknown_field, lookup};
 use dddit_train::RunFile;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -78,7 +78,7 @@ impl Checker {
         };
         let _ = deserialize_all::<RunFile>(table, "", &mut problems);
         let _ = deserialize_all::<EvalConfig>(eval, "eval", &mut problems);
-        problems.into_iter().find(|(k, m)| k == key && m.starts_with("unknown field")).map(|(_, m)| m)
+        problems.into_iter().find(|(k, m)| k == key && is_unknown_field(m)).map(|(_, m)| m)
     }
 
     /// The run settings of a point or of a `dddit train` file (`device`, `precision`, `out`,
