@@ -53,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Writes `<stem>.svg` and `<stem>.png` (the runner writes its plots atomically instead).
 fn save(chart: &Chart, stem: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     let (w, h) = (dddit_plot::DEFAULT_WIDTH, dddit_plot::DEFAULT_HEIGHT);
-    std::fs::write(stem.with_extension("svg"), chart.to_svg(w, h))?;
+    std::fs::write(stem.with_extension("svg"), chart.to_svg(w, h)?)?;
     std::fs::write(stem.with_extension("png"), chart.to_png(w, h)?)?;
     Ok(())
 }

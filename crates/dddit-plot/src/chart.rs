@@ -1,15 +1,14 @@
-//! The chart description (points, series, axes options) and its outputs: SVG text, PNG bytes, or
-//! both written to disk.
+//! The chart description (points, series, axes options) and its outputs: SVG text or PNG bytes.
 
 use crate::error::PlotError;
-use crate::{layout, raster, svg};
+use crate::render;
 
 /// An RGB colour, 8 bits per channel.
 pub type Rgb = [u8; 3];
 
-/// Default image width of [`Chart::save`], in pixels.
+/// The image width the runner's plots use, in pixels.
 pub const DEFAULT_WIDTH: u32 = 800;
-/// Default image height of [`Chart::save`], in pixels.
+/// The image height the runner's plots use, in pixels.
 pub const DEFAULT_HEIGHT: u32 = 560;
 
 /// The colours given to series without their own, in order (Tableau 10): distinguishable from one
@@ -102,8 +101,8 @@ impl Series {
 }
 
 /// A 2-D chart: a title, two axes (linear or log10), series of points, and options for a
-/// categorical x axis, a Pareto frontier and a note. Render it with [`Chart::to_svg`],
-/// [`Chart::to_png`] or [`Chart::save`].
+/// categorical x axis, a Pareto frontier and a note. Render it with [`Chart::to_svg`] or
+/// [`Chart::to_png`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chart {
     /// Title above the plot.
@@ -148,25 +147,21 @@ impl Chart {
     }
 
     /// The chart as an SVG document of `width` × `height` pixels (a side of 0 counts as 1); text
-    /// is left to the viewer's monospace font.
-    pub fn to_svg(&self, width: u32, height: u32) -> String {
-        svg::write(&layout::build(self, width.max(1), height.max(1)))
+    /// names the `sans-serif` family and is sized for DejaVu Sans.
+    pub fn to_svg(&self, width: u32, height: u32) -> Result<String, PlotError> {
+        render::svg(self, width.max(1), height.max(1))
     }
 
     /// The chart as an encoded 8-bit RGB PNG of `width` × `height` pixels, text drawn with the
-    /// embedded bitmap font.
+    /// embedded DejaVu Sans.
     pub fn to_png(&self, width: u32, height: u32) -> Result<Vec<u8>, PlotError> {
-        raster::check_size(width, height)?;
-        let scene = layout::build(self, width, height);
-        raster::encode_png(&raster::render(&scene))
+        render::png(self, width, height)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout;
-    use crate::scene::Shape;
 
     /// Decodes a PNG: width, height and RGB bytes.
     fn decode(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
@@ -179,17 +174,18 @@ mod tests {
         (info.width, info.height, buf)
     }
 
-    fn pixel(buf: &[u8], width: u32, x: u32, y: u32) -> Rgb {
-        let i = (y * width + x) as usize * 3;
-        [buf[i], buf[i + 1], buf[i + 2]]
+    /// Pixels of exactly `color` in rows `y0..y1`.
+    fn count(buf: &[u8], width: u32, (y0, y1): (u32, u32), color: impl Fn(Rgb) -> bool) -> usize {
+        let row = width as usize * 3;
+        buf[y0 as usize * row..y1 as usize * row].chunks(3).filter(|p| color([p[0], p[1], p[2]])).count()
     }
 
-    /// Non-white pixels in rows `y0..y1` and columns `x0..x1`.
-    fn ink(buf: &[u8], width: u32, (x0, x1): (u32, u32), (y0, y1): (u32, u32)) -> usize {
-        (y0..y1)
-            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
-            .filter(|&(x, y)| pixel(buf, width, x, y) != [255, 255, 255])
-            .count()
+    /// The texts of an SVG document, unescaped only as far as the tests need.
+    fn texts(svg: &str) -> Vec<String> {
+        svg.split("<text")
+            .skip(1)
+            .map(|t| t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()].trim().to_string())
+            .collect()
     }
 
     fn example() -> Chart {
@@ -211,37 +207,36 @@ mod tests {
     }
 
     #[test]
-    fn svg_has_title_one_marker_per_finite_point_and_escaped_text() {
-        let c = example();
-        let svg = c.to_svg(800, 560);
-        assert!(svg.starts_with("<?xml") && svg.trim_end().ends_with("</svg>"));
-        assert!(svg.contains("FD vs GFLOPs &lt;test&gt; &amp; more"), "title missing or unescaped");
+    fn svg_has_title_labels_legend_and_one_marker_per_finite_point() {
+        let svg = example().to_svg(800, 560).unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains(r#"width="800" height="560""#));
+        let t = texts(&svg);
+        assert!(t.contains(&"FD vs GFLOPs &lt;test&gt; &amp; more".to_string()), "title missing or unescaped: {t:?}");
         assert!(!svg.contains("<test>"));
-        assert_eq!(svg.matches("<circle").count(), 4, "4 finite points of 6");
-        assert!(svg.contains("dense λ=0") && svg.contains("cap ≤ 0.5") && svg.contains("mean ± std"));
-        // The Pareto frontier is dashed; series colours come from the palette.
-        assert!(svg.contains("stroke-dasharray"));
-        assert!(svg.contains("#1f77b4") && svg.contains("#ff7f0e"));
-        // Legend entries.
-        assert!(
-            svg.contains(">dense</text>") && svg.contains(">routed</text>") && svg.contains(">Pareto front</text>")
-        );
-        // Tags balance (well-formed-ish): every element is self-closed or closed.
+        for label in
+            ["GFLOPs", "FD", "dense λ=0", "cap ≤ 0.5", "mean ± std over 2 seeds", "dense", "routed", "Pareto front"]
+        {
+            assert!(t.iter().any(|x| x == label), "{label} missing from {t:?}");
+        }
+        // Each marker is a filled circle and its white rim: 4 finite points of 6.
+        assert_eq!(svg.matches("<circle").count(), 2 * 4);
+        // Series colours come from the palette.
+        assert!(svg.contains("#1F77B4") && svg.contains("#FF7F0E"));
+        // Tick labels on both axes.
+        assert!(t.iter().any(|x| x == "6") && t.iter().any(|x| x == "5"), "{t:?}");
         assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
         assert_eq!(svg.matches('<').count(), svg.matches('>').count());
     }
 
     #[test]
-    fn markers_and_error_bars_follow_the_options() {
+    fn markers_and_the_front_follow_the_options() {
         let mut c = example();
         c.pareto_min = false;
         c.series[1].markers = false;
-        let svg = c.to_svg(800, 560);
-        assert!(!svg.contains("stroke-dasharray"));
-        assert_eq!(svg.matches("<circle").count(), 1);
-        // Error bars: routed's first point has a y bar and an x bar, dense's point a y bar,
-        // each with two caps: 3 × 3 polylines of width 1.2.
-        assert_eq!(svg.matches(r#"stroke-width="1.2""#).count(), 9);
+        let svg = c.to_svg(800, 560).unwrap();
+        assert!(!texts(&svg).contains(&"Pareto front".to_string()));
+        assert_eq!(svg.matches("<circle").count(), 2);
     }
 
     #[test]
@@ -251,24 +246,12 @@ mod tests {
         let (dw, dh, buf) = decode(&c.to_png(w, h).unwrap());
         assert_eq!((dw, dh), (w, h));
         assert_eq!(buf.len(), (w * h * 3) as usize);
-        let scene = layout::build(&c, w, h);
-        let (cx, cy, cw, ch) = scene.clip;
-        let plot = ((cx as u32 + 2, (cx + cw) as u32 - 1), (cy as u32 + 2, (cy + ch) as u32 - 1));
-        assert!(ink(&buf, w, plot.0, plot.1) > 200, "plot area is blank");
-        // The title is drawn in the band above the plot.
-        assert!(ink(&buf, w, (0, w), (0, cy as u32 - 4)) > 100, "no title pixels");
-        // Every marker's centre has its series colour, so PNG and layout agree.
-        let mut markers = 0;
-        for item in &scene.items {
-            if let Shape::Circle { cx, cy, fill, .. } = item.shape {
-                assert_eq!(pixel(&buf, w, cx as u32, cy as u32), fill);
-                markers += 1;
-            }
-        }
-        assert_eq!(markers, 4);
-        // The left margin holds tick labels, the bottom the x label and note.
-        assert!(ink(&buf, w, (0, cx as u32 - 6), plot.1) > 50);
-        assert!(ink(&buf, w, plot.0, ((cy + ch) as u32 + 8, h)) > 100);
+        // Both series' colours (markers, lines, legend swatches), the title band, the note.
+        assert!(count(&buf, w, (0, h), |p| p == PALETTE[0]) > 40);
+        assert!(count(&buf, w, (0, h), |p| p == PALETTE[1]) > 200);
+        let dark = |p: Rgb| p.iter().all(|&v| v < 160);
+        assert!(count(&buf, w, (0, 30), dark) > 100, "no title pixels");
+        assert!(count(&buf, w, (h - 20, h), dark) > 50, "no note pixels");
     }
 
     #[test]
@@ -283,11 +266,11 @@ mod tests {
         );
         let pts = (0..4).map(|i| Point::new(i as f64, 1.0 + i as f64)).collect();
         c.series.push(Series::line("λ=0.1", pts));
-        let svg = c.to_svg(800, 560);
+        let t = texts(&c.to_svg(800, 560).unwrap());
         for l in ["t ∈ [0,250)", "[250,500)", "[500,750)", "[750,1000)", "λ=0.1"] {
-            assert!(svg.contains(&format!(">{l}</text>")), "{l}");
+            assert!(t.iter().any(|x| x == l), "{l} missing from {t:?}");
         }
-        assert!(!svg.contains(">0.5</text>"), "automatic x ticks must not appear");
+        assert!(!t.iter().any(|x| x == "0.5"), "automatic x ticks must not appear");
         let (w, h, _) = decode(&c.to_png(400, 300).unwrap());
         assert_eq!((w, h), (400, 300));
     }
@@ -304,9 +287,10 @@ mod tests {
             Point::new(5.0, -1.0),
         ];
         c.series.push(Series::scatter("s", pts));
-        let svg = c.to_svg(800, 560);
-        assert_eq!(svg.matches("<circle").count(), 2);
-        assert!(svg.contains(">10</text>") && svg.contains(">100</text>"));
+        let svg = c.to_svg(800, 560).unwrap();
+        assert_eq!(svg.matches("<circle").count(), 2 * 2);
+        let t = texts(&svg);
+        assert!(t.iter().any(|x| x == "10") && t.iter().any(|x| x == "100"), "{t:?}");
         decode(&c.to_png(300, 200).unwrap());
     }
 
@@ -344,15 +328,18 @@ mod tests {
         }
         cases.push(many);
         for c in &cases {
-            for (w, h) in [(800, 560), (1, 1), (7, 3), (60, 40), (2000, 90)] {
-                let svg = c.to_svg(w, h);
+            for (w, h) in [(800, 560), (1, 1), (7, 3), (60, 40), (2000, 90), (150, 1200)] {
+                let svg = c.to_svg(w, h).unwrap();
                 assert!(svg.contains("</svg>"));
                 let (dw, dh, _) = decode(&c.to_png(w, h).unwrap());
                 assert_eq!((dw, dh), (w, h));
             }
-            assert!(c.to_svg(0, 0).contains("</svg>"));
+            assert!(c.to_svg(0, 0).unwrap().contains("</svg>"));
             assert!(matches!(c.to_png(0, 10), Err(PlotError::Size { .. })));
         }
+        // Legend rows that do not fit are summarised.
+        let t = texts(&cases[5].to_svg(800, 560).unwrap());
+        assert!(t.iter().any(|x| x.starts_with("... (") && x.ends_with(" more)")), "{t:?}");
     }
 
     #[test]

@@ -14,7 +14,20 @@ pub enum PlotError {
         /// The largest side accepted.
         max: u32,
     },
+    /// The embedded font could not be registered with plotters.
+    #[error("the embedded DejaVu Sans font could not be loaded")]
+    Font,
+    /// Plotters failed to draw (the backend's or the font's error, as text: its type depends on
+    /// the backend).
+    #[error("drawing failed: {0}")]
+    Draw(String),
     /// The PNG encoder failed.
     #[error("PNG encoding failed: {0}")]
     Png(#[from] png::EncodingError),
+}
+
+impl<E: std::error::Error + Send + Sync> From<plotters::drawing::DrawingAreaErrorKind<E>> for PlotError {
+    fn from(e: plotters::drawing::DrawingAreaErrorKind<E>) -> PlotError {
+        PlotError::Draw(e.to_string())
+    }
 }

@@ -1,76 +1,80 @@
-//! The embedded 8×8 bitmap font used for PNG text (font8x8's public-domain basic Latin set), so
-//! rendering never needs a system font; non-ASCII symbols common in result labels are spelled
-//! out in ASCII first.
+//! The embedded font: DejaVu Sans, registered once with plotters' `ab_glyph` text renderer under
+//! the generic `sans-serif` family, so that PNG text needs no system font and SVG text names a
+//! family every viewer has. Also fits texts to the room they have.
 
-use font8x8::UnicodeFonts;
+use crate::chart::Rgb;
+use crate::error::PlotError;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, RGBColor, TextStyle};
+use std::sync::OnceLock;
 
-/// Width and height of one glyph cell at scale 1, in pixels.
-pub(crate) const GLYPH: u32 = 8;
+/// DejaVu Sans 2.37 (licence in `assets/LICENSE-DejaVu.txt`).
+static DEJAVU_SANS: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
-/// `s` rewritten for the ASCII-only bitmap font: common symbols become ASCII spellings (`±` →
-/// `+-`, `≤` → `<=`, `∈` → `in`, `λ` → `lambda`, `·` → `*`, …), control characters become
-/// spaces and anything else outside ASCII becomes `?`.
-pub(crate) fn to_ascii(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let rep: &str = match c {
-            c if c.is_ascii_control() || c.is_control() => " ",
-            c if c.is_ascii() => {
-                out.push(c);
-                continue;
-            }
-            '±' => "+-",
-            '∓' => "-+",
-            '≤' => "<=",
-            '≥' => ">=",
-            '≠' => "!=",
-            '≈' => "~",
-            '∈' => "in",
-            '→' => "->",
-            '←' => "<-",
-            '·' | '⋅' | '∙' => "*",
-            '×' => "x",
-            '÷' => "/",
-            '−' | '–' | '—' | '‐' => "-",
-            '…' => "...",
-            '°' => "deg",
-            '²' => "^2",
-            '³' => "^3",
-            '√' => "sqrt",
-            '∞' => "inf",
-            'λ' => "lambda",
-            'α' => "alpha",
-            'β' => "beta",
-            'γ' => "gamma",
-            'δ' => "delta",
-            'Δ' => "Delta",
-            'ε' => "eps",
-            'η' => "eta",
-            'θ' => "theta",
-            'μ' | 'µ' => "u",
-            'π' => "pi",
-            'ρ' => "rho",
-            'σ' => "sigma",
-            'τ' => "tau",
-            '‘' | '’' => "'",
-            '“' | '”' => "\"",
-            '\u{a0}' => " ",
-            _ => "?",
-        };
-        out.push_str(rep);
+/// The family name every text of a chart uses.
+const FAMILY: &str = "sans-serif";
+
+/// Registers the embedded font with plotters (once per process).
+pub(crate) fn register() -> Result<(), PlotError> {
+    static DONE: OnceLock<bool> = OnceLock::new();
+    let ok = *DONE.get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, DEJAVU_SANS).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(PlotError::Font)
     }
+}
+
+/// The text style of size `size` (plotters' unit: about 1.2 × the em size in pixels) in `color`.
+pub(crate) fn style(size: f64, color: Rgb) -> TextStyle<'static> {
+    (FAMILY, size).into_font().color(&RGBColor(color[0], color[1], color[2]))
+}
+
+/// `s` cut to at most `max` characters, ending in `...` when cut.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    if max <= 3 {
+        return s.chars().take(max).collect();
+    }
+    let mut out: String = s.chars().take(max - 3).collect();
+    out.push_str("...");
     out
 }
 
-/// How many glyph cells `s` takes once rewritten by [`to_ascii`].
-pub(crate) fn ascii_len(s: &str) -> usize {
-    to_ascii(s).chars().count()
+/// The width in pixels of `text` drawn in `style` on `area`.
+pub(crate) fn width<DB: DrawingBackend, CT: plotters::coord::CoordTranslate>(
+    area: &DrawingArea<DB, CT>,
+    text: &str,
+    style: &TextStyle,
+) -> Result<f64, PlotError> {
+    Ok(f64::from(area.estimate_text_size(text, style)?.0))
 }
 
-/// The 8 rows of `c`'s glyph, bit 0 being the leftmost pixel; `?` for characters outside the
-/// font.
-pub(crate) fn glyph(c: char) -> [u8; 8] {
-    font8x8::BASIC_FONTS.get(c).or_else(|| font8x8::BASIC_FONTS.get('?')).unwrap_or([0; 8])
+/// The longest [`truncate`]d form of `text` that is at most `room` pixels wide in `style`.
+pub(crate) fn fit<DB: DrawingBackend, CT: plotters::coord::CoordTranslate>(
+    area: &DrawingArea<DB, CT>,
+    text: &str,
+    style: &TextStyle,
+    room: f64,
+) -> Result<String, PlotError> {
+    // No glyph of DejaVu Sans is narrower than a fifth of the style's size, which bounds the
+    // search for long texts.
+    let (mut lo, mut hi) = (0, text.chars().count().min((room / (0.2 * style.font.get_size())).max(0.0) as usize + 1));
+    if hi == text.chars().count() && width(area, text, style)? <= room {
+        return Ok(text.to_string());
+    }
+    // The largest count of characters whose truncation fits: lo fits (or is 0), hi does not.
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if width(area, &truncate(text, mid), style)? <= room {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(truncate(text, lo))
 }
 
 #[cfg(test)]
@@ -78,21 +82,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn symbols_are_spelled_in_ascii() {
-        assert_eq!(to_ascii("FD ± std"), "FD +- std");
-        assert_eq!(to_ascii("t ∈ [0, 250) · λ ≤ 2"), "t in [0, 250) * lambda <= 2");
-        assert_eq!(to_ascii("a\tb\nc"), "a b c");
-        assert_eq!(to_ascii("日本"), "??");
-        assert_eq!(ascii_len("λ"), 6);
-        assert!(to_ascii("µσ—…").is_ascii());
+    fn truncation() {
+        assert_eq!(truncate("short", 10), "short");
+        assert_eq!(truncate("a rather long label", 10), "a rathe...");
+        assert_eq!(truncate("λλλλλλ", 5), "λλ...");
+        assert_eq!(truncate("abcdef", 2), "ab");
+        assert_eq!(truncate("abc", 0), "");
     }
 
     #[test]
-    fn glyphs() {
-        // 'A' has pixels, space has none, and characters outside the font draw as '?'.
-        assert!(glyph('A').iter().any(|&r| r != 0));
-        assert!(glyph(' ').iter().all(|&r| r == 0));
-        assert_eq!(glyph('日'), glyph('?'));
-        assert_ne!(glyph('?'), glyph('A'));
+    fn texts_are_fitted_to_their_room() {
+        register().unwrap();
+        let mut svg = String::new();
+        let area = SVGBackend::with_string(&mut svg, (400, 100)).into_drawing_area();
+        let s = style(14.0, [0, 0, 0]);
+        let w = width(&area, "GFLOPs per sample", &s).unwrap();
+        assert!((80.0..200.0).contains(&w), "{w}");
+        assert_eq!(fit(&area, "GFLOPs per sample", &s, w).unwrap(), "GFLOPs per sample");
+        let cut = fit(&area, "GFLOPs per sample", &s, w - 1.0).unwrap();
+        assert!(cut.ends_with("...") && width(&area, &cut, &s).unwrap() <= w - 1.0, "{cut}");
+        let long = fit(&area, &"x".repeat(100_000), &s, 300.0).unwrap();
+        assert!(long.len() < 60 && width(&area, &long, &s).unwrap() <= 300.0);
+        assert_eq!(fit(&area, "abc", &s, 0.0).unwrap(), "");
     }
 }

@@ -1,37 +1,6 @@
-//! Axis scales: the data range of an axis, its mapping to pixels (linear or log10), "nice" tick
-//! values (1, 2, 5 × 10^k; decades on a log axis) and their labels.
-
-/// The mapping of one axis from data values to pixel coordinates.
-///
-/// Values are first transformed (`t = v` on a linear axis, `t = log10 v` on a log axis); the
-/// transformed range `t_lo..t_hi` maps linearly onto `p_lo..p_hi` (which may be decreasing, as
-/// for a y axis whose pixel rows grow downwards).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Scale {
-    pub log: bool,
-    pub t_lo: f64,
-    pub t_hi: f64,
-    pub p_lo: f64,
-    pub p_hi: f64,
-}
-
-impl Scale {
-    /// The transformed value of `v`, or `None` when it cannot be drawn on this axis (NaN,
-    /// infinite, or not positive on a log axis).
-    pub fn t(&self, v: f64) -> Option<f64> {
-        transform(v, self.log)
-    }
-
-    /// The pixel coordinate of a transformed value.
-    pub fn px_t(&self, t: f64) -> f64 {
-        self.p_lo + (t - self.t_lo) / (self.t_hi - self.t_lo) * (self.p_hi - self.p_lo)
-    }
-
-    /// The pixel coordinate of a data value, when it can be drawn.
-    pub fn px(&self, v: f64) -> Option<f64> {
-        self.t(v).map(|t| self.px_t(t))
-    }
-}
+//! Axis scales: the data range of an axis (linear, or log10 through a transform, so that
+//! plotters always draws on a linear axis), "nice" tick values (1, 2, 5 × 10^k; decades on a log
+//! axis) and their labels.
 
 /// `v` (linear) or `log10 v` (log), or `None` when `v` cannot be drawn on such an axis.
 pub(crate) fn transform(v: f64, log: bool) -> Option<f64> {
@@ -197,6 +166,14 @@ pub(crate) fn format_ticks(ticks: &[f64]) -> Vec<String> {
         .collect()
 }
 
+/// Automatic ticks for the transformed range `lo..hi`: about `target` of them, each as its
+/// transformed position and label.
+pub(crate) fn auto_ticks(lo: f64, hi: f64, log: bool, target: usize) -> Vec<(f64, String)> {
+    let values = if log { log_ticks(10f64.powf(lo), 10f64.powf(hi), target) } else { nice_ticks(lo, hi, target) };
+    let labels = format_ticks(&values);
+    values.into_iter().zip(labels).filter_map(|(v, l)| transform(v, log).map(|t| (t, l))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +233,16 @@ mod tests {
     }
 
     #[test]
+    fn auto_ticks_are_transformed() {
+        let t = auto_ticks(0.0, 2.0, true, 9);
+        assert_eq!(t.iter().map(|t| t.1.as_str()).collect::<Vec<_>>(), ["1", "2", "5", "10", "20", "50", "100"]);
+        assert!((t[3].0 - 1.0).abs() < 1e-12);
+        assert_eq!(auto_ticks(0.0, 1.0, false, 2), [(0.0, "0".to_string()), (0.5, "0.5".into()), (1.0, "1".into())]);
+        assert_eq!(transform(-1.0, true), None);
+        assert_eq!(transform(f64::NAN, false), None);
+    }
+
+    #[test]
     fn ranges_are_padded_and_never_empty() {
         let close = |(lo, hi): (f64, f64), (elo, ehi): (f64, f64)| {
             assert!((lo - elo).abs() < 1e-12 && (hi - ehi).abs() < 1e-12, "{lo}..{hi}");
@@ -268,18 +255,5 @@ mod tests {
         close(padded_range(&[0.0, 1.0], false, 0.5), (-0.5, 1.5));
         close(padded_range(&[-1e308, 1e308], false, 0.0), (0.0, 1.0));
         close(padded_range(&[f64::NAN, 2.0, 2.0], false, 0.0), (1.8, 2.2));
-    }
-
-    #[test]
-    fn scale_maps_and_rejects() {
-        let s = Scale { log: true, t_lo: 0.0, t_hi: 2.0, p_lo: 100.0, p_hi: 0.0 };
-        assert_eq!(s.px(1.0), Some(100.0));
-        assert_eq!(s.px(10.0), Some(50.0));
-        assert_eq!(s.px(0.0), None);
-        assert_eq!(s.px(-5.0), None);
-        assert_eq!(s.px(f64::NAN), None);
-        let l = Scale { log: false, ..s };
-        assert_eq!(l.px(-2.0), Some(200.0));
-        assert_eq!(l.px(f64::INFINITY), None);
     }
 }

@@ -16,8 +16,9 @@ pub fn save(chart: &Chart, stem: &Path) -> Result<(), RunnerError> {
         s.push(ext);
         PathBuf::from(s)
     };
+    let svg = chart.to_svg(w, h).map_err(|e| RunnerError::io(with(".svg"), e))?;
     let png = chart.to_png(w, h).map_err(|e| RunnerError::io(with(".png"), e))?;
-    for (path, bytes) in [(with(".svg"), chart.to_svg(w, h).into_bytes()), (with(".png"), png)] {
+    for (path, bytes) in [(with(".svg"), svg.into_bytes()), (with(".png"), png)] {
         dddit_core::atomic::write(&path, &bytes).map_err(|e| RunnerError::io(&path, e))?;
     }
     Ok(())

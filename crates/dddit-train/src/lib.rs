@@ -6,6 +6,7 @@
 
 pub mod captions;
 pub mod config;
+pub mod progress;
 pub mod run;
 pub mod run_dir;
 pub mod trainer;

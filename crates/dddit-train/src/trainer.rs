@@ -340,8 +340,8 @@ impl Trainer {
 impl Trainer {
     /// Runs to the end of the schedule in `dir`: resumes from `dir/checkpoint` when present,
     /// appends one JSON line per step to `dir/metrics.jsonl`, checkpoints every
-    /// `checkpoint_every` steps and at the end, and prints a progress line (step, loss terms,
-    /// samples/s, ETA) to stderr.
+    /// `checkpoint_every` steps and at the end, and shows progress (step, loss terms, samples/s,
+    /// ETA) on stderr: a bar on a terminal, plain lines otherwise ([`crate::progress`]).
     pub fn run(&mut self, dir: &Path) -> Result<(), TrainError> {
         use std::io::Write;
         let io = |e: std::io::Error, p: &Path| TrainError::Io(format!("{}: {e}", p.display()));
@@ -369,44 +369,29 @@ impl Trainer {
         let total = self.config.total_steps();
         let start = std::time::Instant::now();
         let first = self.step;
-        // On a terminal one status line is rewritten in place (at most 10 times a second); in a
-        // file (a log, Slurm's output) a full line every 30 s and at the end, not thousands of
-        // `\r` updates run together into one line.
-        use std::io::IsTerminal;
-        let tty = std::io::stderr().is_terminal();
-        let every_secs = if tty { 0.1 } else { 30.0 };
-        let mut shown: Option<std::time::Instant> = None;
+        // A bar on a terminal; a plain line every 5% of the run in a log file (crate::progress).
+        let mut progress = crate::progress::Progress::stderr(first, total);
         while self.step < total {
             let s = self.step()?;
             writeln!(log, "{}", serde_json::to_string(&s).expect("serialisable")).map_err(|e| io(e, &metrics))?;
             let done = self.step - first;
             let secs = start.elapsed().as_secs_f64();
-            let rate = (done * self.config.batch_size) as f64 / secs.max(1e-9);
-            let eta = (total - self.step) as f64 * secs / done as f64;
-            if self.step == total || shown.is_none_or(|t| t.elapsed().as_secs_f64() >= every_secs) {
-                shown = Some(std::time::Instant::now());
-                let terms: Vec<String> = s.terms.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
-                let line = format!(
-                    "step {}/{total}  loss {:.4}  {}  {rate:.1} samples/s  ETA {eta:.0}s",
-                    self.step,
-                    s.loss,
-                    terms.join("  ")
-                );
-                if tty {
-                    eprint!("\r{line}   ");
-                } else {
-                    eprintln!("{line}");
-                }
-            }
+            let samples_per_sec = (done * self.config.batch_size) as f64 / secs.max(1e-9);
+            let eta_secs = (total - self.step) as f64 * secs / done as f64;
+            progress.update(&crate::progress::StepStatus {
+                step: self.step,
+                loss: s.loss,
+                terms: &s.terms,
+                samples_per_sec,
+                eta_secs,
+            });
             let every = self.config.checkpoint_every;
             if (every > 0 && self.step.is_multiple_of(every)) || self.step == total {
                 log.flush().map_err(|e| io(e, &metrics))?;
                 self.save_checkpoint(dir)?;
             }
         }
-        if tty && shown.is_some() {
-            eprintln!();
-        }
+        progress.finish();
         Ok(())
     }
 }
