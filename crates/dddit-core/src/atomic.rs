@@ -78,12 +78,21 @@ fn parent(path: &Path) -> std::io::Result<&Path> {
     Ok(dir)
 }
 
+/// A temporary next to `path`, created with the permissions a plain `File::create` would give
+/// (`0o666` less the umask), not `tempfile`'s private `0o600`: results and checkpoints are
+/// read by other users and jobs.
 fn temp_in(dir: &Path, path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(&format!(".{}.tmp", std::process::id()))
-        .tempfile_in(dir)
+    let prefix = format!(".{name}.");
+    let suffix = format!(".{}.tmp", std::process::id());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(&suffix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
 }
 
 #[cfg(test)]
@@ -108,6 +117,19 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, ["a.json"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_get_the_permissions_of_a_plain_create() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"x").unwrap();
+        let atomic = dir.path().join("atomic");
+        write(&atomic, b"x").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&atomic), mode(&plain));
     }
 
     #[test]
