@@ -7,6 +7,8 @@
 // returns 0 on success and 1 on error, the message then readable through dddit_last_error().
 #include <ATen/ATen.h>
 #include <ATen/Functions.h>
+#include <ATen/record_function.h>
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -302,6 +304,41 @@ int dddit_foreach_scale(T** ts, int64_t n, T* coef, T** out) {
 // EMA: ema[i] + (online[i] − ema[i])·weight, out of place, one launch group.
 int dddit_foreach_lerp(T** ema, T** online, int64_t n, double weight, T** out) {
   GUARD({ give(at::_foreach_lerp(list(ema, n), list(online, n), weight), out); })
+}
+
+// Op counter: counts the top-level ATen operator calls (what tch, hence burn-tch, dispatches
+// from the host: every one costs host time, and most launch a kernel) between start and stop,
+// through a global RecordFunction callback. Nested calls (aten::linear calling aten::addmm)
+// are not counted again.
+namespace {
+std::atomic<int64_t> op_count{0};
+thread_local int op_depth = 0;
+at::CallbackHandle op_counter = 0;
+}  // namespace
+
+int dddit_op_counter_start() {
+  GUARD({
+    op_count = 0;
+    if (op_counter == 0) {
+      op_counter = at::addGlobalCallback(
+          at::RecordFunctionCallback(
+              [](const at::RecordFunction&) -> std::unique_ptr<at::ObserverContext> {
+                if (op_depth++ == 0) op_count++;
+                return nullptr;
+              },
+              [](const at::RecordFunction&, at::ObserverContext*) { op_depth--; })
+              .scopes({at::RecordScope::FUNCTION}));
+    }
+  })
+}
+
+int64_t dddit_op_counter_stop() {
+  if (op_counter != 0) {
+    at::removeCallback(op_counter);
+    op_counter = 0;
+  }
+  op_depth = 0;
+  return op_count.load();
 }
 
 }  // extern "C"

@@ -57,3 +57,16 @@ pub fn cpu_seconds() -> Option<f64> {
     let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0) // USER_HZ
 }
+
+/// Adds N(0, 0.1) noise to every parameter (`module.map(&mut Perturb)`), so that adaLN-Zero
+/// blocks (and the zero-initialised final layer) stop being the identity and outputs depend on
+/// which blocks ran. The new parameters are fresh leaves, so this works on an autodiff device too.
+pub struct Perturb;
+
+impl burn::module::ModuleMapper for Perturb {
+    fn map_float<const D: usize>(&mut self, p: burn::module::Param<Tensor<D>>) -> burn::module::Param<Tensor<D>> {
+        let v = p.val();
+        let noise = Tensor::<D>::random(v.shape(), burn::tensor::Distribution::Normal(0.0, 0.1), &v.device());
+        burn::module::Param::from_tensor((v + noise).detach())
+    }
+}

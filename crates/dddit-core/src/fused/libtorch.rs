@@ -16,6 +16,8 @@ type P = *mut C_tensor;
 
 extern "C" {
     fn dddit_last_error() -> *const std::os::raw::c_char;
+    fn dddit_op_counter_start() -> i32;
+    fn dddit_op_counter_stop() -> i64;
     fn dddit_sdpa_fwd(q: P, k: P, v: P, scale: f64, out: *mut P, aux: *mut P, kind: *mut i64) -> i32;
     fn dddit_sdpa_bwd(
         grad: P,
@@ -435,4 +437,14 @@ pub(crate) mod multi {
         check(unsafe { dddit_foreach_lerp(e.as_ptr(), o.as_ptr(), e.len() as i64, weight, out.as_mut_ptr()) }, "lerp");
         out.into_iter().map(take).collect()
     }
+}
+
+/// Counts the top-level ATen operator calls `f` makes (see `csrc/fused.cpp`).
+pub(crate) fn count_ops<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    // SAFETY: plain C calls without arguments; start registers a process-wide callback that
+    // stop removes.
+    let started = unsafe { dddit_op_counter_start() } == 0;
+    let r = f();
+    let n = unsafe { dddit_op_counter_stop() };
+    (r, if started { n.max(0) as u64 } else { 0 })
 }

@@ -129,6 +129,21 @@ pub fn gated_residual(x: Tensor<3>, a: Tensor<3>, gate: Tensor<2>) -> Tensor<3> 
     ))
 }
 
+/// Runs `f` and counts the operator calls it dispatches on LibTorch (top-level ATen ops: host
+/// dispatches, most of which launch a kernel). `None` on other backends, which have no such
+/// hook. The count is process-wide: run nothing else meanwhile.
+pub fn count_ops<R>(f: impl FnOnce() -> R) -> (R, Option<u64>) {
+    #[cfg(feature = "tch")]
+    {
+        let (r, n) = libtorch::count_ops(f);
+        (r, Some(n))
+    }
+    #[cfg(not(feature = "tch"))]
+    {
+        (f(), None)
+    }
+}
+
 /// Casts `t` to the dtype of `like` (a mask meeting bf16 activations, say).
 pub fn cast_like<const D: usize, const E: usize>(t: Tensor<D>, like: &Tensor<E>) -> Tensor<D> {
     let dt = like.dtype();

@@ -43,12 +43,14 @@
 
 mod decision;
 mod depth;
+mod dispatch;
 mod execute;
 mod output;
 mod router;
 
 pub use decision::{Assignment, DecisionError, Granularity, PathAssignment, RoutingDecision};
 pub use depth::{run_complete, run_selected, run_to_depth, states_at_depths};
+pub use dispatch::{one_hot, Capacity, Dispatch};
 pub use execute::{execute, execute_masked_reference};
 pub use output::{mean, RouterLosses, RoutingStats};
 pub use router::{param_ids, Router, RouterInput, RouterOutput};
