@@ -3,12 +3,12 @@
 //! were alone in its batch (property test, 256 cases; `PROPTEST_CASES` for more), and names the
 //! keys of a bad config. The last test checks that the guide quotes this crate verbatim.
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use dddit_core::dit::DiTConfig;
 use dddit_core::routing::{Mode, Router, RouterInput};
-use dddit_core::testing::{device, max_abs_diff, seeded};
+use dddit_core::testing::{device, max_abs_diff, seeded, Perturb};
 use dddit_router_example::{NoiseSkipConfig, NoiseSkipStack};
 use dddit_routers::dense::DenseStack;
 use dddit_routers::{build, routers, ForwardOptions, RoutedDiT, RoutedForward, RouterConfig};
@@ -31,18 +31,6 @@ fn table(s: &str) -> toml::Table {
 }
 
 // ANCHOR: perturb
-/// Adds N(0, 0.1) noise to every parameter, so that adaLN-Zero blocks (and the zero-initialised
-/// final layer) stop being the identity and outputs depend on which blocks ran. The new
-/// parameters are fresh leaves, so this works on an autodiff device too.
-struct Perturb;
-
-impl ModuleMapper for Perturb {
-    fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let v = p.val();
-        let noise = Tensor::<D>::random(v.shape(), Distribution::Normal(0.0, 0.1), &v.device());
-        Param::from_tensor((v + noise).detach())
-    }
-}
 
 /// A perturbed `noise-skip` model (call with the RNG lock held).
 fn perturbed(cfg: &NoiseSkipConfig, m: &DiTConfig, dev: &Device) -> RoutedDiT<NoiseSkipStack> {

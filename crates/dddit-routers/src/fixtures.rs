@@ -70,9 +70,15 @@ pub fn cases(m: &DiTConfig, dev: &Device, only: Option<&[&str]>) -> Vec<Case> {
     };
     c("dense", "dense", t.clone(), &|| make::<DenseConfig>("", m, dev, |_, _| {}));
     c("soft-moe (E=2)", "soft-moe", t.clone(), &|| make::<SoftMoeConfig>("experts = 2", m, dev, |_, _| {}));
-    c("topk (E=4, k=1, token)", "topk", t.clone(), &|| make::<TopKConfig>("experts = 4\nk = 1", m, dev, |_, _| {}));
-    c("topk (E=4, k=1, expert 1/2 width)", "topk", t.clone(), &|| {
-        make::<TopKConfig>(&format!("experts = 4\nk = 1\nexpert_hidden = {}", m.mlp_hidden() / 2), m, dev, |_, _| {})
+    c("topk (E=4, k=1, token, dropless)", "topk", t.clone(), &|| {
+        make::<TopKConfig>("experts = 4\nk = 1", m, dev, |_, _| {})
+    });
+    c("topk (E=4, k=1, token, capacity 1)", "topk", t.clone(), &|| {
+        make::<TopKConfig>("experts = 4\nk = 1\ncapacity = 1.0", m, dev, |_, _| {})
+    });
+    c("topk (E=4, k=1, 1/2 width, capacity 1)", "topk", t.clone(), &|| {
+        let src = format!("experts = 4\nk = 1\ncapacity = 1.0\nexpert_hidden = {}", m.mlp_hidden() / 2);
+        make::<TopKConfig>(&src, m, dev, |_, _| {})
     });
     c("expert-choice (E=4, cap 1)", "expert-choice", t.clone(), &|| {
         make::<ExpertChoiceConfig>("experts = 4", m, dev, |_, _| {})

@@ -1,16 +1,18 @@
 //! Mixtures of experts: `soft-moe` (seed §2.1–2.2), `topk` (DiT-MoE token choice, or per
 //! sample) and `expert-choice` (EC-DiT).
 
-use crate::common::{balance, entropy, probs, to_host_int, GateMlp};
+use crate::common::{entropy, probs, to_host, to_host_int, GateMlp};
 use crate::registry::{ConfigError, KeyDefault, KeyDoc, RouterConfig};
 use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
 use dddit_core::dit::{adaln_modulation, attn_branch, mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::{cost, Flops};
-use dddit_core::nn::{linear, Attention, AttentionConfig, LinearInit, Mlp, MlpConfig};
+use dddit_core::nn::{experts_forward, linear, Attention, AttentionConfig, LinearInit, Mlp, MlpConfig};
 use dddit_core::routing::param_ids;
-use dddit_core::routing::{execute, ComputePath, Granularity, PathAssignment, RoutingDecision};
+use dddit_core::routing::{
+    execute, one_hot, Capacity, ComputePath, Dispatch, Granularity, PathAssignment, RoutingDecision,
+};
 use dddit_core::routing::{mean, Router, RouterInput, RouterLosses, RouterOutput, RoutingStats};
 use serde::Deserialize;
 
@@ -167,7 +169,10 @@ pub struct TopKConfig {
     /// renormalised weight is p / p ≡ 1, so the diffusion loss would give the gate no gradient
     /// and it would learn from the balance loss alone. `Some(true)` with k = 1 is refused.
     pub normalize: Option<bool>,
-    /// Expert-choice capacity factor: each expert takes `capacity · tokens · k / experts`.
+    /// Capacity factor: each expert's buffer holds `⌈capacity · units · k / experts⌉`
+    /// assignments; in token and sample mode those past it are dropped (Switch, GShard) and
+    /// routing never reads the host. `0` (the default) is dropless, as DiT-MoE: the buffer is
+    /// sized to the largest expert load, one integer read to the host per layer.
     pub capacity: f64,
 }
 
@@ -180,7 +185,7 @@ impl Default for TopKConfig {
             expert_hidden: 0,
             shared_experts: 0,
             normalize: None,
-            capacity: 1.0,
+            capacity: 0.0,
         }
     }
 }
@@ -258,17 +263,25 @@ fn moe_keys() -> &'static [KeyDoc] {
             default: KeyDefault::Rule("k > 1"),
             doc: "renormalise top-k probabilities to sum to 1 (true with k = 1 is refused: the weight would be p/p = 1 and the gate would get no task gradient)",
         },
-        KeyDoc { key: "capacity", ty: "float > 0", default: KeyDefault::Fixed("1.0"), doc: "(expert-choice only) capacity factor" },
+        KeyDoc {
+            key: "capacity",
+            ty: "float ≥ 0",
+            default: KeyDefault::Fixed("0"),
+            doc: "capacity factor: each expert runs at most ⌈capacity·units·k/experts⌉ assignments, the rest are dropped (Switch, GShard) and routing stays on the device; 0 is dropless (DiT-MoE), sized by the largest expert load (one host read per block)",
+        },
     ]
 }
 
-fn moe_validate(experts: usize, k: usize, capacity: f64) -> Vec<ConfigError> {
+fn moe_validate(experts: usize, k: usize, capacity: f64, zero_ok: bool) -> Vec<ConfigError> {
     let mut e = vec![];
     e.extend(experts_in_range(experts));
     if k == 0 || k > experts {
         e.push(ConfigError::new("k", format!("must be in [1, experts = {experts}], got {k}")));
     }
-    if !(capacity.is_finite() && capacity > 0.0) {
+    let ok = capacity.is_finite() && (capacity > 0.0 || (zero_ok && capacity == 0.0));
+    if !ok && zero_ok {
+        e.push(ConfigError::new("capacity", format!("must be a number ≥ 0 (0: dropless), got {capacity}")));
+    } else if !ok {
         e.push(ConfigError::new("capacity", format!("must be a positive number, got {capacity}")));
     }
     e
@@ -332,7 +345,7 @@ impl RouterConfig for TopKConfig {
     }
 
     fn validate(&self, _m: &DiTConfig) -> Vec<ConfigError> {
-        let mut e = moe_validate(self.experts, self.k, self.capacity);
+        let mut e = moe_validate(self.experts, self.k, self.capacity, true);
         if self.shared_experts > MAX_EXPERTS {
             e.push(ConfigError::new(
                 "shared_experts",
@@ -402,7 +415,7 @@ impl RouterConfig for ExpertChoiceConfig {
     }
 
     fn validate(&self, _m: &DiTConfig) -> Vec<ConfigError> {
-        moe_validate(self.experts, self.k, self.capacity)
+        moe_validate(self.experts, self.k, self.capacity, false)
     }
 
     fn init(&self, m: &DiTConfig, device: &Device) -> MoeStack {
@@ -413,27 +426,27 @@ impl RouterConfig for ExpertChoiceConfig {
 impl MoeStack {
     /// Expert capacity (tokens per expert) for `units` tokens in expert-choice mode.
     pub fn capacity_for(&self, units: usize, experts: usize) -> usize {
-        (((self.capacity * units as f64 * self.k as f64) / experts as f64).ceil() as usize).clamp(1, units)
+        Capacity::from_factor(self.capacity, units, self.k, experts).capacity
     }
 
-    /// The routing decision of one layer for `units` rows of router input `x` (`[units, hidden]`),
-    /// with the layer's balance and entropy losses.
-    pub fn decide(
+    /// The routing rule of one layer on the host, as a [`RoutingDecision`]: the reference the
+    /// property tests hold the device dispatch of [`Router::forward`] to (the forward never
+    /// calls it). `capacity` drops token-choice assignments past it, as the forward does.
+    pub fn reference_decision(
         &self,
         layer: &MoeLayer,
         x: Tensor<2>,
         granularity: Granularity,
-    ) -> (RoutingDecision, Tensor<1>, Tensor<1>) {
+        capacity: Option<usize>,
+    ) -> RoutingDecision {
         let units = x.dims()[0];
         let e = layer.experts.len();
-        let logits = layer.gate.forward(x); // [units, experts]
-        let p = probs(logits.clone());
+        let p = probs(layer.gate.forward(x)); // [units, experts]
         let mut lists: Vec<(Vec<usize>, Vec<i64>)> = vec![(vec![], vec![]); e];
         let flat_w: Tensor<1>;
         if self.mode == 2 {
-            // Expert choice: each expert takes its top-`cap` units by probability.
             let cap = self.capacity_for(units, e);
-            let pt = p.clone().swap_dims(0, 1); // [experts, units]
+            let pt = p.swap_dims(0, 1); // [experts, units]
             let (_, idx) = pt.clone().topk_with_indices(cap, 1);
             let idx = to_host_int(idx);
             for ex in 0..e {
@@ -445,11 +458,23 @@ impl MoeStack {
             flat_w = pt.reshape([e * units]);
         } else {
             let k = self.k;
-            let (vals, idx) = p.clone().topk_with_indices(k, 1); // [units, k]
+            let (vals, idx) = p.topk_with_indices(k, 1); // [units, k]
             let vals = if self.normalize { vals.clone() / vals.sum_dim(1) } else { vals };
             let idx = to_host_int(idx);
-            for u in 0..units {
-                for slot in 0..k {
+            // Slot-major priority, as the device dispatch: first choices fill first.
+            let mut load = vec![0usize; e];
+            let mut kept = vec![vec![]; units];
+            for slot in 0..k {
+                for (u, kept) in kept.iter_mut().enumerate() {
+                    let ex = idx[u * k + slot] as usize;
+                    if capacity.is_none_or(|c| load[ex] < c) {
+                        load[ex] += 1;
+                        kept.push(slot);
+                    }
+                }
+            }
+            for (u, slots) in kept.iter().enumerate() {
+                for &slot in slots {
                     let ex = idx[u * k + slot] as usize;
                     lists[ex].0.push(u);
                     lists[ex].1.push((u * k + slot) as i64);
@@ -462,64 +487,96 @@ impl MoeStack {
             .into_iter()
             .enumerate()
             .map(|(ex, (us, pos))| {
-                let w = if us.is_empty() {
-                    None
-                } else {
-                    Some(flat_w.clone().select(0, Tensor::from_ints(pos.as_slice(), &device)))
-                };
+                let w = (!us.is_empty()).then(|| flat_w.clone().select(0, Tensor::from_ints(pos.as_slice(), &device)));
                 PathAssignment { path: ex, units: us, weights: w }
             })
             .collect();
-        let counts: Vec<usize> = assignments.iter().map(|a| a.units.len()).collect();
-        let d = RoutingDecision::sparse(granularity, units, assignments);
-        (d, balance(p, &counts), entropy(logits))
+        RoutingDecision::sparse(granularity, units, assignments)
+    }
+
+    /// One layer's routing on the device: the dispatch of `x` (`[units, hidden]`, the router's
+    /// input per unit), its capacity, and the layer's balance and entropy losses. Reads nothing
+    /// to the host, except for token choice with `capacity = 0` (dropless), where the largest
+    /// expert load sizes the buffer (Tutel's dynamic capacity: one integer per layer).
+    pub fn route(&self, layer: &MoeLayer, x: Tensor<2>) -> (Dispatch, Capacity, Tensor<1>, Tensor<1>) {
+        let units = x.dims()[0];
+        let e = layer.experts.len();
+        let logits = layer.gate.forward(x); // [units, experts]
+        let p = probs(logits.clone());
+        let ent = entropy(logits);
+        if self.mode == 2 {
+            let cap = Capacity::from_factor(self.capacity, units, self.k, e);
+            let (w, idx) = p.clone().swap_dims(0, 1).topk_with_indices(cap.capacity, 1); // [experts, capacity]
+                                                                                         // Every expert takes exactly `capacity` units: the load is uniform by construction.
+            let f = Tensor::<1>::ones([e], &p.device()) / e as f64;
+            let bal = (p.mean_dim(0).reshape([e]) * f).sum() * e as f64;
+            return (Dispatch::expert_choice(idx, w, units), cap, bal, ent);
+        }
+        let k = self.k;
+        let (vals, idx) = p.clone().topk_with_indices(k, 1); // [units, k]
+        let w = if self.normalize { vals.clone() / vals.sum_dim(1) } else { vals };
+        // Load before any drop (Switch's f_i), [experts].
+        let load = one_hot(idx.clone().reshape([units * k]), e).sum_dim(0).reshape([e]);
+        let bal = (p.mean_dim(0).reshape([e]) * load.clone() / (units * k) as f64).sum() * e as f64;
+        let cap = if self.capacity == 0.0 {
+            let most = load.max().into_scalar::<f32>() as usize;
+            Capacity { experts: e, capacity: most.max(1) }
+        } else {
+            Capacity::from_factor(self.capacity, units, k, e)
+        };
+        (Dispatch::token_choice(idx, w, cap), cap, bal, ent)
     }
 }
 
 impl Router for MoeStack {
     fn forward(&self, mut h: Tensor<3>, input: &RouterInput) -> RouterOutput {
         let [b, n, dim] = h.dims();
-        let mut flops = vec![Flops::default(); b];
         let (mut balances, mut entropies) = (vec![], vec![]);
-        let mut active = 0.0;
+        let mut fixed = Flops::default();
+        // Executed assignments per sample, summed over layers: read once, after the last layer.
+        let mut per_sample: Option<Tensor<1>> = None;
+        let mut assignments = 0.0;
         for layer in &self.layers {
             let m = adaln_modulation(&layer.ada_ln_modulation, input.c.clone());
             h = h.clone() + attn_branch(&layer.attn, h, &m, None);
             let x = mlp_input(h.clone(), &m); // [batch, tokens, hidden]
-            let paths: Vec<&dyn ComputePath> = layer.experts.iter().map(|e| e as &dyn ComputePath).collect();
             let e = layer.experts.len();
-            let (y, d, bal, ent) = if self.mode == 1 {
-                let (d, bal, ent) = self.decide(layer, input.c.clone(), Granularity::Sample);
-                let y = execute(x.clone(), &d, |ex, rows, _| layer.experts[ex].forward(rows));
-                (y, d, bal, ent)
-            } else {
-                let flat = x.clone().reshape([b * n, dim]);
-                let (d, bal, ent) = self.decide(layer, flat.clone(), Granularity::Token);
-                let y = execute(flat, &d, |ex, rows, _| layer.experts[ex].forward(rows)).reshape([b, n, dim]);
-                (y, d, bal, ent)
-            };
-            let mut y = y;
+            // A unit is a token (token and expert choice) or a sample (sample mode).
+            let (units, rows) = if self.mode == 1 { (b, n) } else { (b * n, 1) };
+            let router_in = if self.mode == 1 { input.c.clone() } else { x.clone().reshape([b * n, dim]) };
+            let (dispatch, cap, bal, ent) = self.route(layer, router_in);
+            let buf = dispatch.encode(x.clone().reshape([units, rows * dim]), cap); // [experts · capacity, rows · hidden]
+            let out = experts_forward(&layer.experts, buf.reshape([e, cap.capacity * rows, dim]));
+            let mut y = dispatch.decode(out.reshape([cap.rows(), rows * dim]), cap).reshape([b, n, dim]);
             for s in &layer.shared {
                 y = y + s.forward(x.clone());
             }
             h = h + y * m.gate_mlp.clone().unsqueeze_dim::<3>(1);
             let gate_rows = if self.mode == 1 { 1 } else { n };
-            let fixed = cost::adaln(dim)
+            fixed += cost::adaln(dim)
                 + layer.attn.flops(n, layer.attn.num_heads)
                 + cost::router_linear(gate_rows, dim, e)
                 + layer.shared.iter().map(|s| s.cost(n)).sum::<Flops>();
-            for (f, s) in flops.iter_mut().zip(d.per_sample_flops(&paths, b, n)) {
-                *f += s + fixed;
-            }
-            let counts = d.path_counts(e);
-            let unit_count = if self.mode == 1 { b } else { b * n };
-            active += counts.iter().sum::<usize>() as f64 / unit_count as f64;
+            let kept = dispatch.kept_per_unit(cap); // [units]
+            let kept = if self.mode == 1 { kept } else { kept.reshape([b, n]).sum_dim(1).reshape([b]) };
+            per_sample = Some(match per_sample {
+                Some(t) => t + kept,
+                None => kept,
+            });
+            assignments += units as f64;
             balances.push(bal);
             entropies.push(ent);
         }
-        let layers = self.layers.len().max(1) as f64;
+        // FLOPs (DiT convention): each sample is charged the expert assignments it ran. Capacity
+        // rows that no assignment filled are computed (zeros) but not charged: they are an
+        // execution cost, and the measured time shows them (results/gpu/routers.md).
+        let kept = per_sample.map(to_host).unwrap_or_default();
+        let row =
+            self.layers.first().map_or(Flops::default(), |l| l.experts[0].cost(if self.mode == 1 { n } else { 1 }));
+        let kept_total: f64 = kept.iter().map(|&v| v as f64).sum();
+        let flops = (0..b).map(|s| fixed + row * kept.get(s).map_or(0, |&v| v.round() as u64)).collect();
         let losses = RouterLosses { balance: mean(balances), entropy: mean(entropies), ..Default::default() };
-        let stats = RoutingStats { experts: Some(active / layers), ..RoutingStats::layers(1.0) };
+        let stats = RoutingStats { experts: Some(kept_total / assignments.max(1.0)), ..RoutingStats::layers(1.0) };
         RouterOutput { h, flops, losses, stats }
     }
 

@@ -5,10 +5,11 @@ use crate::common::{add_ratio, decision_st, gumbel_sigmoid_st, to_host, GateMlp}
 use crate::registry::{ConfigError, KeyDefault, KeyDoc, RouterConfig};
 use burn::module::ParamId;
 use burn::prelude::*;
+use burn::tensor::IndexingUpdateOp;
 use dddit_core::dit::{mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::{cost, Flops};
 use dddit_core::routing::param_ids;
-use dddit_core::routing::{execute, Granularity, Mode, PathAssignment, RoutingDecision};
+use dddit_core::routing::Mode;
 use dddit_core::routing::{Router, RouterInput, RouterLosses, RouterOutput, RoutingStats};
 use serde::Deserialize;
 
@@ -133,12 +134,16 @@ impl Router for TokenStack {
             let x = mlp_input(h.clone(), &m); // [batch, tokens, hidden]
             let logits = layer.router.forward(x.clone()); // [batch, tokens, 1]
             let (mask, _) = gumbel_sigmoid_st(logits.clone(), self.tau, train); // [batch, tokens, 1]
-            let keep = to_host(mask.clone());
+                                                                                // Kept tokens per sample: the one host read of a layer, which sizes the gathered
+                                                                                // rows (a data-dependent shape); the index list itself stays on the device.
+            let per_sample = to_host(mask.clone().reshape([b, n]).sum_dim(1).reshape([b]));
             let per_token = cost::mlp(1, dim, layer.block.mlp.inner());
-            for s in 0..b {
-                let k = keep[s * n..(s + 1) * n].iter().filter(|&&v| v > 0.5).count();
+            let mut kept = 0usize;
+            for (s, &k) in per_sample.iter().enumerate() {
+                let k = k.round() as usize;
                 flops[s] += Self::fixed_cost(layer, n) + per_token * k as u64;
                 kept_frac += k as f64 / n as f64;
+                kept += k;
             }
             let y = if train {
                 // Straight-through: every token computed, gated by the mask.
@@ -152,9 +157,17 @@ impl Router for TokenStack {
                 ratio = Some(add_ratio(ratio, r));
                 layer.block.mlp.forward(x) * mask
             } else {
-                let units: Vec<usize> = (0..b * n).filter(|&u| keep[u] > 0.5).collect();
-                let d = RoutingDecision::sparse(Granularity::Token, b * n, vec![PathAssignment::new(0, units)]);
-                execute(x.reshape([b * n, dim]), &d, |_, rows, _| layer.block.mlp.forward(rows)).reshape([b, n, dim])
+                let x = x.reshape([b * n, dim]);
+                if kept == b * n {
+                    layer.block.mlp.forward(x).reshape([b, n, dim])
+                } else if kept == 0 {
+                    x.zeros_like().reshape([b, n, dim])
+                } else {
+                    // Kept tokens first (the mask is 0/1), in a device-side order.
+                    let idx = mask.reshape([b * n]).argsort_descending(0).slice_dim(0, 0..kept);
+                    let rows = layer.block.mlp.forward(x.clone().select(0, idx.clone())); // [kept, hidden]
+                    x.zeros_like().select_assign(0, idx, rows, IndexingUpdateOp::Add).reshape([b, n, dim])
+                }
             };
             h = h + y * m.gate_mlp.clone().unsqueeze_dim::<3>(1);
         }

@@ -170,14 +170,28 @@ impl Router for WidthStack {
         if train {
             self.slices.lock().expect("slices").clear();
         }
-        for (li, layer) in self.layers.iter().enumerate() {
+        // Every layer's masks first: they depend on the timestep only, not on h, so one host
+        // read serves the whole forward (it was one per layer). Noisy in training; the same
+        // logits give the inference decision for the ratio.
+        let gate = |l: Tensor<2>| gumbel_sigmoid_st(l, self.tau, train).0;
+        let gated: Vec<_> = self
+            .layers
+            .iter()
+            .map(|layer| {
+                let (hl, gl) = self.logits(layer, input.t_emb);
+                let (hm, gm) = self.masks(gate(hl.clone()), gate(gl.clone()));
+                (hl, gl, hm, gm)
+            })
+            .collect();
+        let host = to_host(Tensor::cat(gated.iter().flat_map(|g| [g.2.clone(), g.3.clone()]).collect(), 1));
+        let row = host.len() / b.max(1); // per sample: every layer's heads, then its groups
+        let mut offset = 0;
+        for (li, (layer, (hl, gl, hm, gm))) in self.layers.iter().zip(gated).enumerate() {
             let heads_n = layer.block.attn.num_heads;
-            let (hl, gl) = self.logits(layer, input.t_emb);
-            // Noisy in training; the same logits give the inference decision for the ratio.
-            let gate = |l: Tensor<2>| gumbel_sigmoid_st(l, self.tau, train).0;
-            let (hm, gm) = self.masks(gate(hl.clone()), gate(gl.clone()));
-            let hm_host = to_host(hm.clone());
-            let gm_host = to_host(gm.clone());
+            let g_n = self.mlp_groups;
+            let hm_host: Vec<f32> = (0..b).flat_map(|s| host[s * row + offset..][..heads_n].to_vec()).collect();
+            let gm_host: Vec<f32> = (0..b).flat_map(|s| host[s * row + offset + heads_n..][..g_n].to_vec()).collect();
+            offset += heads_n + g_n;
             let m = layer.block.modulation(input.c.clone());
             let group_size = layer.block.mlp.inner() / self.mlp_groups;
             for s in 0..b {

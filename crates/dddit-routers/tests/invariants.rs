@@ -4,8 +4,10 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use dddit_core::dit::DiTConfig;
 use dddit_core::flops::Flops;
-use dddit_core::nn::{AttentionConfig, MlpConfig};
-use dddit_core::routing::{execute, execute_masked_reference, Granularity, Mode, PathAssignment, RoutingDecision};
+use dddit_core::nn::{experts_forward, AttentionConfig, MlpConfig};
+use dddit_core::routing::{
+    execute, execute_masked_reference, Capacity, Granularity, Mode, PathAssignment, RoutingDecision,
+};
 use dddit_core::testing::{device, rel_err, seeded};
 use dddit_routers::common::{gumbel_sigmoid_st, probs, to_host};
 use dddit_routers::depth::DepthBudgetConfig;
@@ -22,6 +24,16 @@ fn tiny(depth: usize) -> DiTConfig {
     c.num_classes = 3;
     c.depth = depth;
     c
+}
+
+/// The routed expert output of `x` (`[units, hidden]`) through the device dispatch of layer 0.
+fn routed(stack: &dddit_routers::moe::MoeStack, x: Tensor<2>) -> Tensor<2> {
+    let layer = &stack.layers[0];
+    let [_, hidden] = x.dims();
+    let (dispatch, cap, _, _) = stack.route(layer, x.clone());
+    let buf = dispatch.encode(x, cap).reshape([cap.experts, cap.capacity, hidden]);
+    let out = experts_forward(&layer.experts, buf);
+    dispatch.decode(out.reshape([cap.rows(), hidden]), cap)
 }
 
 fn run(
@@ -58,18 +70,20 @@ proptest! {
 
     /// Token-choice top-k: every token gets exactly k distinct experts whose weights sum to one
     /// (k > 1) or are the chosen probability (k = 1);
-    /// expert choice never exceeds its capacity; the sparse execution equals the dense masked one.
+    /// expert choice never exceeds its capacity; the device dispatch (padded buffers, one
+    /// batched matmul over the experts) equals the host reference run sparse and dense-masked.
     #[test]
     fn topk_and_expert_choice(experts in 1usize..6, k_raw in 1usize..6, units in 1usize..12, ec in any::<bool>(), seed in 0u64..10_000) {
         let k = k_raw.min(experts);
         let dev = device();
         let _rng = seeded(&dev, seed);
         let m = tiny(1);
-        let cfg = TopKConfig { experts, k, mode: if ec { MoeMode::ExpertChoice } else { MoeMode::Token }, expert_hidden: 16, ..Default::default() };
+        let capacity = if ec { 1.0 } else { 0.0 };
+        let cfg = TopKConfig { experts, k, mode: if ec { MoeMode::ExpertChoice } else { MoeMode::Token }, expert_hidden: 16, capacity, ..Default::default() };
         let stack = cfg.init(&m, &dev);
         let layer = &stack.layers[0];
         let x = Tensor::<2>::random([units, m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
-        let (d, _, _) = stack.decide(layer, x.clone(), Granularity::Token);
+        let d = stack.reference_decision(layer, x.clone(), Granularity::Token, None);
         d.validate(experts).unwrap();
         let counts = d.path_counts(experts);
         if ec {
@@ -102,10 +116,45 @@ proptest! {
                 }
             }
         }
-        let x3 = x.reshape([units, 1, m.hidden_size]);
+        let x3 = x.clone().reshape([units, 1, m.hidden_size]);
         let sparse = execute(x3.clone(), &d, |e, rows, _| layer.experts[e].forward(rows));
         let dense = execute_masked_reference(x3, &d, experts, |e, rows, _| layer.experts[e].forward(rows));
-        prop_assert!(rel_err(sparse, dense) < 1e-5);
+        prop_assert!(rel_err(sparse, dense.clone()) < 1e-5);
+        let device_y = routed(&stack, x);
+        prop_assert!(rel_err(device_y, dense.reshape([units, m.hidden_size])) < 1e-5);
+    }
+
+    /// Capacity overflow (token choice with a capacity factor): no expert runs more than its
+    /// capacity; the kept assignments are the first ones in slot-major, then unit order (the
+    /// host reference's rule); a dropped assignment contributes nothing, so the output equals
+    /// the masked reference of the kept assignments alone.
+    #[test]
+    fn topk_capacity_overflow(experts in 1usize..6, k_raw in 1usize..4, units in 1usize..16, factor in 0.05f64..1.5, seed in 0u64..10_000) {
+        let k = k_raw.min(experts);
+        let dev = device();
+        let _rng = seeded(&dev, seed);
+        let m = tiny(1);
+        let cfg = TopKConfig { experts, k, expert_hidden: 16, capacity: factor, ..Default::default() };
+        let stack = cfg.init(&m, &dev);
+        let layer = &stack.layers[0];
+        let x = Tensor::<2>::random([units, m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
+        let (dispatch, cap, _, _) = stack.route(layer, x.clone());
+        prop_assert_eq!(cap, Capacity::from_factor(factor, units, k, experts));
+        let d = stack.reference_decision(layer, x.clone(), Granularity::Token, Some(cap.capacity));
+        d.validate(experts).unwrap();
+        prop_assert!(d.path_counts(experts).iter().all(|&c| c <= cap.capacity));
+        let mut per_unit = vec![0f32; units];
+        if let dddit_core::routing::Assignment::Sparse(list) = &d.assignment {
+            for a in list {
+                for &u in &a.units {
+                    per_unit[u] += 1.0;
+                }
+            }
+        }
+        prop_assert_eq!(to_host(dispatch.kept_per_unit(cap)), per_unit);
+        let x3 = x.clone().reshape([units, 1, m.hidden_size]);
+        let dense = execute_masked_reference(x3, &d, experts, |e, rows, _| layer.experts[e].forward(rows));
+        prop_assert!(rel_err(routed(&stack, x), dense.reshape([units, m.hidden_size])) < 1e-5);
     }
 
     /// Dynamic width: slicing the active heads and channel groups out of the weights equals

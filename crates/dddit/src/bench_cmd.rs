@@ -11,7 +11,7 @@ use dddit_core::dit::DiTConfig;
 use dddit_core::flops::Convention;
 use dddit_core::precision::Precision;
 use dddit_eval::speed::{bench_trainer, ddim, sample_once, time_reps, train_step, Timing};
-use dddit_routers::fixtures::{cases, time_round_robin};
+use dddit_routers::fixtures::{cases, forward_once, time_round_robin};
 use serde_json::json;
 
 /// Arguments of `dddit bench`.
@@ -152,11 +152,22 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 .into_iter()
                 .map(|(ms, g)| (Timing::from_ms(ms), g))
                 .unzip();
+            // Operator calls of one forward (LibTorch only), after the timing so that nothing
+            // else runs meanwhile.
+            let ops: Vec<Option<u64>> = all
+                .iter()
+                .map(|c| {
+                    let (_, n) = dddit_core::fused::count_ops(|| forward_once(c.model.as_ref(), &x, &c.steps));
+                    n.filter(|&n| n > 0).map(|n| n / c.steps.len().max(1) as u64)
+                    // 0: not on LibTorch
+                })
+                .collect();
             let (dense_ms, dense_gf) = (times[0].median_ms, gf[0]);
-            for ((c, t), g) in all.iter().zip(&times).zip(&gf) {
+            for (((c, t), g), n) in all.iter().zip(&times).zip(&gf).zip(&ops) {
                 let (ratio, speed) = (dense_gf / g, dense_ms / t.median_ms);
-                eprintln!("forward {:<40} batch {b:>4}: {:>9.3} ms  GFLOPs ratio {ratio:.2}  speed-up {speed:.2}  ({:.2} of the ratio)", c.label, t.median_ms, speed / ratio);
-                forward.push(json!({ "router": c.router, "label": c.label, "batch": b, "gflops_per_sample": g, "gflops_ratio": ratio, "speedup": speed, "time": timing(t, b) }));
+                let ops_txt = n.map_or(String::new(), |n| format!("  {n} ops"));
+                eprintln!("forward {:<40} batch {b:>4}: {:>9.3} ms  GFLOPs ratio {ratio:.2}  speed-up {speed:.2}  ({:.2} of the ratio){ops_txt}", c.label, t.median_ms, speed / ratio);
+                forward.push(json!({ "router": c.router, "label": c.label, "batch": b, "gflops_per_sample": g, "gflops_ratio": ratio, "speedup": speed, "ops": n, "time": timing(t, b) }));
             }
         }
     }
