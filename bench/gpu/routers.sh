@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Router speed-ups on one GPU (issue 19): every router of `dddit_routers::fixtures` (fixed routing
+# decisions), inference forward, DiT-S/2 and DiT-B/2 on 32×32×4, f32 and bf16-mixed, batch 1
+# and 64, with the operator calls of one forward (LibTorch's RecordFunction, top-level ATen
+# ops). One device call (~4-6 min on an H100).
+#
+#   bench/gpu/routers.sh BINARY OUTDIR
+#   python3 bench/gpu/routers_report.py OUTDIR results/gpu/routers     # .md and .json
+set -uo pipefail
+bin=${1:?usage: bench/gpu/routers.sh BINARY OUTDIR}
+out=${2:?usage: bench/gpu/routers.sh BINARY OUTDIR}
+source "$(dirname "$0")/env.sh"
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$out/gpu.txt"
+routers=topk,expert-choice,depth-budget,dynamic-width,token-skip,text-budget,content-aware,step-cache
+dims="--image-size 32 --channels 4 --classes 1000"
+for model in S/2 B/2; do
+  for p in f32 bf16-mixed; do
+    name="routers-${model/\//}-$p"
+    echo "[$(date +%H:%M:%S)] $name"
+    # shellcheck disable=SC2086
+    timeout 240 "$bin" bench --model "DiT-$model" --device tch-cuda:0 --precision $p $dims \
+      --train-batch 0 --sample-batch 0 --forward-batches 1,64 --forward-routers $routers \
+      --warmup 5 --reps 30 --json "$out/$name.json" > "$out/$name.log" 2>&1 || echo "FAILED: $name"
+    grep -E '^forward' "$out/$name.log" | sed 's/^/    /'
+  done
+done
+tar -C "$out" -czf "$out.tgz" . && ls -la "$out.tgz"
