@@ -15,7 +15,10 @@ for model in ("S2", "B2"):
         if os.path.exists(path):
             runs.append((f"DiT-{model[0]}/{model[1]}", p, json.load(open(path))))
 gpu = open(os.path.join(src, "gpu.txt")).read().strip() if os.path.exists(os.path.join(src, "gpu.txt")) else "?"
-commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+try:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+except OSError:
+    commit = "?"
 rows = []
 for model, p, r in runs:
     for f in r["forward"]:
