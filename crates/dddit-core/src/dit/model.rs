@@ -58,11 +58,25 @@ impl DiTConfig {
 
 impl DiT {
     /// The fixed sin-cos positional embedding, `[tokens, hidden]`.
+    ///
+    /// Computed on the host and uploaded once per (size, device), then reused: every forward
+    /// used to pay for the sines and an upload that waits for the device (at batch 1 on a GPU,
+    /// a stall per forward), and a CUDA-graph capture must contain no upload.
     pub fn pos_embed(&self, device: &Device) -> Tensor<2> {
+        // The device's Debug form tells an autodiff device from its raw one (== does not).
+        type Key = (usize, usize, usize, String);
+        static CACHE: std::sync::Mutex<Vec<(Key, Tensor<2>)>> = std::sync::Mutex::new(Vec::new());
         let c = &self.config;
         let (h, w) = (c.grid_height(), c.grid_width());
+        let key = (c.hidden_size, h, w, format!("{device:?}"));
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, t)) = cache.iter().find(|(k, _)| *k == key) {
+            return t.clone();
+        }
         let data = TensorData::new(pos_embed_2d(c.hidden_size, h, w), [h * w, c.hidden_size]);
-        Tensor::from_data(data, device)
+        let t = Tensor::from_data(data, device);
+        cache.push((key, t.clone()));
+        t
     }
 
     /// Stem: patches + positions, timestep and label embeddings.
