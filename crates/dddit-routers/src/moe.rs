@@ -9,11 +9,11 @@ use burn::prelude::*;
 use dddit_core::dit::{adaln_modulation, attn_branch, mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::{cost, Flops};
 use dddit_core::nn::{experts_forward, linear, Attention, AttentionConfig, LinearInit, Mlp, MlpConfig};
-use dddit_core::routing::param_ids;
 use dddit_core::routing::{
     execute, one_hot, Capacity, ComputePath, Dispatch, Granularity, PathAssignment, RoutingDecision,
 };
 use dddit_core::routing::{mean, Router, RouterInput, RouterLosses, RouterOutput, RoutingStats};
+use dddit_core::routing::{param_ids, slot_major, Mode};
 use serde::Deserialize;
 
 // ---------------------------------------------------------------------------------------------
@@ -495,37 +495,58 @@ impl MoeStack {
     }
 
     /// One layer's routing on the device: the dispatch of `x` (`[units, hidden]`, the router's
-    /// input per unit), its capacity, and the layer's balance and entropy losses. Reads nothing
-    /// to the host, except for token choice with `capacity = 0` (dropless), where the largest
-    /// expert load sizes the buffer (Tutel's dynamic capacity: one integer per layer).
-    pub fn route(&self, layer: &MoeLayer, x: Tensor<2>) -> (Dispatch, Capacity, Tensor<1>, Tensor<1>) {
+    /// input per unit), its capacity, and with `losses` the layer's balance and entropy losses
+    /// (inference skips them: nothing reads them there). Reads nothing to the host, except for
+    /// token choice with `capacity = 0` (dropless), where the largest expert load sizes the
+    /// buffer (Tutel's dynamic capacity: one integer per layer).
+    pub fn route(&self, layer: &MoeLayer, x: Tensor<2>, losses: bool) -> Routed {
         let units = x.dims()[0];
         let e = layer.experts.len();
         let logits = layer.gate.forward(x); // [units, experts]
         let p = probs(logits.clone());
-        let ent = entropy(logits);
+        let ent = losses.then(|| entropy(logits));
+        let balance =
+            |load: Tensor<1>, total: usize| (p.clone().mean_dim(0).reshape([e]) * load / total as f64).sum() * e as f64;
         if self.mode == 2 {
             let cap = Capacity::from_factor(self.capacity, units, self.k, e);
             let (w, idx) = p.clone().swap_dims(0, 1).topk_with_indices(cap.capacity, 1); // [experts, capacity]
                                                                                          // Every expert takes exactly `capacity` units: the load is uniform by construction.
-            let f = Tensor::<1>::ones([e], &p.device()) / e as f64;
-            let bal = (p.mean_dim(0).reshape([e]) * f).sum() * e as f64;
-            return (Dispatch::expert_choice(idx, w, units), cap, bal, ent);
+            let bal = losses.then(|| balance(Tensor::<1>::ones([e], &idx.device()), e));
+            return Routed { dispatch: Dispatch::expert_choice(idx, w, units), cap, balance: bal, entropy: ent };
         }
         let k = self.k;
-        let (vals, idx) = p.clone().topk_with_indices(k, 1); // [units, k]
+        let (vals, idx) = if k == 1 {
+            p.clone().max_dim_with_indices(1) // [units, 1]: one op, where top-k sorts
+        } else {
+            p.clone().topk_with_indices(k, 1) // [units, k]
+        };
         let w = if self.normalize { vals.clone() / vals.sum_dim(1) } else { vals };
-        // Load before any drop (Switch's f_i), [experts].
-        let load = one_hot(idx.clone().reshape([units * k]), e).sum_dim(0).reshape([e]);
-        let bal = (p.mean_dim(0).reshape([e]) * load.clone() / (units * k) as f64).sum() * e as f64;
+        let (idx, w) = slot_major(idx, w); // [k · units]
+        let mask = one_hot(idx.clone(), e); // [k · units, experts]
+                                            // Load before any drop (Switch's f_i), [experts].
+        let load = (losses || self.capacity == 0.0).then(|| mask.clone().sum_dim(0).reshape([e]));
         let cap = if self.capacity == 0.0 {
-            let most = load.max().into_scalar::<f32>() as usize;
+            let most = load.clone().expect("load").max().into_scalar::<f32>() as usize;
             Capacity { experts: e, capacity: most.max(1) }
         } else {
             Capacity::from_factor(self.capacity, units, k, e)
         };
-        (Dispatch::token_choice(idx, w, cap), cap, bal, ent)
+        let bal = losses.then(|| balance(load.expect("load"), units * k));
+        let dispatch = Dispatch::token_choice_masked(idx, w, mask, units, k, cap);
+        Routed { dispatch, cap, balance: bal, entropy: ent }
     }
+}
+
+/// One layer's routing (see [`MoeStack::route`]).
+pub struct Routed {
+    /// Where each assignment goes.
+    pub dispatch: Dispatch,
+    /// The padded buffer's size.
+    pub cap: Capacity,
+    /// Balance loss (training only).
+    pub balance: Option<Tensor<1>>,
+    /// Routing entropy (training only).
+    pub entropy: Option<Tensor<1>>,
 }
 
 impl Router for MoeStack {
@@ -536,6 +557,7 @@ impl Router for MoeStack {
         // Executed assignments per sample, summed over layers: read once, after the last layer.
         let mut per_sample: Option<Tensor<1>> = None;
         let mut assignments = 0.0;
+        let mut dropless = 0.0; // per sample, from layers that need no count
         for layer in &self.layers {
             let m = adaln_modulation(&layer.ada_ln_modulation, input.c.clone());
             h = h.clone() + attn_branch(&layer.attn, h, &m, None);
@@ -544,7 +566,7 @@ impl Router for MoeStack {
             // A unit is a token (token and expert choice) or a sample (sample mode).
             let (units, rows) = if self.mode == 1 { (b, n) } else { (b * n, 1) };
             let router_in = if self.mode == 1 { input.c.clone() } else { x.clone().reshape([b * n, dim]) };
-            let (dispatch, cap, bal, ent) = self.route(layer, router_in);
+            let Routed { dispatch, cap, balance, entropy } = self.route(layer, router_in, input.mode == Mode::Train);
             let buf = dispatch.encode(x.clone().reshape([units, rows * dim]), cap); // [experts · capacity, rows · hidden]
             let out = experts_forward(&layer.experts, buf.reshape([e, cap.capacity * rows, dim]));
             let mut y = dispatch.decode(out.reshape([cap.rows(), rows * dim]), cap).reshape([b, n, dim]);
@@ -557,20 +579,26 @@ impl Router for MoeStack {
                 + layer.attn.flops(n, layer.attn.num_heads)
                 + cost::router_linear(gate_rows, dim, e)
                 + layer.shared.iter().map(|s| s.cost(n)).sum::<Flops>();
-            let kept = dispatch.kept_per_unit(cap); // [units]
-            let kept = if self.mode == 1 { kept } else { kept.reshape([b, n]).sum_dim(1).reshape([b]) };
-            per_sample = Some(match per_sample {
-                Some(t) => t + kept,
-                None => kept,
-            });
+            if self.mode != 2 && self.capacity == 0.0 {
+                // Dropless: every unit ran its k experts, nothing to count on the device.
+                dropless += (self.k * units / b) as f64;
+            } else {
+                let kept = dispatch.kept_per_unit(cap); // [units]
+                let kept = if self.mode == 1 { kept } else { kept.reshape([b, n]).sum_dim(1).reshape([b]) };
+                per_sample = Some(match per_sample {
+                    Some(t) => t + kept,
+                    None => kept,
+                });
+            }
             assignments += units as f64;
-            balances.push(bal);
-            entropies.push(ent);
+            balances.extend(balance);
+            entropies.extend(entropy);
         }
         // FLOPs (DiT convention): each sample is charged the expert assignments it ran. Capacity
         // rows that no assignment filled are computed (zeros) but not charged: they are an
         // execution cost, and the measured time shows them (results/gpu/routers.md).
-        let kept = per_sample.map(to_host).unwrap_or_default();
+        let mut kept = per_sample.map(to_host).unwrap_or_else(|| vec![0.0; b]);
+        kept.iter_mut().for_each(|k| *k += dropless as f32);
         let row =
             self.layers.first().map_or(Flops::default(), |l| l.experts[0].cost(if self.mode == 1 { n } else { 1 }));
         let kept_total: f64 = kept.iter().map(|&v| v as f64).sum();

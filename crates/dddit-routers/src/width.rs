@@ -133,6 +133,27 @@ impl RouterConfig for DynamicWidthConfig {
 }
 
 impl WidthStack {
+    /// Inference masks of every layer on the host, `[batch, layers · (heads + groups)]`
+    /// row-major (per sample: layer 0's heads, its groups, layer 1's, …), first group on.
+    fn eval_masks(&self, t_emb: &Tensor<2>) -> Vec<f32> {
+        let b = t_emb.dims()[0];
+        let routers = || self.layers.iter().flat_map(|l| [&l.head_router, &l.group_router]);
+        let w = Tensor::cat(routers().map(|r| r.weight.val()).collect(), 1); // [hidden, layers · (heads + groups)]
+        let bias: Option<Vec<Tensor<1>>> = routers().map(|r| r.bias.as_ref().map(|b| b.val())).collect();
+        let logits = dddit_core::fused::linear(t_emb.clone(), w, bias.map(|v| Tensor::cat(v, 0)));
+        let mut host = to_host(gumbel_sigmoid_st(logits, self.tau, false).0);
+        let row = host.len() / b.max(1);
+        let mut offset = 0;
+        for layer in &self.layers {
+            offset += layer.block.attn.num_heads;
+            for s in 0..b {
+                host[s * row + offset] = 1.0; // the first group is always on
+            }
+            offset += self.mlp_groups;
+        }
+        host
+    }
+
     /// Head and MLP-group router logits `([batch, heads], [batch, groups])` of one layer.
     fn logits(&self, layer: &WidthLayer, t_emb: &Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         (layer.head_router.forward(t_emb.clone()), layer.group_router.forward(t_emb.clone()))
@@ -172,21 +193,30 @@ impl Router for WidthStack {
         }
         // Every layer's masks first: they depend on the timestep only, not on h, so one host
         // read serves the whole forward (it was one per layer). Noisy in training; the same
-        // logits give the inference decision for the ratio.
+        // logits give the inference decision for the ratio. Inference needs only the host
+        // masks: all layers' routers run as one linear (one cat of their weights) and one
+        // threshold, a handful of ops where per-layer gates took about ten per layer.
         let gate = |l: Tensor<2>| gumbel_sigmoid_st(l, self.tau, train).0;
-        let gated: Vec<_> = self
-            .layers
-            .iter()
-            .map(|layer| {
-                let (hl, gl) = self.logits(layer, input.t_emb);
-                let (hm, gm) = self.masks(gate(hl.clone()), gate(gl.clone()));
-                (hl, gl, hm, gm)
-            })
-            .collect();
-        let host = to_host(Tensor::cat(gated.iter().flat_map(|g| [g.2.clone(), g.3.clone()]).collect(), 1));
+        let mut gated: Vec<_> = if train {
+            self.layers
+                .iter()
+                .map(|layer| {
+                    let (hl, gl) = self.logits(layer, input.t_emb);
+                    let (hm, gm) = self.masks(gate(hl.clone()), gate(gl.clone()));
+                    Some((hl, gl, hm, gm))
+                })
+                .collect()
+        } else {
+            vec![None; self.layers.len()]
+        };
+        let host = if train {
+            to_host(Tensor::cat(gated.iter().flatten().flat_map(|g| [g.2.clone(), g.3.clone()]).collect(), 1))
+        } else {
+            self.eval_masks(input.t_emb)
+        };
         let row = host.len() / b.max(1); // per sample: every layer's heads, then its groups
         let mut offset = 0;
-        for (li, (layer, (hl, gl, hm, gm))) in self.layers.iter().zip(gated).enumerate() {
+        for (li, layer) in self.layers.iter().enumerate() {
             let heads_n = layer.block.attn.num_heads;
             let g_n = self.mlp_groups;
             let hm_host: Vec<f32> = (0..b).flat_map(|s| host[s * row + offset..][..heads_n].to_vec()).collect();
@@ -201,9 +231,9 @@ impl Router for WidthStack {
                 head_frac += nh as f64 / heads_n as f64;
                 chan_frac += ng as f64 / self.mlp_groups as f64;
             }
-            if train {
-                // Every head and channel computed and masked: the straight-through gradient needs
-                // them. The expected FLOPs ratio is differentiable through the masks.
+            if let Some((hl, gl, hm, gm)) = gated[li].take() {
+                // Training: every head and channel computed and masked: the straight-through
+                // gradient needs them. The expected FLOPs ratio is differentiable through the masks.
                 let a = layer.block.attn.forward_head_mask(attn_input(h.clone(), &m), hm.clone());
                 h = h.clone() + a * m.gate_msa.clone().unsqueeze_dim::<3>(1);
                 let inner = layer.block.mlp.inner();

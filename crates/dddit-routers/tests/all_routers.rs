@@ -197,7 +197,7 @@ fn hard_choices_are_one_hot() {
         &dev,
     );
     let c = Tensor::<2>::random([5, m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
-    let (dispatch, cap, _, _) = stack.route(&stack.layers[0], c.clone());
+    let dddit_routers::moe::Routed { dispatch, cap, .. } = stack.route(&stack.layers[0], c.clone(), false);
     let kept = dispatch.kept_per_unit(cap).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
     assert_eq!(kept, vec![1.0; 5], "the device dispatch runs one expert per sample");
     let d = stack.reference_decision(&stack.layers[0], c, dddit_core::routing::Granularity::Sample, None);

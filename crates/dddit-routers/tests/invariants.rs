@@ -30,7 +30,7 @@ fn tiny(depth: usize) -> DiTConfig {
 fn routed(stack: &dddit_routers::moe::MoeStack, x: Tensor<2>) -> Tensor<2> {
     let layer = &stack.layers[0];
     let [_, hidden] = x.dims();
-    let (dispatch, cap, _, _) = stack.route(layer, x.clone());
+    let dddit_routers::moe::Routed { dispatch, cap, .. } = stack.route(layer, x.clone(), false);
     let buf = dispatch.encode(x, cap).reshape([cap.experts, cap.capacity, hidden]);
     let out = experts_forward(&layer.experts, buf);
     dispatch.decode(out.reshape([cap.rows(), hidden]), cap)
@@ -138,7 +138,7 @@ proptest! {
         let stack = cfg.init(&m, &dev);
         let layer = &stack.layers[0];
         let x = Tensor::<2>::random([units, m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
-        let (dispatch, cap, _, _) = stack.route(layer, x.clone());
+        let dddit_routers::moe::Routed { dispatch, cap, .. } = stack.route(layer, x.clone(), false);
         prop_assert_eq!(cap, Capacity::from_factor(factor, units, k, experts));
         let d = stack.reference_decision(layer, x.clone(), Granularity::Token, Some(cap.capacity));
         d.validate(experts).unwrap();

@@ -84,7 +84,10 @@ fn ema_stage_filter_and_save_load() {
     assert_eq!(model.param_ids(&|_, _| true).len(), before);
     let mut reloaded = build(&table, &m, &dev).unwrap();
     reloaded.load(&snapshot).unwrap();
-    let eval = |mdl: &dyn AnyRoutedModel| loss(mdl, &x0, &noise, &steps, Mode::Eval).into_scalar::<f32>();
+    // The training forward (deterministic for topk) includes the balance term, which sees the
+    // gates even where the zero-initialised model's output does not; inference computes no
+    // router losses.
+    let eval = |mdl: &dyn AnyRoutedModel| loss(mdl, &x0, &noise, &steps, Mode::Train).into_scalar::<f32>();
     // The reloaded snapshot is the pre-step model exactly; the stepped one differs.
     let mut fresh = build(&table, &m, &dev).unwrap();
     fresh.load(&snapshot).unwrap();

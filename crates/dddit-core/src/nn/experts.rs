@@ -1,46 +1,32 @@
-//! Several same-size MLP experts run as one batched matmul.
+//! Several same-size MLP experts run over their slices of a capacity-padded buffer.
 
-use super::{gelu_tanh, Mlp};
-use crate::fused::{self, MIXED_DTYPE};
+use super::Mlp;
 use burn::prelude::*;
 
 /// Runs expert `e` of `experts` on rows `x[e]` (`[experts, rows, hidden]` →
-/// `[experts, rows, hidden]`): the experts' weights are stacked (`[experts, hidden, inner]`)
-/// and each linear is one batched matmul, whatever the number of experts (Tutel's and
-/// GShard's layout; the per-expert loop it replaces launched about five ops per expert).
+/// `[experts, rows, hidden]`): each expert's slice of the buffer is a view, each expert runs
+/// its own fused linears ([`Mlp::forward`], bf16-mixed included) on it, and one cat joins the
+/// results. The shapes depend only on the capacity, never on the routing decision, so nothing
+/// is read from the device.
 ///
-/// Every expert must have the same sizes. Under bf16-mixed the products are taken in bf16
-/// and the result is f32, as in [`Mlp::forward`].
+/// Why not one batched matmul over stacked weights (Tutel's layout): the experts are separate
+/// parameters, so stacking them copies every expert's weights on every call, which at small
+/// batch costs more than the matmuls (on flex, `topk` at batch 1 ran 7× dense's time that way;
+/// `results/bench/routers.md`). Storing the experts stacked would avoid both the copy and the
+/// per-expert launches, at the price of a new checkpoint layout.
 pub fn experts_forward(experts: &[Mlp], x: Tensor<3>) -> Tensor<3> {
-    let [e, rows, _] = x.dims();
+    let [e, rows, d] = x.dims();
     debug_assert_eq!(e, experts.len(), "one row block per expert");
-    let stack2 = |f: &dyn Fn(&Mlp) -> Tensor<2>| Tensor::stack::<3>(experts.iter().map(f).collect(), 0);
-    let stack1 = |f: &dyn Fn(&Mlp) -> Option<Tensor<1>>| -> Option<Tensor<3>> {
-        let b: Option<Vec<Tensor<1>>> = experts.iter().map(f).collect();
-        b.map(|b| {
-            let inner = b[0].dims()[0];
-            Tensor::stack::<2>(b, 0).reshape([e, 1, inner])
-        })
-    };
-    let w1 = stack2(&|m| m.fc1.weight.val()); // [experts, hidden, inner]
-    let w2 = stack2(&|m| m.fc2.weight.val()); // [experts, inner, hidden]
-    let b1 = stack1(&|m| m.fc1.bias.as_ref().map(|b| b.val())); // [experts, 1, inner]
-    let b2 = stack1(&|m| m.fc2.bias.as_ref().map(|b| b.val())); // [experts, 1, hidden]
-    let low = |t: Tensor<3>| if fused::mixed() { t.cast(MIXED_DTYPE) } else { t };
-    let mut h = low(x).matmul(low(w1)); // [experts, rows, inner]
-    if let Some(b1) = b1 {
-        h = h + low(b1);
+    if e == 1 {
+        return experts[0].forward(x);
     }
-    let h = gelu_tanh(h);
-    let mut y = h.matmul(low(w2)); // [experts, rows, hidden]
-    if fused::mixed() {
-        y = y.cast(burn::tensor::DType::F32);
-    }
-    debug_assert_eq!(y.dims()[1], rows);
-    match b2 {
-        Some(b2) => y + b2,
-        None => y,
-    }
+    let flat = x.reshape([e * rows, d]); // [experts · rows, hidden]
+    let outs: Vec<Tensor<2>> = experts
+        .iter()
+        .enumerate()
+        .map(|(i, m)| m.forward(flat.clone().slice_dim(0, i * rows..(i + 1) * rows)))
+        .collect();
+    Tensor::cat(outs, 0).reshape([e, rows, d])
 }
 
 #[cfg(test)]
