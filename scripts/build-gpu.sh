@@ -11,6 +11,8 @@
 #    for 2.9.0; its C++ wrapper compiles against 2.11's headers, hence
 #    LIBTORCH_BYPASS_VERSION_CHECK=1. The target directory is $CARGO_TARGET_DIR (default
 #    target-gpu, kept apart from the CPU build so neither rebuilds the other).
+#    The CUDA runtime's headers (nvidia-cuda-runtime wheel) are unpacked beside it for the
+#    CUDA-graph shim (DDDIT_CUDA_INCLUDE).
 # 3. Strips the binary (~35 MB; LibTorch itself is not inside: it is linked dynamically).
 #
 # On the GPU machine, run it with the PyTorch installation's libraries on the path:
@@ -37,6 +39,30 @@ with zipfile.ZipFile(wheel) as z:
 print(f"unpacked LibTorch {version} (CUDA) from {os.path.basename(wheel)} into {dest}/torch")
 PY
 fi
+# The CUDA runtime's headers, for the CUDA-graph part of dddit-core's C++ shim (LibTorch's
+# wheel ships ATen's CUDA headers but not cuda_runtime_api.h): the nvidia-cuda-runtime wheel
+# and crt wheels of torch 2.11's (cu130) CUDA 13.0 toolkit, ~2 MB.
+if [ ! -f "$lt/cuda/include/crt/host_config.h" ]; then
+  for w in nvidia-cuda-runtime==13.0.96 nvidia-cuda-crt==13.0.88; do
+    ls "$wheels"/"$(echo "${w%%==*}" | tr - _)"-"${w##*==}"-*.whl >/dev/null 2>&1 ||
+      python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d "$wheels" "$w"
+  done
+  python3 - "$wheels" "$lt" <<'PY'
+import glob, os, sys, zipfile
+wheels, dest = sys.argv[1:]
+for pattern in ("nvidia_cuda_runtime-13.0.96-*.whl", "nvidia_cuda_crt-13.0.88-*.whl"):
+    (wheel,) = glob.glob(os.path.join(wheels, pattern))
+    with zipfile.ZipFile(wheel) as z:
+        for n in z.namelist():
+            if n.startswith("nvidia/cu13/include/") and not n.endswith("/"):
+                out = os.path.join(dest, "cuda/include", n[len("nvidia/cu13/include/"):])
+                os.makedirs(os.path.dirname(out), exist_ok=True)
+                open(out, "wb").write(z.read(n))
+print(f"unpacked the CUDA 13.0 runtime headers into {dest}/cuda/include")
+PY
+fi
+export DDDIT_CUDA_INCLUDE="$lt/cuda/include"
 export LIBTORCH="$lt/torch" LIBTORCH_BYPASS_VERSION_CHECK=1
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target-gpu}
 cargo build --release --locked -p dddit --features tch

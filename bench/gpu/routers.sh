@@ -2,7 +2,8 @@
 # Router speed-ups on one GPU (issue 19): every router of `dddit_routers::fixtures` (fixed routing
 # decisions), inference forward, DiT-S/2 and DiT-B/2 on 32×32×4, f32 and bf16-mixed, batch 1
 # and 64, with the operator calls of one forward (LibTorch's RecordFunction, top-level ATen
-# ops). One device call (~4-6 min on an H100).
+# ops); then batch-1 DDIM sampling eager and from CUDA graphs. One device call (~5 min on an
+# H100).
 #
 #   bench/gpu/routers.sh BINARY OUTDIR
 #   python3 bench/gpu/routers_report.py OUTDIR results/gpu/routers     # .md and .json
@@ -25,4 +26,22 @@ for model in S/2 B/2; do
     grep -E '^forward' "$out/$name.log" | sed 's/^/    /'
   done
 done
+# Batch-1 sampling from CUDA graphs (`--graph-steps`): a 10-step DDIM trajectory eager and
+# replayed, one process per router (a capture that fails may leave the process's CUDA state
+# unusable). GRAPH=0 skips it.
+if [ "${GRAPH:-1}" = 1 ]; then
+  graph() { # name model precision router
+    # shellcheck disable=SC2086
+    timeout 120 "$bin" bench --model "DiT-$2" --device tch-cuda:0 --precision "$3" $dims --train-batch 0 \
+      --sample-batch 1 --sample-steps 10 --sample-reps 5 --sample-routers "$4" --graph-steps 10 \
+      --json "$out/graph-$1.json" > "$out/graph-$1.log" 2>&1 || echo "FAILED: graph $1"
+    grep -E '^graph' "$out/graph-$1.log" | sed 's/^/    /'
+  }
+  echo "[$(date +%H:%M:%S)] graphs"
+  for r in dense topk expert-choice depth-budget dynamic-width token-skip text-budget content-aware step-cache; do
+    graph "S2-f32-$r" S/2 f32 "$r"
+  done
+  graph S2-bf16-mixed-dense S/2 bf16-mixed dense
+  graph B2-f32-dense B/2 f32 dense
+fi
 tar -C "$out" -czf "$out.tgz" . && ls -la "$out.tgz"

@@ -1,19 +1,41 @@
 #!/usr/bin/env python3
 """Tables of bench/gpu/routers.sh: routers.md (speed-ups against the GFLOPs ratio, the targets
-of issue 19, operator calls per forward, host time per operator at batch 1) and routers.json
-(a list of {model, precision, batch, router, label, gflops_ratio, speedup, ops, ms})."""
+of issue 19, operator calls per forward, host time per operator at batch 1, the CUDA-graph
+study) and routers.json (a list of {model, precision, batch, router, label, gflops_ratio,
+speedup, ops, ms}).
+
+    python3 bench/gpu/routers_report.py OUT DEST [BASE_OUT]
+
+BASE_OUT: the same script's output for another binary (the code before), same call and card;
+its speed-up / ratio is shown beside."""
+import glob
 import json
 import os
 import subprocess
 import sys
 
 src, dest = sys.argv[1], sys.argv[2]
-runs = []
-for model in ("S2", "B2"):
-    for p in ("f32", "bf16-mixed"):
-        path = os.path.join(src, f"routers-{model}-{p}.json")
-        if os.path.exists(path):
-            runs.append((f"DiT-{model[0]}/{model[1]}", p, json.load(open(path))))
+base_dir = sys.argv[3] if len(sys.argv) > 3 else None
+# Labels of the code before issue 19 for the same fixtures.
+ALIAS = {"topk (E=4, k=1, token)": "topk (E=4, k=1, token, dropless)"}
+
+
+def load(d):
+    runs = []
+    for model in ("S2", "B2"):
+        for p in ("f32", "bf16-mixed"):
+            path = os.path.join(d, f"routers-{model}-{p}.json")
+            if os.path.exists(path):
+                runs.append((f"DiT-{model[0]}/{model[1]}", p, json.load(open(path))))
+    return runs
+
+
+runs = load(src)
+base = {}
+if base_dir:
+    for model, p, r in load(base_dir):
+        for f in r["forward"]:
+            base[(model, p, f["batch"], ALIAS.get(f["label"], f["label"]))] = f
 gpu = open(os.path.join(src, "gpu.txt")).read().strip() if os.path.exists(os.path.join(src, "gpu.txt")) else "?"
 try:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -34,34 +56,63 @@ SKIPPING = {"depth-budget", "dynamic-width", "token-skip", "text-budget", "conte
 out = []
 w = out.append
 w("# Router speed-ups on one GPU (issue 19)\n")
-w(f"Card: {gpu}. Commit `{commit}` (`scripts/build-gpu.sh`). Made by `bench/gpu/routers.sh dddit-gpu OUT`, then")
-w("`python3 bench/gpu/routers_report.py OUT results/gpu/routers`; raw JSON and logs in `routers-raw.tgz`.\n")
+w(f"Card: {gpu}. Commit `{commit}` (binary from `scripts/build-gpu.sh`). Made by")
+w("`bench/gpu/routers.sh dddit-gpu OUT` (and `GRAPH=0 bench/gpu/routers.sh dddit-gpu-base BASE` for the")
+w("binary before, built the same way at `6ff325b`, same call), then")
+w("`python3 bench/gpu/routers_report.py OUT results/gpu/routers BASE`; raw JSON and logs in")
+w("`routers-raw.tgz` and `routers-raw-base.tgz`.\n")
 w("Inference forward of `dddit_routers::fixtures` (gate weights set so that each router makes a fixed")
-w("decision), inputs 32×32×4 (256 tokens at patch 2), 1000 classes; median of 30 timed calls per router,")
-w("taken round-robin over the routers after 5 warm-up rounds. GFLOPs: DiT convention, what the forward")
+w("decision; `topk`'s gate is its random initialisation, which sends tokens unevenly: at capacity 1")
+w("about a quarter of the assignments overflow and are dropped, hence its GFLOPs ratio above 1),")
+w("inputs 32×32×4 (256 tokens at patch 2), 1000 classes; median of 30 timed calls per router, taken")
+w("round-robin over the routers after 5 warm-up rounds. GFLOPs: DiT convention, what the forward")
 w("reports it ran; ratio = dense GFLOPs / router GFLOPs; speed-up = dense time / router time. A call")
-w("includes the timestep and label upload and a read of one output element (the same 3 ops for every")
-w("router). *ops*: top-level ATen operator calls of one forward (host dispatches; most launch a kernel),")
-w("counted with a RecordFunction callback (`dddit_core::fused::count_ops`). *µs/op*: batch-1 time over ops.\n")
+w("includes the timestep and label upload and a read of one output element (the same for every")
+w("router). *ops*: top-level ATen operator calls of one forward (host dispatches; most launch a")
+w("kernel), counted with a RecordFunction callback (`dddit_core::fused::count_ops`). *µs/op*: batch-1")
+w("time over ops. *before*: speed-up / ratio of the code before this issue (`6ff325b`), same call.\n")
 w("Targets: every skipping router ≥ 0.85 × its GFLOPs ratio at batch 64 and ≥ 0.7 × at batch 1;")
 w("`topk` with one of E full-width experts per token within 1.1× of dense's time at equal GFLOPs.\n")
 for model, p, r in runs:
     w(f"## {model}, {p}\n")
-    w("| router | batch | GFLOPs ratio | ms | speed-up | speed-up / ratio | ops | µs/op | target |")
-    w("|---|---|---|---|---|---|---|---|---|")
+    w("| router | batch | GFLOPs ratio | ms | speed-up | speed-up / ratio | before | ops | µs/op | target |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
     for f in r["forward"]:
         q = f["speedup"] / f["gflops_ratio"]
         ops = f.get("ops")
         us = f"{f['time']['median_ms'] * 1e3 / ops:.1f}" if ops and f["batch"] == 1 else ""
+        b = base.get((model, p, f["batch"], f["label"]))
+        before = f"{b['speedup'] / b['gflops_ratio']:.2f}" if b else "—"
         if f["router"] in SKIPPING:
             t = 0.85 if f["batch"] >= 64 else 0.7
             met = f"≥ {t}: " + ("yes" if q >= t else "**no**")
         elif f["router"] == "topk" and "token, capacity 1" in f["label"]:
             slow = 1.0 / f["speedup"]
-            met = f"time ≤ 1.1× dense: {slow:.2f}× " + ("yes" if slow <= 1.1 else "**no**")
+            met = f"≤ 1.1× dense: {slow:.2f}× " + ("yes" if slow <= 1.1 else "**no**")
         else:
             met = "—"
-        w(f"| {f['label']} | {f['batch']} | {f['gflops_ratio']:.2f} | {f['time']['median_ms']:.3f} | {f['speedup']:.2f} | {q:.2f} | {ops if ops is not None else '—'} | {us} | {met} |")
+        w(f"| {f['label']} | {f['batch']} | {f['gflops_ratio']:.2f} | {f['time']['median_ms']:.3f} | {f['speedup']:.2f} | {q:.2f} | {before} | {ops if ops is not None else '—'} | {us} | {met} |")
+    w("")
+graphs = []
+for path in sorted(glob.glob(os.path.join(src, "graph-*.json"))):
+    r = json.load(open(path))
+    for g in r.get("graph", []):
+        graphs.append((r["model"], r["precision"], g))
+if graphs:
+    w("## Batch-1 sampling from CUDA graphs\n")
+    w("`dddit bench --graph-steps 10 --sample-batch 1`: one 10-step DDIM trajectory (no guidance), eager")
+    w("and replayed from one CUDA graph per step (`dddit_core::cuda_graph`, `at::cuda::CUDAGraph` through")
+    w("the C++ shim), median of 5; *max |diff|*: largest difference between the two trajectories' outputs.")
+    w("A router whose forward reads the device or uploads host data cannot be captured: the error says")
+    w("where.\n")
+    w("| model | precision | router | eager ms | graph ms | speed-up | max \\|diff\\| | note |")
+    w("|---|---|---|---|---|---|---|---|")
+    for model, p, g in graphs:
+        if "graph_ms" in g:
+            w(f"| {model} | {p} | {g['label']} | {g['eager_ms']:.2f} | {g['graph_ms']:.2f} | {g['speedup']:.2f} | {g['max_abs_diff']:.1e} | |")
+        else:
+            err = g.get("error", "?").replace("|", "/").replace("\n", " ")[:160]
+            w(f"| {model} | {p} | {g['label']} | {g['eager_ms']:.2f} | — | — | — | not capturable: {err} |")
     w("")
 open(dest + ".md", "w").write("\n".join(out) + "\n")
 print("\n".join(out))

@@ -19,7 +19,17 @@ fn shim() {
     // torch-sys reports `<libtorch>/lib`; the headers are beside it.
     let root = lib.parent().expect("LibTorch lib dir has a parent").to_path_buf();
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
-    cc::Build::new()
+    // CUDA graphs need the CUDA runtime's headers, which LibTorch's wheel does not ship:
+    // scripts/build-gpu.sh unpacks them from the nvidia-cuda-runtime wheel.
+    println!("cargo:rerun-if-env-changed=DDDIT_CUDA_INCLUDE");
+    let cuda = std::env::var("DDDIT_CUDA_INCLUDE").ok().filter(|s| !s.is_empty());
+    let mut build = cc::Build::new();
+    if let Some(inc) = &cuda {
+        build.include(inc).define("DDDIT_CUDA_GRAPH", None);
+        println!("cargo:rustc-link-lib=dylib=torch_cuda");
+        println!("cargo:rustc-link-lib=dylib=c10_cuda");
+    }
+    build
         .cpp(true)
         .file("csrc/fused.cpp")
         .include(root.join("include"))

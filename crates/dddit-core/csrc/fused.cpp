@@ -8,6 +8,11 @@
 #include <ATen/ATen.h>
 #include <ATen/Functions.h>
 #include <ATen/record_function.h>
+#ifdef DDDIT_CUDA_GRAPH
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
 #include <atomic>
 #include <cstring>
 #include <string>
@@ -340,5 +345,71 @@ int64_t dddit_op_counter_stop() {
   op_depth = 0;
   return op_count.load();
 }
+
+// CUDA graphs (only when built with the CUDA runtime's headers: DDDIT_CUDA_GRAPH). Capture
+// runs on a side stream made ATen's current stream, so every op tch dispatches meanwhile is
+// recorded, not run; replay launches the whole recording at once. Tensors allocated during the
+// capture live in the graph's private memory pool and are rewritten by each replay.
+#ifdef DDDIT_CUDA_GRAPH
+}  // extern "C"
+namespace {
+struct Graph {
+  at::cuda::CUDAGraph graph;
+  c10::cuda::CUDAStream prev;
+  explicit Graph(c10::cuda::CUDAStream p) : graph(), prev(p) {}
+};
+}  // namespace
+extern "C" {
+
+int dddit_graph_available() { return 1; }
+
+int dddit_graph_begin(int64_t device, void** out) {
+  GUARD({
+    c10::cuda::set_device(static_cast<c10::DeviceIndex>(device));
+    // The side stream does not wait for the current one: finish what is queued first.
+    c10::cuda::device_synchronize();
+    auto prev = c10::cuda::getCurrentCUDAStream(device);
+    auto* g = new Graph(prev);
+    c10::cuda::setCurrentCUDAStream(c10::cuda::getStreamFromPool(false, device));
+    try {
+      g->graph.capture_begin();
+    } catch (...) {
+      c10::cuda::setCurrentCUDAStream(prev);
+      delete g;
+      throw;
+    }
+    *out = g;
+  })
+}
+
+int dddit_graph_end(void* h) {
+  auto* g = static_cast<Graph*>(h);
+  GUARD({
+    try {
+      g->graph.capture_end();
+    } catch (...) {
+      c10::cuda::setCurrentCUDAStream(g->prev);
+      throw;
+    }
+    c10::cuda::setCurrentCUDAStream(g->prev);
+  })
+}
+
+int dddit_graph_replay(void* h) { GUARD({ static_cast<Graph*>(h)->graph.replay(); }) }
+
+void dddit_graph_free(void* h) { delete static_cast<Graph*>(h); }
+#else
+int dddit_graph_available() { return 0; }
+int dddit_graph_begin(int64_t, void**) {
+  last_error = "built without the CUDA runtime headers (DDDIT_CUDA_INCLUDE): no CUDA graphs";
+  return 1;
+}
+int dddit_graph_end(void*) { return 1; }
+int dddit_graph_replay(void*) { return 1; }
+void dddit_graph_free(void*) {}
+#endif
+
+// dst.copy_(src), in place (a static buffer a graph reads, refilled between replays).
+int dddit_copy_(T* dst, T* src) { GUARD({ dst->copy_(*src); }) }
 
 }  // extern "C"

@@ -20,6 +20,7 @@
 pub mod alloc;
 pub mod assets;
 pub mod atomic;
+pub mod cuda_graph;
 pub mod device;
 pub mod diffusion;
 pub mod dit;

@@ -8,9 +8,11 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use dddit_core::dit::{adaln_modulation, attn_branch, mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::{cost, Flops};
-use dddit_core::nn::{experts_forward, linear, Attention, AttentionConfig, LinearInit, Mlp, MlpConfig};
+use dddit_core::nn::{
+    experts_forward, experts_forward_grouped, linear, Attention, AttentionConfig, LinearInit, Mlp, MlpConfig,
+};
 use dddit_core::routing::{
-    execute, one_hot, Capacity, ComputePath, Dispatch, Granularity, PathAssignment, RoutingDecision,
+    execute, one_hot, Capacity, ComputePath, Dispatch, Granularity, Grouped, PathAssignment, RoutingDecision,
 };
 use dddit_core::routing::{mean, Router, RouterInput, RouterLosses, RouterOutput, RoutingStats};
 use dddit_core::routing::{param_ids, slot_major, Mode};
@@ -494,11 +496,11 @@ impl MoeStack {
         RoutingDecision::sparse(granularity, units, assignments)
     }
 
-    /// One layer's routing on the device: the dispatch of `x` (`[units, hidden]`, the router's
-    /// input per unit), its capacity, and with `losses` the layer's balance and entropy losses
-    /// (inference skips them: nothing reads them there). Reads nothing to the host, except for
-    /// token choice with `capacity = 0` (dropless), where the largest expert load sizes the
-    /// buffer (Tutel's dynamic capacity: one integer per layer).
+    /// One layer's routing on the device: how `x` (`[units, hidden]`, the router's input per
+    /// unit) is dispatched, and with `losses` the layer's balance and entropy losses (inference
+    /// skips them: nothing reads them there). With a capacity factor, and for expert choice,
+    /// nothing is read to the host. Dropless token choice (`capacity = 0`) reads the
+    /// per-expert counts (`experts` integers per layer), which size each expert's rows.
     pub fn route(&self, layer: &MoeLayer, x: Tensor<2>, losses: bool) -> Routed {
         let units = x.dims()[0];
         let e = layer.experts.len();
@@ -508,11 +510,12 @@ impl MoeStack {
         let balance =
             |load: Tensor<1>, total: usize| (p.clone().mean_dim(0).reshape([e]) * load / total as f64).sum() * e as f64;
         if self.mode == 2 {
+            // Every expert takes exactly `capacity` units: the load is uniform by construction.
             let cap = Capacity::from_factor(self.capacity, units, self.k, e);
             let (w, idx) = p.clone().swap_dims(0, 1).topk_with_indices(cap.capacity, 1); // [experts, capacity]
-                                                                                         // Every expert takes exactly `capacity` units: the load is uniform by construction.
             let bal = losses.then(|| balance(Tensor::<1>::ones([e], &idx.device()), e));
-            return Routed { dispatch: Dispatch::expert_choice(idx, w, units), cap, balance: bal, entropy: ent };
+            let exec = Exec::Padded { dispatch: Dispatch::expert_choice(idx, w, units), cap };
+            return Routed { exec, balance: bal, entropy: ent };
         }
         let k = self.k;
         let (vals, idx) = if k == 1 {
@@ -525,28 +528,71 @@ impl MoeStack {
         let mask = one_hot(idx.clone(), e); // [k · units, experts]
                                             // Load before any drop (Switch's f_i), [experts].
         let load = (losses || self.capacity == 0.0).then(|| mask.clone().sum_dim(0).reshape([e]));
-        let cap = if self.capacity == 0.0 {
-            let most = load.clone().expect("load").max().into_scalar::<f32>() as usize;
-            Capacity { experts: e, capacity: most.max(1) }
+        let bal = losses.then(|| balance(load.clone().expect("load"), units * k));
+        let exec = if self.capacity == 0.0 {
+            let counts = to_host(load.expect("load")).into_iter().map(|c| c.round() as usize).collect();
+            Exec::Grouped(Grouped::new(idx, w, counts, units))
         } else {
-            Capacity::from_factor(self.capacity, units, k, e)
+            let cap = Capacity::from_factor(self.capacity, units, k, e);
+            Exec::Padded { dispatch: Dispatch::token_choice_masked(idx, w, mask, units, k, cap), cap }
         };
-        let bal = losses.then(|| balance(load.expect("load"), units * k));
-        let dispatch = Dispatch::token_choice_masked(idx, w, mask, units, k, cap);
-        Routed { dispatch, cap, balance: bal, entropy: ent }
+        Routed { exec, balance: bal, entropy: ent }
     }
+}
+
+/// How one layer's experts run.
+#[allow(clippy::large_enum_variant)] // one per layer and forward
+pub enum Exec {
+    /// Fixed-size buffers, nothing read to the host (a capacity factor, expert choice).
+    Padded {
+        /// Where each assignment goes.
+        dispatch: Dispatch,
+        /// The buffer's size.
+        cap: Capacity,
+    },
+    /// Dropless: assignments grouped by expert, counts on the host.
+    Grouped(Grouped),
 }
 
 /// One layer's routing (see [`MoeStack::route`]).
 pub struct Routed {
-    /// Where each assignment goes.
-    pub dispatch: Dispatch,
-    /// The padded buffer's size.
-    pub cap: Capacity,
+    /// How the experts run.
+    pub exec: Exec,
     /// Balance loss (training only).
     pub balance: Option<Tensor<1>>,
     /// Routing entropy (training only).
     pub entropy: Option<Tensor<1>>,
+}
+
+impl Routed {
+    /// The experts' combined output for `x` (`[units, rows · hidden]`, `rows` tokens per unit):
+    /// `[units, rows · hidden]`, zero for a unit none of whose assignments ran.
+    pub fn run(&self, experts: &[Mlp], x: Tensor<2>, rows: usize) -> Tensor<2> {
+        let f = x.dims()[1];
+        let dim = f / rows;
+        match &self.exec {
+            Exec::Padded { dispatch, cap } => {
+                let buf = dispatch.encode(x, *cap); // [experts · capacity, rows · hidden]
+                let out = experts_forward(experts, buf.reshape([cap.experts, cap.capacity * rows, dim]));
+                dispatch.decode(out.reshape([cap.rows(), f]), *cap)
+            }
+            Exec::Grouped(g) => {
+                let total: usize = g.counts.iter().sum();
+                let buf = g.encode(x).reshape([total * rows, dim]); // [assignments · rows, hidden]
+                let counts: Vec<usize> = g.counts.iter().map(|c| c * rows).collect();
+                g.decode(experts_forward_grouped(experts, buf, &counts).reshape([total, f]))
+            }
+        }
+    }
+
+    /// Executed assignments per unit (`[units]`), or `None` when every unit ran all its `k`
+    /// (dropless).
+    pub fn kept_per_unit(&self) -> Option<Tensor<1>> {
+        match &self.exec {
+            Exec::Padded { dispatch, cap } => Some(dispatch.kept_per_unit(*cap)),
+            Exec::Grouped(_) => None,
+        }
+    }
 }
 
 impl Router for MoeStack {
@@ -566,10 +612,8 @@ impl Router for MoeStack {
             // A unit is a token (token and expert choice) or a sample (sample mode).
             let (units, rows) = if self.mode == 1 { (b, n) } else { (b * n, 1) };
             let router_in = if self.mode == 1 { input.c.clone() } else { x.clone().reshape([b * n, dim]) };
-            let Routed { dispatch, cap, balance, entropy } = self.route(layer, router_in, input.mode == Mode::Train);
-            let buf = dispatch.encode(x.clone().reshape([units, rows * dim]), cap); // [experts · capacity, rows · hidden]
-            let out = experts_forward(&layer.experts, buf.reshape([e, cap.capacity * rows, dim]));
-            let mut y = dispatch.decode(out.reshape([cap.rows(), rows * dim]), cap).reshape([b, n, dim]);
+            let routed = self.route(layer, router_in, input.mode == Mode::Train);
+            let mut y = routed.run(&layer.experts, x.clone().reshape([units, rows * dim]), rows).reshape([b, n, dim]);
             for s in &layer.shared {
                 y = y + s.forward(x.clone());
             }
@@ -579,20 +623,20 @@ impl Router for MoeStack {
                 + layer.attn.flops(n, layer.attn.num_heads)
                 + cost::router_linear(gate_rows, dim, e)
                 + layer.shared.iter().map(|s| s.cost(n)).sum::<Flops>();
-            if self.mode != 2 && self.capacity == 0.0 {
+            match routed.kept_per_unit() {
                 // Dropless: every unit ran its k experts, nothing to count on the device.
-                dropless += (self.k * units / b) as f64;
-            } else {
-                let kept = dispatch.kept_per_unit(cap); // [units]
-                let kept = if self.mode == 1 { kept } else { kept.reshape([b, n]).sum_dim(1).reshape([b]) };
-                per_sample = Some(match per_sample {
-                    Some(t) => t + kept,
-                    None => kept,
-                });
+                None => dropless += (self.k * units / b) as f64,
+                Some(kept) => {
+                    let kept = if self.mode == 1 { kept } else { kept.reshape([b, n]).sum_dim(1).reshape([b]) };
+                    per_sample = Some(match per_sample {
+                        Some(t) => t + kept,
+                        None => kept,
+                    });
+                }
             }
             assignments += units as f64;
-            balances.extend(balance);
-            entropies.extend(entropy);
+            balances.extend(routed.balance);
+            entropies.extend(routed.entropy);
         }
         // FLOPs (DiT convention): each sample is charged the expert assignments it ran. Capacity
         // rows that no assignment filled are computed (zeros) but not charged: they are an

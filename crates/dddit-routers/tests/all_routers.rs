@@ -197,9 +197,9 @@ fn hard_choices_are_one_hot() {
         &dev,
     );
     let c = Tensor::<2>::random([5, m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
-    let dddit_routers::moe::Routed { dispatch, cap, .. } = stack.route(&stack.layers[0], c.clone(), false);
-    let kept = dispatch.kept_per_unit(cap).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
-    assert_eq!(kept, vec![1.0; 5], "the device dispatch runs one expert per sample");
+    let r = stack.route(&stack.layers[0], c.clone(), false);
+    let dddit_routers::moe::Exec::Grouped(g) = &r.exec else { panic!("dropless groups") };
+    assert_eq!(g.counts.iter().sum::<usize>(), 5, "the dropless dispatch runs one expert per sample");
     let d = stack.reference_decision(&stack.layers[0], c, dddit_core::routing::Granularity::Sample, None);
     let Assignment::Sparse(list) = &d.assignment else { panic!("sparse") };
     let mut seen = vec![0; 5];

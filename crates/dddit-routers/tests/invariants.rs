@@ -4,7 +4,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use dddit_core::dit::DiTConfig;
 use dddit_core::flops::Flops;
-use dddit_core::nn::{experts_forward, AttentionConfig, MlpConfig};
+use dddit_core::nn::{AttentionConfig, MlpConfig};
 use dddit_core::routing::{
     execute, execute_masked_reference, Capacity, Granularity, Mode, PathAssignment, RoutingDecision,
 };
@@ -29,11 +29,7 @@ fn tiny(depth: usize) -> DiTConfig {
 /// The routed expert output of `x` (`[units, hidden]`) through the device dispatch of layer 0.
 fn routed(stack: &dddit_routers::moe::MoeStack, x: Tensor<2>) -> Tensor<2> {
     let layer = &stack.layers[0];
-    let [_, hidden] = x.dims();
-    let dddit_routers::moe::Routed { dispatch, cap, .. } = stack.route(layer, x.clone(), false);
-    let buf = dispatch.encode(x, cap).reshape([cap.experts, cap.capacity, hidden]);
-    let out = experts_forward(&layer.experts, buf);
-    dispatch.decode(out.reshape([cap.rows(), hidden]), cap)
+    stack.route(layer, x.clone(), false).run(&layer.experts, x, 1)
 }
 
 fn run(
@@ -138,7 +134,8 @@ proptest! {
         let stack = cfg.init(&m, &dev);
         let layer = &stack.layers[0];
         let x = Tensor::<2>::random([units, m.hidden_size], Distribution::Normal(0.0, 1.0), &dev);
-        let dddit_routers::moe::Routed { dispatch, cap, .. } = stack.route(layer, x.clone(), false);
+        let r = stack.route(layer, x.clone(), false);
+        let dddit_routers::moe::Exec::Padded { dispatch, cap } = r.exec else { panic!("a capacity factor pads") };
         prop_assert_eq!(cap, Capacity::from_factor(factor, units, k, experts));
         let d = stack.reference_decision(layer, x.clone(), Granularity::Token, Some(cap.capacity));
         d.validate(experts).unwrap();

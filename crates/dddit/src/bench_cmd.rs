@@ -12,7 +12,7 @@ use dddit_core::flops::Convention;
 use dddit_core::precision::Precision;
 use dddit_eval::speed::{bench_trainer, ddim, sample_once, time_reps, train_step, Timing};
 use dddit_routers::fixtures::{cases, forward_once, time_round_robin};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Arguments of `dddit bench`.
 #[derive(Args, Debug)]
@@ -65,6 +65,10 @@ pub struct BenchArgs {
     /// Timed sampling trajectories.
     #[arg(long, default_value_t = 3)]
     pub sample_reps: usize,
+    /// DDIM steps of the CUDA-graph study (0: none): one trajectory per `--sample-routers`
+    /// router at `--sample-batch`, eager and replayed from graphs (`tch-cuda` only).
+    #[arg(long, default_value_t = 0)]
+    pub graph_steps: usize,
     /// Write the results as JSON here.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
@@ -132,6 +136,27 @@ pub fn run(a: BenchArgs) -> Result<()> {
             sample.push(json!({ "router": case.router, "label": case.label, "batch": a.sample_batch, "steps": a.sample_steps, "gflops_per_image": gf, "time": timing(&t, a.sample_batch) }));
         }
     }
+    let mut graph = Vec::new();
+    if a.graph_steps > 0 {
+        let DeviceSpec::TchCuda(index) = spec else { bail!("--graph-steps needs a tch-cuda device, not {spec}") };
+        if !dddit_core::cuda_graph::available() {
+            bail!("--graph-steps: this build has no CUDA graphs (build with scripts/build-gpu.sh, which sets DDDIT_CUDA_INCLUDE)");
+        }
+        let names: Vec<&str> = a.sample_routers.iter().map(String::as_str).collect();
+        let batch = a.sample_batch.max(1);
+        for case in cases(&m, &device, Some(&names)).into_iter().filter(|c| names.contains(&c.router)) {
+            let v = crate::graph_study::study(&case, index, batch, a.graph_steps, a.sample_reps.max(1), &device)?;
+            match (v.get("graph_ms"), v.get("error")) {
+                (Some(g), _) => eprintln!(
+                    "graph   {:<40} batch {batch:>4}: eager {:>9.3} ms, graph {:>9.3} ms per {}-step trajectory ({:.2}x), max |diff| {:.2e}",
+                    case.label, v["eager_ms"].as_f64().unwrap_or(0.0), g.as_f64().unwrap_or(0.0), a.graph_steps,
+                    v["speedup"].as_f64().unwrap_or(0.0), v["max_abs_diff"].as_f64().unwrap_or(0.0)
+                ),
+                (None, e) => eprintln!("graph   {:<40} batch {batch:>4}: not capturable: {}", case.label, e.and_then(Value::as_str).unwrap_or("?")),
+            }
+            graph.push(v);
+        }
+    }
     let mut forward = Vec::new();
     let batches: Vec<usize> = a
         .forward_batches
@@ -171,14 +196,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
             }
         }
     }
-    if train.is_empty() && sample.is_empty() && forward.is_empty() {
-        bail!("nothing to time: give --train-batch, --sample-batch or --forward-batches");
+    if train.is_empty() && sample.is_empty() && forward.is_empty() && graph.is_empty() {
+        bail!("nothing to time: give --train-batch, --sample-batch, --forward-batches or --graph-steps");
     }
     let out = json!({
         "model": a.model, "image_size": a.image_size, "channels": a.channels, "classes": a.classes,
         "tokens": m.num_tokens(), "gflops_per_forward": dense_gf, "device": spec.to_string(), "precision": a.precision.to_string(),
         "threads": std::thread::available_parallelism().map_or(1, |n| n.get()), "warmup": a.warmup, "reps": a.reps,
-        "train": train, "sample": sample, "forward": forward,
+        "train": train, "sample": sample, "forward": forward, "graph": graph,
     });
     if let Some(p) = &a.json {
         dddit_core::atomic::write(p, serde_json::to_string_pretty(&out)?.as_bytes())

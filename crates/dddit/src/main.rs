@@ -5,6 +5,7 @@ mod bench_cmd;
 mod classifier_cmd;
 mod eval_cmd;
 mod flops_cmd;
+mod graph_study;
 mod run_cmd;
 mod train_cmd;
 

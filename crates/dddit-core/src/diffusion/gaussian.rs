@@ -231,6 +231,11 @@ impl GaussianDiffusion {
     }
 
     /// One DDIM step from chain step `t` with stochasticity `eta` (0 = deterministic).
+    ///
+    /// The whole batch is at step `t`, so every coefficient is a scalar: no per-sample
+    /// coefficient tensor is uploaded (an upload waits for the device, and a CUDA-graph capture
+    /// cannot contain one), and the variance, which DDIM does not use, is not computed. Same
+    /// arithmetic as `p_mean_variance` followed by the reference's DDIM update.
     pub fn ddim_step(
         &self,
         model_out: Tensor<4>,
@@ -240,14 +245,21 @@ impl GaussianDiffusion {
         noise: Option<Tensor<4>>,
         clip: bool,
     ) -> Tensor<4> {
-        let b = x_t.dims()[0];
         let s = &self.schedule;
-        let out = self.p_mean_variance(model_out, x_t.clone(), &vec![t; b], clip);
+        let ec = self.eps_channels(model_out.dims()[1]);
+        let eps = model_out.slice_dim(1, 0..ec);
+        // The coefficients as the f32 tensors `coef` would build, so results do not change.
+        let c = |v: f64| v as f32 as f64;
+        let mut pred_xstart =
+            x_t.clone() * c(s.sqrt_recip_alphas_cumprod[t]) - eps * c(s.sqrt_recipm1_alphas_cumprod[t]);
+        if clip {
+            pred_xstart = pred_xstart.clamp(-1.0, 1.0);
+        }
         // ε re-derived from the (possibly clipped) x_0 prediction, as the reference does.
-        let eps = (x_t * s.sqrt_recip_alphas_cumprod[t] - out.pred_xstart.clone()) / s.sqrt_recipm1_alphas_cumprod[t];
+        let eps = (x_t * s.sqrt_recip_alphas_cumprod[t] - pred_xstart.clone()) / s.sqrt_recipm1_alphas_cumprod[t];
         let (ab, ab_prev) = (s.alphas_cumprod[t], s.alphas_cumprod_prev[t]);
         let sigma = eta * ((1.0 - ab_prev) / (1.0 - ab)).sqrt() * (1.0 - ab / ab_prev).sqrt();
-        let mean = out.pred_xstart * ab_prev.sqrt() + eps * (1.0 - ab_prev - sigma * sigma).sqrt();
+        let mean = pred_xstart * ab_prev.sqrt() + eps * (1.0 - ab_prev - sigma * sigma).sqrt();
         match noise {
             Some(n) if t > 0 && sigma > 0.0 => mean + n * sigma,
             _ => mean,

@@ -94,6 +94,12 @@ extern "C" {
     fn dddit_foreach_lerp(ema: *const P, online: *const P, n: i64, weight: f64, out: *mut P) -> i32;
 }
 
+/// The shim's last error message.
+pub(crate) fn last_error() -> String {
+    // SAFETY: the shim returns a pointer to its thread-local, NUL-terminated message.
+    unsafe { CStr::from_ptr(dddit_last_error()) }.to_string_lossy().into_owned()
+}
+
 /// Panics with the shim's error message when a call failed (a shape or dtype ATen refuses is a
 /// programming error here, as it is for burn's own ops).
 fn check(rc: i32, what: &str) {

@@ -29,6 +29,25 @@ pub fn experts_forward(experts: &[Mlp], x: Tensor<3>) -> Tensor<3> {
     Tensor::cat(outs, 0).reshape([e, rows, d])
 }
 
+/// Runs expert `e` on its `counts[e]` consecutive rows of `x` (`[Σ counts, hidden]`, rows in
+/// expert order, see [`crate::routing::Grouped`]); experts with no row launch nothing.
+pub fn experts_forward_grouped(experts: &[Mlp], x: Tensor<2>, counts: &[usize]) -> Tensor<2> {
+    debug_assert_eq!(counts.len(), experts.len());
+    let mut start = 0;
+    let mut outs = Vec::with_capacity(experts.len());
+    for (m, &c) in experts.iter().zip(counts) {
+        if c > 0 {
+            outs.push(m.forward(x.clone().slice_dim(0, start..start + c)));
+        }
+        start += c;
+    }
+    if outs.len() == 1 {
+        outs.pop().expect("one")
+    } else {
+        Tensor::cat(outs, 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

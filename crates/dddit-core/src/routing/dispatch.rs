@@ -203,6 +203,54 @@ impl Dispatch {
     }
 }
 
+/// Dropless token choice without padding (DiT-MoE's inference, MegaBlocks' grouping without
+/// its block-sparse kernels): the assignments are sorted by expert on the device and each
+/// expert runs on exactly its rows. The per-expert counts size those slices, so they come to
+/// the host: one read of `experts` integers per layer. Padding to the largest load instead
+/// computed up to `experts ×` the rows when routing is uneven (measured: 2.3× dense's time on
+/// flex at batch 64 with an untrained gate).
+#[derive(Clone, Debug)]
+pub struct Grouped {
+    /// The unit of each assignment, in expert order (`[k · units]`).
+    pub unit: Tensor<1, Int>,
+    /// Its combine weight (`[k · units]`).
+    pub weight: Tensor<1>,
+    /// Assignments per expert, in expert order.
+    pub counts: Vec<usize>,
+    /// Units.
+    pub units: usize,
+}
+
+impl Grouped {
+    /// From slot-major choices `idx` and weights `w` (`[k · units]`, see [`slot_major`]) and the
+    /// host's per-expert `counts` of `idx`.
+    pub fn new(idx: Tensor<1, Int>, w: Tensor<1>, counts: Vec<usize>, units: usize) -> Self {
+        let r = idx.dims()[0];
+        let order = idx.argsort(0); // [k · units] assignment ids by expert
+        let weight = w.select(0, order.clone());
+        // Assignment j is slot j / units of unit j % units.
+        let unit = if r == units { order } else { order.remainder_scalar(units as i64) };
+        Grouped { unit, weight, counts, units }
+    }
+
+    /// The expert input in expert order: `[units, features]` → `[k · units, features]`.
+    pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
+        x.select(0, self.unit.clone())
+    }
+
+    /// `Σ weight · y` per unit: `[k · units, features]` → `[units, features]`.
+    pub fn decode(&self, y: Tensor<2>) -> Tensor<2> {
+        let [r, f] = y.dims();
+        let rows = y * self.weight.clone().reshape([r, 1]);
+        cast_like(Tensor::<2>::zeros([self.units, f], &rows.device()), &rows).select_assign(
+            0,
+            self.unit.clone(),
+            rows,
+            IndexingUpdateOp::Add,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,7 +50,7 @@ mod router;
 
 pub use decision::{Assignment, DecisionError, Granularity, PathAssignment, RoutingDecision};
 pub use depth::{run_complete, run_selected, run_to_depth, states_at_depths};
-pub use dispatch::{one_hot, slot_major, Capacity, Dispatch};
+pub use dispatch::{one_hot, slot_major, Capacity, Dispatch, Grouped};
 pub use execute::{execute, execute_masked_reference};
 pub use output::{mean, RouterLosses, RoutingStats};
 pub use router::{param_ids, Router, RouterInput, RouterOutput};
