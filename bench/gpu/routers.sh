@@ -38,7 +38,7 @@ if [ "${GRAPH:-1}" = 1 ]; then
     grep -E '^graph' "$out/graph-$1.log" | sed 's/^/    /'
   }
   echo "[$(date +%H:%M:%S)] graphs"
-  for r in dense topk expert-choice depth-budget dynamic-width token-skip text-budget content-aware step-cache; do
+  for r in ${GRAPH_ROUTERS:-dense topk expert-choice depth-budget dynamic-width token-skip text-budget content-aware step-cache}; do
     graph "S2-f32-$r" S/2 f32 "$r"
   done
   graph S2-bf16-mixed-dense S/2 bf16-mixed dense
