@@ -144,3 +144,23 @@ pub fn copy_into<const D: usize>(dst: &Tensor<D>, src: &Tensor<D>) -> Result<(),
         Err("copy_into needs the tch feature".into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::device;
+
+    /// Where graphs cannot exist (the default flex build, or LibTorch without the CUDA
+    /// headers), capture and the in-place copy refuse with a message instead of pretending.
+    #[test]
+    fn refuses_where_unavailable() {
+        let dev = device();
+        let t = Tensor::<1>::zeros([2], &dev);
+        if format!("{dev:?}").contains("Flex") {
+            assert!(copy_into(&t, &t.clone()).is_err());
+        }
+        if !available() {
+            assert!(CudaGraph::capture(0, || ()).is_err());
+        }
+    }
+}

@@ -174,7 +174,7 @@ pub struct TopKConfig {
     /// Capacity factor: each expert's buffer holds `⌈capacity · units · k / experts⌉`
     /// assignments; in token and sample mode those past it are dropped (Switch, GShard) and
     /// routing never reads the host. `0` (the default) is dropless, as DiT-MoE: the buffer is
-    /// sized to the largest expert load, one integer read to the host per layer.
+    /// grouped by expert, whose counts come to the host (one read per layer).
     pub capacity: f64,
 }
 
@@ -269,7 +269,7 @@ fn moe_keys() -> &'static [KeyDoc] {
             key: "capacity",
             ty: "float ≥ 0",
             default: KeyDefault::Fixed("0"),
-            doc: "capacity factor: each expert runs at most ⌈capacity·units·k/experts⌉ assignments, the rest are dropped (Switch, GShard) and routing stays on the device; 0 is dropless (DiT-MoE), sized by the largest expert load (one host read per block)",
+            doc: "capacity factor: each expert runs at most ⌈capacity·units·k/experts⌉ assignments, the rest are dropped (Switch, GShard) and routing stays on the device; 0 is dropless (DiT-MoE): assignments grouped by expert, whose counts are read to the host once per block",
         },
     ]
 }
