@@ -33,7 +33,7 @@ if [ "${GRAPH:-1}" = 1 ]; then
   graph() { # name model precision router
     # shellcheck disable=SC2086
     timeout 120 "$bin" bench --model "DiT-$2" --device tch-cuda:0 --precision "$3" $dims --train-batch 0 \
-      --sample-batch 1 --sample-steps 10 --sample-reps 5 --sample-routers "$4" --graph-steps 10 \
+      --sample-batch 0 --sample-reps 5 --sample-routers "$4" --graph-steps 10 --graph-batch 1 \
       --json "$out/graph-$1.json" > "$out/graph-$1.log" 2>&1 || echo "FAILED: graph $1"
     grep -E '^graph' "$out/graph-$1.log" | sed 's/^/    /'
   }

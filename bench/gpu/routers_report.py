@@ -100,7 +100,7 @@ for path in sorted(glob.glob(os.path.join(src, "graph-*.json"))):
         graphs.append((r["model"], r["precision"], g))
 if graphs:
     w("## Batch-1 sampling from CUDA graphs\n")
-    w("`dddit bench --graph-steps 10 --sample-batch 1`: one 10-step DDIM trajectory (no guidance), eager")
+    w("`dddit bench --graph-steps 10 --graph-batch 1`: one 10-step DDIM trajectory (no guidance), eager")
     w("and replayed from one CUDA graph per step (`dddit_core::cuda_graph`, `at::cuda::CUDAGraph` through")
     w("the C++ shim), median of 5; *max |diff|*: largest difference between the two trajectories' outputs.")
     w("A router whose forward reads the device or uploads host data cannot be captured: the error says")

@@ -52,14 +52,13 @@ pub fn entropy(logits: Tensor<2>) -> Tensor<1> {
 }
 
 /// Switch / DiT-MoE balance loss `E · Σ_i P_i · f_i`, with `P_i` the mean router probability of
-/// path `i` and `f_i` the fraction of assignments that went to it (1 when perfectly balanced).
-pub fn balance(probs: Tensor<2>, counts: &[usize]) -> Tensor<1> {
-    let e = counts.len();
-    let total: usize = counts.iter().sum::<usize>().max(1);
-    let f: Vec<f32> = counts.iter().map(|&c| c as f32 / total as f32).collect();
-    let f = Tensor::<1>::from_data(TensorData::new(f, [e]), &probs.device());
+/// path `i` and `f_i` the fraction of the `total` assignments that went to it (1 when perfectly
+/// balanced). `load` (`[paths]`) counts the assignments per path on the device, so nothing is
+/// read to the host.
+pub fn balance(probs: Tensor<2>, load: Tensor<1>, total: usize) -> Tensor<1> {
+    let e = load.dims()[0];
     let p = probs.mean_dim(0).reshape([e]);
-    (p * f).sum() * e as f64
+    (p * load / total.max(1) as f64).sum() * e as f64
 }
 
 /// Gumbel-sigmoid gate (DyDiT): `σ((logits + L) / τ)` with logistic noise `L` in training,

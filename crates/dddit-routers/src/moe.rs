@@ -1,7 +1,7 @@
 //! Mixtures of experts: `soft-moe` (seed §2.1–2.2), `topk` (DiT-MoE token choice, or per
 //! sample) and `expert-choice` (EC-DiT).
 
-use crate::common::{entropy, probs, to_host, to_host_int, GateMlp};
+use crate::common::{balance, entropy, probs, to_host, to_host_int, GateMlp};
 use crate::registry::{ConfigError, KeyDefault, KeyDoc, RouterConfig};
 use burn::module::ParamId;
 use burn::nn::Linear;
@@ -507,13 +507,11 @@ impl MoeStack {
         let logits = layer.gate.forward(x); // [units, experts]
         let p = probs(logits.clone());
         let ent = losses.then(|| entropy(logits));
-        let balance =
-            |load: Tensor<1>, total: usize| (p.clone().mean_dim(0).reshape([e]) * load / total as f64).sum() * e as f64;
         if self.mode == 2 {
             // Every expert takes exactly `capacity` units: the load is uniform by construction.
             let cap = Capacity::from_factor(self.capacity, units, self.k, e);
             let (w, idx) = p.clone().swap_dims(0, 1).topk_with_indices(cap.capacity, 1); // [experts, capacity]
-            let bal = losses.then(|| balance(Tensor::<1>::ones([e], &idx.device()), e));
+            let bal = losses.then(|| balance(p.clone(), Tensor::<1>::ones([e], &idx.device()), e));
             let exec = Exec::Padded { dispatch: Dispatch::expert_choice(idx, w, units), cap };
             return Routed { exec, balance: bal, entropy: ent };
         }
@@ -525,10 +523,10 @@ impl MoeStack {
         };
         let w = if self.normalize { vals.clone() / vals.sum_dim(1) } else { vals };
         let (idx, w) = slot_major(idx, w); // [k · units]
+                                           // Load before any drop (Switch's f_i), [experts].
         let mask = one_hot(idx.clone(), e); // [k · units, experts]
-                                            // Load before any drop (Switch's f_i), [experts].
         let load = (losses || self.capacity == 0.0).then(|| mask.clone().sum_dim(0).reshape([e]));
-        let bal = losses.then(|| balance(load.clone().expect("load"), units * k));
+        let bal = losses.then(|| balance(p.clone(), load.clone().expect("load"), units * k));
         let exec = if self.capacity == 0.0 {
             let counts = to_host(load.expect("load")).into_iter().map(|c| c.round() as usize).collect();
             Exec::Grouped(Grouped::new(idx, w, counts, units))

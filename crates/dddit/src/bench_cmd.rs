@@ -66,9 +66,12 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 3)]
     pub sample_reps: usize,
     /// DDIM steps of the CUDA-graph study (0: none): one trajectory per `--sample-routers`
-    /// router at `--sample-batch`, eager and replayed from graphs (`tch-cuda` only).
+    /// router at `--graph-batch`, eager and replayed from graphs (`tch-cuda` only).
     #[arg(long, default_value_t = 0)]
     pub graph_steps: usize,
+    /// Batch of the CUDA-graph study.
+    #[arg(long, default_value_t = 1)]
+    pub graph_batch: usize,
     /// Write the results as JSON here.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
@@ -143,7 +146,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             bail!("--graph-steps: this build has no CUDA graphs (build with scripts/build-gpu.sh, which sets DDDIT_CUDA_INCLUDE)");
         }
         let names: Vec<&str> = a.sample_routers.iter().map(String::as_str).collect();
-        let batch = a.sample_batch.max(1);
+        let batch = a.graph_batch.max(1);
         for case in cases(&m, &device, Some(&names)).into_iter().filter(|c| names.contains(&c.router)) {
             let v = crate::graph_study::study(&case, index, batch, a.graph_steps, a.sample_reps.max(1), &device)?;
             match (v.get("graph_ms"), v.get("error")) {

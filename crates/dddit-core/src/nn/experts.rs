@@ -11,22 +11,13 @@ use burn::prelude::*;
 ///
 /// Why not one batched matmul over stacked weights (Tutel's layout): the experts are separate
 /// parameters, so stacking them copies every expert's weights on every call, which at small
-/// batch costs more than the matmuls (on flex, `topk` at batch 1 ran 7× dense's time that way;
-/// `results/bench/routers.md`). Storing the experts stacked would avoid both the copy and the
-/// per-expert launches, at the price of a new checkpoint layout.
+/// batch cost more than the matmuls (seen in an uncommitted flex run of the router benchmark).
+/// Storing the experts stacked would avoid both the copy and the per-expert launches, at the
+/// price of a new checkpoint layout.
 pub fn experts_forward(experts: &[Mlp], x: Tensor<3>) -> Tensor<3> {
     let [e, rows, d] = x.dims();
     debug_assert_eq!(e, experts.len(), "one row block per expert");
-    if e == 1 {
-        return experts[0].forward(x);
-    }
-    let flat = x.reshape([e * rows, d]); // [experts · rows, hidden]
-    let outs: Vec<Tensor<2>> = experts
-        .iter()
-        .enumerate()
-        .map(|(i, m)| m.forward(flat.clone().slice_dim(0, i * rows..(i + 1) * rows)))
-        .collect();
-    Tensor::cat(outs, 0).reshape([e, rows, d])
+    experts_forward_grouped(experts, x.reshape([e * rows, d]), &vec![rows; e]).reshape([e, rows, d])
 }
 
 /// Runs expert `e` on its `counts[e]` consecutive rows of `x` (`[Σ counts, hidden]`, rows in
