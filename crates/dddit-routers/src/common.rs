@@ -31,6 +31,13 @@ impl GateMlp {
         self.fc2.forward(silu(self.fc1.forward(x)))
     }
 
+    /// Logits of `[rows, d_in]` for inference: each linear one fused op (`addmm` on LibTorch)
+    /// in the parameters' precision; the same arithmetic as [`GateMlp::forward`] on flex.
+    pub fn forward_inference(&self, x: Tensor<2>) -> Tensor<2> {
+        let lin = |l: &Linear, x| dddit_core::fused::linear_full(x, l.weight.val(), l.bias.as_ref().map(|b| b.val()));
+        lin(&self.fc2, silu(lin(&self.fc1, x)))
+    }
+
     /// MACs for one input row.
     pub fn macs_per_row(&self) -> u64 {
         let [i, h] = self.fc1.weight.dims();
@@ -73,8 +80,8 @@ pub fn gumbel_sigmoid_st<const D: usize>(logits: Tensor<D>, tau: f64, train: boo
     };
     let soft = sigmoid(noisy / tau);
     let hard = soft.clone().greater_elem(0.5).float();
-    let st = hard.clone() - soft.clone().detach() + soft.clone();
     if train {
+        let st = hard - soft.clone().detach() + soft.clone();
         (st, soft)
     } else {
         (hard, soft)

@@ -6,7 +6,7 @@ use crate::registry::{ConfigError, KeyDefault, KeyDoc, RouterConfig};
 use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
-use dddit_core::dit::{adaln_modulation, attn_branch, mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
+use dddit_core::dit::{adaln_modulation, attn_residual, mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::{cost, Flops};
 use dddit_core::nn::{
     experts_forward, experts_forward_grouped, linear, Attention, AttentionConfig, LinearInit, Mlp, MlpConfig,
@@ -504,7 +504,13 @@ impl MoeStack {
     pub fn route(&self, layer: &MoeLayer, x: Tensor<2>, losses: bool) -> Routed {
         let units = x.dims()[0];
         let e = layer.experts.len();
-        let logits = layer.gate.forward(x); // [units, experts]
+        // Inference: the gate as one fused op (the same arithmetic on flex).
+        let logits = if losses {
+            layer.gate.forward(x)
+        } else {
+            let g = &layer.gate;
+            dddit_core::fused::linear_full(x, g.weight.val(), g.bias.as_ref().map(|b| b.val()))
+        }; // [units, experts]
         let p = probs(logits.clone());
         let ent = losses.then(|| entropy(logits));
         if self.mode == 2 {
@@ -523,7 +529,16 @@ impl MoeStack {
         };
         let w = if self.normalize { vals.clone() / vals.sum_dim(1) } else { vals };
         let (idx, w) = slot_major(idx, w); // [k · units]
-                                           // Load before any drop (Switch's f_i), [experts].
+        if self.capacity == 0.0 && !losses {
+            // Dropless inference needs no load tensor: the per-expert counts come from one read
+            // of the choices (k · units integers), which is the forward's sync for this layer.
+            let mut counts = vec![0usize; e];
+            for c in to_host_int(idx.clone()) {
+                counts[c as usize] += 1;
+            }
+            return Routed { exec: Exec::Grouped(Grouped::new(idx, w, counts, units)), balance: None, entropy: ent };
+        }
+        // Load before any drop (Switch's f_i), [experts].
         let mask = one_hot(idx.clone(), e); // [k · units, experts]
         let load = (losses || self.capacity == 0.0).then(|| mask.clone().sum_dim(0).reshape([e]));
         let bal = losses.then(|| balance(p.clone(), load.clone().expect("load"), units * k));
@@ -604,7 +619,7 @@ impl Router for MoeStack {
         let mut dropless = 0.0; // per sample, from layers that need no count
         for layer in &self.layers {
             let m = adaln_modulation(&layer.ada_ln_modulation, input.c.clone());
-            h = h.clone() + attn_branch(&layer.attn, h, &m, None);
+            h = attn_residual(&layer.attn, h, &m);
             let x = mlp_input(h.clone(), &m); // [batch, tokens, hidden]
             let e = layer.experts.len();
             // A unit is a token (token and expert choice) or a sample (sample mode).
@@ -615,7 +630,7 @@ impl Router for MoeStack {
             for s in &layer.shared {
                 y = y + s.forward(x.clone());
             }
-            h = h + y * m.gate_mlp.clone().unsqueeze_dim::<3>(1);
+            h = dddit_core::fused::gated_residual(h, y, m.gate_mlp.clone());
             let gate_rows = if self.mode == 1 { 1 } else { n };
             fixed += cost::adaln(dim)
                 + layer.attn.flops(n, layer.attn.num_heads)

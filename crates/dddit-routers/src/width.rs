@@ -8,7 +8,8 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use dddit_core::dit::{attn_input, mlp_input, DiTBlock, DiTBlockConfig, DiTConfig};
 use dddit_core::flops::{cost, Flops};
-use dddit_core::nn::{linear, AttentionSlice, LinearInit, MlpSlice};
+use dddit_core::fused;
+use dddit_core::nn::{linear, AttentionSlice, LinearInit, MlpSlice, LN_EPS};
 use dddit_core::routing::param_ids;
 use dddit_core::routing::Mode;
 use dddit_core::routing::{Router, RouterInput, RouterLosses, RouterOutput, RoutingStats};
@@ -307,11 +308,12 @@ fn width_block(
     m: &dddit_core::dit::Modulation,
     slice: &(AttentionSlice, MlpSlice),
 ) -> Tensor<3> {
+    // As `DiTBlock::forward`, op for op, on the sliced weights.
     let (attn, mlp) = slice;
-    let a = attn.forward(&block.attn, attn_input(h.clone(), m));
-    let h = h + a * m.gate_msa.clone().unsqueeze_dim::<3>(1);
-    let y = mlp.forward(&block.mlp, mlp_input(h.clone(), m));
-    h + y * m.gate_mlp.clone().unsqueeze_dim::<3>(1)
+    let x = fused::ln_modulate(h.clone(), m.shift_msa.clone(), m.scale_msa.clone(), LN_EPS, true);
+    let h = fused::gated_residual(h, attn.forward(&block.attn, x), m.gate_msa.clone());
+    let x = fused::ln_modulate(h.clone(), m.shift_mlp.clone(), m.scale_mlp.clone(), LN_EPS, true);
+    fused::gated_residual(h, mlp.forward(&block.mlp, x), m.gate_mlp.clone())
 }
 
 crate::register_router!(DynamicWidthConfig);

@@ -99,14 +99,12 @@ pub fn attn_input(x: Tensor<3>, m: &Modulation) -> Tensor<3> {
     ln_modulate(x, m.shift_msa.clone(), m.scale_msa.clone())
 }
 
-/// Gated attention residual `gate · Attn(modulate(LN(x)))` on the listed heads (`None` = all).
-pub fn attn_branch(attn: &Attention, x: Tensor<3>, m: &Modulation, heads: Option<&[usize]>) -> Tensor<3> {
-    let h = attn_input(x, m);
-    let a = match heads {
-        None => attn.forward(h),
-        Some(heads) => attn.forward_heads(h, heads),
-    };
-    a * m.gate_msa.clone().unsqueeze_dim::<3>(1)
+/// The attention half of a dense block, `x + gate_msa · Attn(modulate(LN(x)))`, as the dense
+/// block runs it: fused norm-modulate (bf16 for the linear under bf16-mixed) and one fused
+/// gated residual, as a router's own loop calls it.
+pub fn attn_residual(attn: &Attention, x: Tensor<3>, m: &Modulation) -> Tensor<3> {
+    let h = fused::ln_modulate(x.clone(), m.shift_msa.clone(), m.scale_msa.clone(), LN_EPS, true);
+    fused::gated_residual(x, attn.forward(h), m.gate_msa.clone())
 }
 
 /// The MLP input of a block, `modulate(LN(x), shift_mlp, scale_mlp)`, before any MLP runs: what
@@ -121,30 +119,13 @@ impl DiTBlock {
         adaln_modulation(&self.ada_ln_modulation, c)
     }
 
-    /// Gated attention residual `gate · Attn(modulate(LN(x)))` on the listed heads
-    /// (`None` = all heads). `[batch, tokens, hidden]` → same.
-    pub fn attn_branch(&self, x: Tensor<3>, m: &Modulation, heads: Option<&[usize]>) -> Tensor<3> {
-        attn_branch(&self.attn, x, m, heads)
-    }
-
-    /// Gated MLP residual on the inner channels `channels` (`None` = all).
-    pub fn mlp_branch(&self, x: Tensor<3>, m: &Modulation, channels: Option<std::ops::Range<usize>>) -> Tensor<3> {
-        let h = mlp_input(x, m);
-        let y = match channels {
-            None => self.mlp.forward(h),
-            Some(r) => self.mlp.forward_channels(h, r),
-        };
-        y * m.gate_mlp.clone().unsqueeze_dim::<3>(1)
-    }
-
     /// Dense forward: `[batch, tokens, hidden]`, conditioning `[batch, hidden]`.
     ///
     /// Each half is two fused ops around its branch: LayerNorm + modulate (written in bf16 under
     /// bf16-mixed, for the matmul it feeds) and the gated residual `x + branch·gate`.
     pub fn forward(&self, x: Tensor<3>, c: Tensor<2>) -> Tensor<3> {
         let m = self.modulation(c);
-        let h = fused::ln_modulate(x.clone(), m.shift_msa.clone(), m.scale_msa.clone(), LN_EPS, true);
-        let x = fused::gated_residual(x, self.attn.forward(h), m.gate_msa.clone());
+        let x = attn_residual(&self.attn, x, &m);
         let h = fused::ln_modulate(x.clone(), m.shift_mlp.clone(), m.scale_mlp.clone(), LN_EPS, true);
         fused::gated_residual(x, self.mlp.forward(h), m.gate_mlp)
     }

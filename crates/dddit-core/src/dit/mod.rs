@@ -6,7 +6,7 @@ pub mod load;
 mod model;
 
 pub use block::{
-    adaln_modulation, attn_branch, attn_input, mlp_input, DiTBlock, DiTBlockConfig, FinalLayer, FinalLayerConfig,
+    adaln_modulation, attn_input, attn_residual, mlp_input, DiTBlock, DiTBlockConfig, FinalLayer, FinalLayerConfig,
     Modulation,
 };
 pub use config::{DiTConfig, TIMESTEP_FREQ_DIM};

@@ -104,8 +104,18 @@ pub fn linear_lowp<const D: usize>(x: Tensor<D>, w: Tensor<2>, b: Option<Tensor<
     linear_impl(x, w, b, true)
 }
 
+/// As [`linear`], but always in the parameters' precision, bf16-mixed or not: for routers, whose
+/// on/off decisions (a logit's sign) should not depend on the precision the blocks run in.
+pub fn linear_full<const D: usize>(x: Tensor<D>, w: Tensor<2>, b: Option<Tensor<1>>) -> Tensor<D> {
+    linear_with(x, w, b, false, false)
+}
+
 fn linear_impl<const D: usize>(x: Tensor<D>, w: Tensor<2>, b: Option<Tensor<1>>, lowp: bool) -> Tensor<D> {
     let m = mixed();
+    linear_with(x, w, b, m, lowp && m)
+}
+
+fn linear_with<const D: usize>(x: Tensor<D>, w: Tensor<2>, b: Option<Tensor<1>>, m: bool, lowp: bool) -> Tensor<D> {
     let has_bias = b.is_some();
     // Without a bias the weight stands in for it (ignored, and given no gradient).
     let b = b.map_or_else(|| w.clone().into_dispatch(), |b| b.into_dispatch());
@@ -115,7 +125,7 @@ fn linear_impl<const D: usize>(x: Tensor<D>, w: Tensor<2>, b: Option<Tensor<1>>,
         b,
         has_bias,
         m,
-        lowp && m,
+        lowp,
     ))
 }
 
