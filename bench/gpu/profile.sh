@@ -8,7 +8,8 @@
 # a 3-repetition profile on five jobs: same kernels, GPU time within 0.5 %). A plain timing of
 # the same command (no profiler) follows each job on the same card, for the wall-clock side.
 #
-#   [PROFILE_ONLY=train] bench/gpu/profile.sh BINARY OUTDIR      # PROFILE_ONLY: jobs whose name starts so
+#   [PROFILE_ONLY=train] [FWD_PRECISIONS="f32 bf16-mixed"] bench/gpu/profile.sh BINARY OUTDIR
+#   (PROFILE_ONLY: jobs whose name starts so; several prefixes separated by spaces)
 #   python3 bench/gpu/profile_report.py OUTDIR > results/gpu/profile.md
 #
 # ncu runs with --clock-control none (the device machines' METHOD.md: leave the clocks alone)
@@ -31,14 +32,21 @@ jobs=()
 # name|command (@R@ is replaced by the repetition count)
 jobs+=("train-dddit|$bin bench $model --device tch-cuda:0 --precision tf32 --train-batch 256 --sample-batch 0 --warmup 1 --reps @R@")
 jobs+=("train-torch|$py $here/../torch_dit.py $model --device cuda --precision tf32 --train-batch 256 --sample-batch 0 --warmup 1 --reps @R@")
-for b in 1 64; do
-  for r in dense topk dynamic-width token-skip depth-budget; do
-    jobs+=("fwd-$r-b$b|$bin bench $model --device tch-cuda:0 --precision f32 --train-batch 0 --sample-batch $b --sample-steps 2 --sample-routers $r --sample-reps @R@")
+# FWD_PRECISIONS: the forward jobs' precisions (f32 keeps the names fwd-ROUTER-bB; others are
+# named fwd-PRECISION-ROUTER-bB).
+for p in ${FWD_PRECISIONS:-f32}; do
+  tag=$([ "$p" = f32 ] && echo "" || echo "$p-")
+  for b in 1 64; do
+    for r in dense topk dynamic-width token-skip depth-budget; do
+      jobs+=("fwd-$tag$r-b$b|$bin bench $model --device tch-cuda:0 --precision $p --train-batch 0 --sample-batch $b --sample-steps 2 --sample-routers $r --sample-reps @R@")
+    done
   done
 done
 if [ -n "${PROFILE_ONLY:-}" ]; then
   kept=()
-  for j in "${jobs[@]}"; do [[ ${j%%|*} == "$PROFILE_ONLY"* ]] && kept+=("$j"); done
+  for j in "${jobs[@]}"; do
+    for pre in $PROFILE_ONLY; do [[ ${j%%|*} == "$pre"* ]] && { kept+=("$j"); break; }; done
+  done
   jobs=("${kept[@]}")
 fi
 run_job() { # index

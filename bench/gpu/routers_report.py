@@ -11,6 +11,7 @@ its speed-up / ratio is shown beside."""
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -37,10 +38,13 @@ if base_dir:
         for f in r["forward"]:
             base[(model, p, f["batch"], ALIAS.get(f["label"], f["label"]))] = f
 gpu = open(os.path.join(src, "gpu.txt")).read().strip() if os.path.exists(os.path.join(src, "gpu.txt")) else "?"
-try:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-except OSError:
-    commit = "?"
+# COMMIT: the commit the measured binary was built from (default: HEAD).
+commit = os.environ.get("COMMIT")
+if not commit:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = "?"
 rows = []
 for model, p, r in runs:
     for f in r["forward"]:
@@ -59,8 +63,8 @@ w("# Router speed-ups on one GPU (issue 19)\n")
 w(f"Card: {gpu}. Commit `{commit}` (binary from `scripts/build-gpu.sh`). Made by")
 w("`bench/gpu/routers.sh dddit-gpu OUT` (and `GRAPH=0 bench/gpu/routers.sh dddit-gpu-base BASE` for the")
 w("binary before, built the same way at `6ff325b`, same call), then")
-w("`python3 bench/gpu/routers_report.py OUT results/gpu/routers BASE`; raw JSON and logs in")
-w("`routers-raw.tgz` and `routers-raw-base.tgz`.\n")
+w(f"`COMMIT={commit} python3 bench/gpu/routers_report.py OUT results/gpu/routers BASE`; raw JSON and logs in")
+w(f"`routers-raw-{commit}.tgz` and `routers-raw-base-6ff325b.tgz`.\n")
 w("Inference forward of `dddit_routers::fixtures` (gate weights set so that each router makes a fixed")
 w("decision; `topk`'s gate is its random initialisation, which sends tokens unevenly: at capacity 1")
 w("about a quarter of the assignments overflow and are dropped, hence its GFLOPs ratio above 1),")
@@ -112,7 +116,10 @@ if graphs:
         if "graph_ms" in g:
             w(f"| {model} | {p} | {g['label']} | {g['eager_ms']:.2f} | {g['graph_ms']:.2f} | {g['speedup']:.2f} | {g['max_abs_diff']:.1e} | |")
         else:
-            err = g.get("error", "?").replace("|", "/").replace("\n", " ")[:160]
+            err = g.get("error", "?")
+            # LibTorch's message without the Rust unwrap around it and its C++ backtrace.
+            m = re.search(r'Torch\("(.*?)(\\n|\n|"\))', err)
+            err = (m.group(1) if m else err).replace("|", "/").replace("\n", " ")[:160]
             w(f"| {model} | {p} | {g['label']} | {g['eager_ms']:.2f} | — | — | — | not capturable: {err} |")
     w("")
 open(dest + ".md", "w").write("\n".join(out) + "\n")
