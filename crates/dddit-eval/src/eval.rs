@@ -290,7 +290,8 @@ fn build_extractor(
 }
 
 /// Evaluates `run` with `config` on `device` (`device_name` is what `eval.json` calls it),
-/// writing `samples.png` and `eval.json` into the run directory (atomically). `progress` gets
+/// writing `samples.png` and `eval.json` into the run directory (atomically; `-step-N` names
+/// for a snapshot, [`TrainedRun::output`]). `progress` gets
 /// one line per phase.
 pub fn evaluate(
     run: &TrainedRun,
@@ -376,7 +377,7 @@ pub fn evaluate(
         let n = config.grid.min(config.samples);
         let cols = (n as f64).sqrt().ceil() as usize;
         crate::grid::save_grid(
-            &run.dir.join("samples.png"),
+            &run.output("samples", "png"),
             &gen.images[..n * channels * size * size],
             n,
             channels,
@@ -536,7 +537,7 @@ pub fn evaluate(
         seconds: start.elapsed().as_secs_f64(),
         dddit_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    write_json(&run.dir.join("eval.json"), &report)?;
+    write_json(&run.output("eval", "json"), &report)?;
     Ok(report)
 }
 

@@ -26,6 +26,8 @@ pub struct TrainedRun {
     pub step: usize,
     /// The caption encoder the run was trained with (`None`: class-conditional).
     pub text_encoder: Option<dddit_train::captions::TextEncoderKind>,
+    /// The snapshot the weights come from (`train.snapshots`), `None` for the checkpoint.
+    pub snapshot: Option<usize>,
 }
 
 impl std::fmt::Debug for TrainedRun {
@@ -42,6 +44,12 @@ impl TrainedRun {
     /// Opens `dir` (which holds `config.toml` and `checkpoint/` as `dddit train` writes them)
     /// and loads the EMA weights onto `device`.
     pub fn open(dir: &Path, device: &Device) -> Result<TrainedRun, EvalError> {
+        Self::open_at(dir, None, device)
+    }
+
+    /// As [`TrainedRun::open`], with the EMA weights of `snapshots/step-N/` when `snapshot` is
+    /// `Some(N)` (kept by `train.snapshots`) instead of the last checkpoint.
+    pub fn open_at(dir: &Path, snapshot: Option<usize>, device: &Device) -> Result<TrainedRun, EvalError> {
         let run_dir = dddit_train::RunDir::new(dir);
         let cfg = run_dir.config();
         if !cfg.exists() {
@@ -51,8 +59,21 @@ impl TrainedRun {
         let data = file.dataset(&cfg).map_err(|e| EvalError::Invalid(e.to_string()))?;
         let dit = file.dit_config(&cfg).map_err(|e| EvalError::Invalid(e.to_string()))?;
         let mut model = file.build_model(&dit, device, &cfg).map_err(|e| EvalError::Invalid(e.to_string()))?;
-        let Some(ck) = run_dir.checkpoint() else {
-            return Err(EvalError::format(dir, "no checkpoint/ yet: train the run first (`dddit train`)"));
+        let ck = match snapshot {
+            Some(n) => {
+                let ck = run_dir.snapshot(n);
+                if !ck.join(dddit_train::run_dir::STATE).exists() {
+                    let kept = format!("{:?}", file.train.snapshots);
+                    return Err(EvalError::format(
+                        &ck,
+                        format!("no snapshot of step {n}: the run keeps the steps of train.snapshots = {kept} once it has trained past them"),
+                    ));
+                }
+                ck
+            }
+            None => run_dir
+                .checkpoint()
+                .ok_or_else(|| EvalError::format(dir, "no checkpoint/ yet: train the run first (`dddit train`)"))?,
         };
         let ema = ck.join(dddit_train::run_dir::EMA);
         model.load(&ema).map_err(|e| EvalError::format(&ema, e))?;
@@ -62,6 +83,15 @@ impl TrainedRun {
             serde_json::from_slice(&text).map_err(|e| EvalError::format(&state_path, e.to_string()))?;
         let text_encoder =
             if file.model.caption { Some(state.text_encoder.unwrap_or(file.model.text_encoder)) } else { None };
-        Ok(TrainedRun { dir: dir.to_path_buf(), file, data, dit, model, step: state.step, text_encoder })
+        Ok(TrainedRun { dir: dir.to_path_buf(), file, data, dit, model, step: state.step, text_encoder, snapshot })
+    }
+
+    /// Where an output of this evaluation goes: `<dir>/<stem>.<ext>` for the checkpoint,
+    /// `<dir>/<stem>-step-N.<ext>` for a snapshot (so a curve's evaluations sit side by side).
+    pub fn output(&self, stem: &str, ext: &str) -> PathBuf {
+        match self.snapshot {
+            Some(n) => self.dir.join(format!("{stem}-step-{n}.{ext}")),
+            None => self.dir.join(format!("{stem}.{ext}")),
+        }
     }
 }

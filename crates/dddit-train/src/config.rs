@@ -122,6 +122,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Checkpoint every this many steps (0 = only at the end).
     pub checkpoint_every: usize,
+    /// Steps at which the EMA weights are also kept, as `snapshots/step-N/` in the run
+    /// directory, for a quality-against-steps curve (`dddit eval RUN --snapshot N`); ascending,
+    /// each in `1..=steps`. Empty = none.
+    pub snapshots: Vec<usize>,
     /// Mirror samples horizontally at random (reproducibly, from the seed).
     pub hflip: bool,
     /// Loss weights.
@@ -143,6 +147,7 @@ impl Default for TrainConfig {
             ema_warmup: false,
             seed: 0,
             checkpoint_every: 500,
+            snapshots: vec![],
             hflip: false,
             loss: LossWeights::default(),
             stages: vec![],
@@ -172,6 +177,12 @@ impl TrainConfig {
             if s.expert.is_some() && s.train != StageTarget::Experts {
                 bad(&format!("stages[{i}].expert"), "only applies with train = \"experts\"".into());
             }
+        }
+        let total = self.total_steps();
+        if let Some(&bad_step) = self.snapshots.iter().find(|&&n| n == 0 || n > total) {
+            bad("snapshots", format!("each step must be in [1, steps = {total}], got {bad_step}"));
+        } else if self.snapshots.windows(2).any(|w| w[0] >= w[1]) {
+            bad("snapshots", format!("must be strictly ascending, got {:?}", self.snapshots));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             bad("lr", format!("must be a positive number, got {}", self.lr));

@@ -14,6 +14,8 @@ pub const CONFIG: &str = "config.toml";
 pub const METRICS: &str = "metrics.jsonl";
 /// The last checkpoint.
 pub const CHECKPOINT: &str = "checkpoint";
+/// EMA weights kept at the steps of `train.snapshots`, one `step-N/` each.
+pub const SNAPSHOTS: &str = "snapshots";
 /// The previous checkpoint while the new one is renamed into place: after a crash between the
 /// two renames it is the only one, and it is used.
 pub const CHECKPOINT_OLD: &str = "checkpoint.old";
@@ -76,6 +78,12 @@ impl RunDir {
     /// `metrics.jsonl`.
     pub fn metrics(&self) -> PathBuf {
         self.path.join(METRICS)
+    }
+
+    /// The snapshot of step `step` (`snapshots/step-N/`: the EMA weights and the training
+    /// state, as in a checkpoint).
+    pub fn snapshot(&self, step: usize) -> PathBuf {
+        self.path.join(SNAPSHOTS).join(format!("step-{step}"))
     }
 
     /// Where the next checkpoint is written.

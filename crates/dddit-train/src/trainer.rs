@@ -272,6 +272,33 @@ impl Trainer {
         Ok(StepLog { step, loss: total, terms: values, lr, grad_norm, gflops, skipped })
     }
 
+    /// Keeps the EMA weights and the training state of this step as `snapshots/step-N/` in
+    /// the run directory `dir` (`train.snapshots`), written to a temporary directory first and
+    /// renamed into place, replacing an earlier snapshot of the same step.
+    pub fn save_snapshot(&self, dir: &Path) -> Result<(), TrainError> {
+        let io = |e: std::io::Error, p: &Path| TrainError::Io(format!("{}: {e}", p.display()));
+        use crate::run_dir::{EMA, STATE};
+        let dest = crate::RunDir::new(dir).snapshot(self.step);
+        let tmp = dest.with_extension("tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| io(e, &tmp))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| io(e, &tmp))?;
+        self.ema.save(&tmp.join(EMA)).map_err(TrainError::Io)?;
+        let state = TrainState {
+            step: self.step,
+            position: self.order.position(),
+            text_encoder: self.captions.as_ref().map(|c| c.kind()),
+        };
+        dddit_core::atomic::write_json(&tmp.join(STATE), &state).map_err(|e| io(e, &tmp))?;
+        if dest.exists() {
+            std::fs::remove_dir_all(&dest).map_err(|e| io(e, &dest))?;
+        }
+        std::fs::rename(&tmp, &dest).map_err(|e| io(e, &tmp))?;
+        let parent = dest.parent().expect("snapshots/");
+        dddit_core::atomic::sync_dir(parent).map_err(|e| io(e, parent))
+    }
+
     /// Writes model, EMA, optimiser state and position under `dir/checkpoint`, atomically: a new
     /// directory is written beside it and renamed over the old one.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<(), TrainError> {
@@ -340,7 +367,8 @@ impl Trainer {
 impl Trainer {
     /// Runs to the end of the schedule in `dir`: resumes from `dir/checkpoint` when present,
     /// appends one JSON line per step to `dir/metrics.jsonl`, checkpoints every
-    /// `checkpoint_every` steps and at the end, and shows progress (step, loss terms, samples/s,
+    /// `checkpoint_every` steps and at the end, keeps the EMA at the `snapshots` steps
+    /// ([`Trainer::save_snapshot`]), and shows progress (step, loss terms, samples/s,
     /// ETA) on stderr: a bar on a terminal, plain lines otherwise ([`crate::progress`]).
     pub fn run(&mut self, dir: &Path) -> Result<(), TrainError> {
         use std::io::Write;
@@ -385,6 +413,11 @@ impl Trainer {
                 samples_per_sec,
                 eta_secs,
             });
+            if self.config.snapshots.contains(&self.step) {
+                // Before any checkpoint of this step: a crash in between resumes from an
+                // earlier checkpoint and writes this snapshot again, identically.
+                self.save_snapshot(dir)?;
+            }
             let every = self.config.checkpoint_every;
             if (every > 0 && self.step.is_multiple_of(every)) || self.step == total {
                 log.flush().map_err(|e| io(e, &metrics))?;

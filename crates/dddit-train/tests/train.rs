@@ -116,6 +116,50 @@ fn resumed_run_matches_uninterrupted_run() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `train.snapshots`: the EMA of each listed step is kept, and equals the EMA a run that stops
+/// at that step ends with; out-of-range or unordered steps are refused.
+#[test]
+fn snapshots_keep_the_ema_of_their_steps() {
+    let _rng = seeded(&device(), 0);
+    let dir = std::env::temp_dir().join(format!("dddit-snapshots-{}", std::process::id()));
+    let short_dir = dir.with_extension("short");
+    for d in [&dir, &short_dir] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let cfg = TrainConfig {
+        steps: 6,
+        batch_size: 8,
+        lr: 1e-3,
+        ema_decay: 0.5,
+        seed: 3,
+        checkpoint_every: 0,
+        snapshots: vec![2, 4],
+        ..Default::default()
+    };
+    assert!(cfg.problems().is_empty());
+    trainer("topk", cfg.clone()).run(&dir).unwrap();
+    let run = dddit_train::RunDir::new(&dir);
+    for n in [2usize, 4] {
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.snapshot(n).join(dddit_train::run_dir::STATE)).unwrap()).unwrap();
+        assert_eq!(state["step"], n);
+    }
+    assert!(!run.snapshot(6).exists() && !run.snapshot(4).with_extension("tmp").exists());
+    // A run of 4 steps ends with the EMA the snapshot of step 4 kept.
+    let mut short = trainer("topk", TrainConfig { steps: 4, snapshots: vec![], ..cfg.clone() });
+    short.run(&short_dir).unwrap();
+    let mut kept = trainer("topk", cfg.clone());
+    kept.ema.load(&run.snapshot(4).join(dddit_train::run_dir::EMA)).unwrap();
+    assert_eq!(probe(kept.ema.as_ref()), probe(short.ema.as_ref()));
+    for (bad, want) in [(vec![0], "[1, steps = 6]"), (vec![7], "got 7"), (vec![4, 2], "ascending")] {
+        let p = TrainConfig { snapshots: bad, ..cfg.clone() }.problems();
+        assert!(p.iter().any(|(k, m)| k == "snapshots" && m.contains(want)), "{p:?}");
+    }
+    for d in [&dir, &short_dir] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
 #[test]
 fn nan_stops_cleanly_and_keeps_the_last_good_checkpoint() {
     let _rng = seeded(&device(), 0);

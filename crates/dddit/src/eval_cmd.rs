@@ -64,6 +64,10 @@ pub struct SampleArgs {
     /// Batch size.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
+    /// Use the EMA weights kept at this step (`train.snapshots`) instead of the last
+    /// checkpoint; outputs get a `-step-N` suffix.
+    #[arg(long)]
+    pub snapshot: Option<usize>,
     #[command(flatten)]
     pub opts: SampleOpts,
 }
@@ -93,6 +97,10 @@ pub struct EvalArgs {
     /// Skip the timing runs.
     #[arg(long)]
     pub no_timing: bool,
+    /// Use the EMA weights kept at this step (`train.snapshots`) instead of the last
+    /// checkpoint; outputs get a `-step-N` suffix.
+    #[arg(long)]
+    pub snapshot: Option<usize>,
     #[command(flatten)]
     pub opts: SampleOpts,
 }
@@ -105,7 +113,7 @@ fn device_of(run_dir: &std::path::Path, flag: &Option<String>) -> Result<(Device
 /// Runs `dddit sample`.
 pub fn sample(a: SampleArgs) -> Result<()> {
     let (spec, device) = device_of(&a.run, &a.opts.device)?;
-    let run = TrainedRun::open(&a.run, &device)?;
+    let run = TrainedRun::open_at(&a.run, a.snapshot, &device)?;
     let mut cfg = SampleConfig::default();
     a.opts.apply(&mut cfg)?;
     let labels = if a.labels.is_empty() {
@@ -130,7 +138,7 @@ pub fn sample(a: SampleArgs) -> Result<()> {
             .extend(out.images.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
         eprintln!("sampled {}/{}", ((i + 1) * a.batch_size).min(a.n), a.n);
     }
-    let out = a.out.unwrap_or_else(|| a.run.join(format!("samples-seed{}.png", cfg.seed)));
+    let out = a.out.unwrap_or_else(|| run.output(&format!("samples-seed{}", cfg.seed), "png"));
     dddit_eval::grid::save_grid(&out, &images, a.n, c, s, (a.n as f64).sqrt().ceil() as usize)?;
     println!(
         "{} images ({} router, step {}, {} {} steps, cfg {}) → {}\n{:.4} GFLOPs per image over the trajectory (DiT convention), {:.1} ms per image on {spec}",
@@ -174,7 +182,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     }
     cfg.validate()?;
     let (spec, device) = device_of(&a.run, &a.opts.device)?;
-    let run = TrainedRun::open(&a.run, &device)?;
+    let run = TrainedRun::open_at(&a.run, a.snapshot, &device)?;
     eprintln!(
         "evaluating {} ({} router, step {}) on {spec}: {} samples, {} steps, cfg {}",
         a.run.display(),
@@ -186,7 +194,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     );
     let report = evaluate(&run, &cfg, &device, &spec.to_string(), &mut |line| eprintln!("{line}"))?;
     println!("{}", dddit_eval::eval::summary(&report));
-    println!("wrote {}", a.run.join("eval.json").display());
+    println!("wrote {}", run.output("eval", "json").display());
     Ok(())
 }
 

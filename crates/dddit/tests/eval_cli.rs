@@ -21,6 +21,7 @@ steps = 3
 batch_size = 4
 lr = 1e-3
 checkpoint_every = 3
+snapshots = [2]
 "#;
 
 fn dddit(args: &[&str], extra: &[&Path]) -> std::process::Output {
@@ -106,5 +107,16 @@ fn sample_and_eval_a_trained_run() {
     assert!(run.join("samples.png").exists());
     // The reference statistics were cached for the next evaluation.
     assert!(std::fs::read_dir(dir.join("stats")).unwrap().count() >= 1);
+
+    // The snapshot of step 2 (`train.snapshots`) evaluates beside the checkpoint's evaluation.
+    let o =
+        dddit(&["eval", "--features", "classifier", "--no-timing", "--snapshot", "2", "--config"], &[&eval_toml, &run]);
+    ok(&o);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("eval-step-2.json")).unwrap()).unwrap();
+    assert_eq!(v["train_step"], 2);
+    assert!(run.join("samples-step-2.png").exists());
+    let o = dddit(&["eval", "--snapshot", "1"], &[&run]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("no snapshot of step 1") && err.contains("[2]"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
