@@ -218,9 +218,6 @@ pub struct Grouped {
     pub counts: Vec<usize>,
     /// Units.
     pub units: usize,
-    /// With one assignment per unit (k = 1), the position of each unit's assignment in expert
-    /// order (`[units]`): the combine is then a gather, with no zero buffer and no scatter-add.
-    pub inverse: Option<Tensor<1, Int>>,
 }
 
 impl Grouped {
@@ -231,20 +228,8 @@ impl Grouped {
         let order = idx.argsort(0); // [k · units] assignment ids by expert
         let weight = w.select(0, order.clone());
         // Assignment j is slot j / units of unit j % units.
-        let (unit, inverse) = if r == units {
-            // The inverse permutation: inverse[order[j]] = j (an integer scatter, no sort).
-            let positions = Tensor::<1, Int>::arange(0..r as i64, &order.device());
-            let inverse = Tensor::<1, Int>::zeros([r], &order.device()).select_assign(
-                0,
-                order.clone(),
-                positions,
-                IndexingUpdateOp::Add,
-            );
-            (order, Some(inverse))
-        } else {
-            (order.remainder_scalar(units as i64), None)
-        };
-        Grouped { unit, weight, counts, units, inverse }
+        let unit = if r == units { order } else { order.remainder_scalar(units as i64) };
+        Grouped { unit, weight, counts, units }
     }
 
     /// The expert input in expert order: `[units, features]` → `[k · units, features]`.
@@ -256,9 +241,6 @@ impl Grouped {
     pub fn decode(&self, y: Tensor<2>) -> Tensor<2> {
         let [r, f] = y.dims();
         let rows = y * self.weight.clone().reshape([r, 1]);
-        if let Some(inverse) = &self.inverse {
-            return rows.select(0, inverse.clone());
-        }
         cast_like(Tensor::<2>::zeros([self.units, f], &rows.device()), &rows).select_assign(
             0,
             self.unit.clone(),
