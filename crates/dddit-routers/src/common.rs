@@ -34,8 +34,7 @@ impl GateMlp {
     /// Logits of `[rows, d_in]` for inference: each linear one fused op (`addmm` on LibTorch)
     /// in the parameters' precision; the same arithmetic as [`GateMlp::forward`] on flex.
     pub fn forward_inference(&self, x: Tensor<2>) -> Tensor<2> {
-        let lin = |l: &Linear, x| dddit_core::fused::linear_full(x, l.weight.val(), l.bias.as_ref().map(|b| b.val()));
-        lin(&self.fc2, silu(lin(&self.fc1, x)))
+        linear_inference(&self.fc2, silu(linear_inference(&self.fc1, x)))
     }
 
     /// MACs for one input row.
@@ -56,6 +55,13 @@ pub fn probs(logits: Tensor<2>) -> Tensor<2> {
 pub fn entropy(logits: Tensor<2>) -> Tensor<1> {
     let logp = log_softmax(logits, 1);
     (logp.clone().exp() * logp).sum_dim(1).neg().mean()
+}
+
+/// A router's linear at inference: one fused op (`addmm` on LibTorch) in the parameters'
+/// precision, bf16-mixed or not ([`dddit_core::fused::linear_full`]); on flex the same
+/// arithmetic as `Linear::forward`.
+pub fn linear_inference(l: &Linear, x: Tensor<2>) -> Tensor<2> {
+    dddit_core::fused::linear_full(x, l.weight.val(), l.bias.as_ref().map(|b| b.val()))
 }
 
 /// Switch / DiT-MoE balance loss `E · Σ_i P_i · f_i`, with `P_i` the mean router probability of

@@ -1,7 +1,7 @@
 //! Mixtures of experts: `soft-moe` (seed §2.1–2.2), `topk` (DiT-MoE token choice, or per
 //! sample) and `expert-choice` (EC-DiT).
 
-use crate::common::{balance, entropy, probs, to_host, to_host_int, GateMlp};
+use crate::common::{balance, entropy, linear_inference, probs, to_host, to_host_int, GateMlp};
 use crate::registry::{ConfigError, KeyDefault, KeyDoc, RouterConfig};
 use burn::module::ParamId;
 use burn::nn::Linear;
@@ -174,7 +174,8 @@ pub struct TopKConfig {
     /// Capacity factor: each expert's buffer holds `⌈capacity · units · k / experts⌉`
     /// assignments; in token and sample mode those past it are dropped (Switch, GShard) and
     /// routing never reads the host. `0` (the default) is dropless, as DiT-MoE: the buffer is
-    /// grouped by expert, whose counts come to the host (one read per layer).
+    /// grouped by expert, whose counts come to the host (one read per layer: the choices at
+    /// inference, the per-expert load in training).
     pub capacity: f64,
 }
 
@@ -499,18 +500,14 @@ impl MoeStack {
     /// One layer's routing on the device: how `x` (`[units, hidden]`, the router's input per
     /// unit) is dispatched, and with `losses` the layer's balance and entropy losses (inference
     /// skips them: nothing reads them there). With a capacity factor, and for expert choice,
-    /// nothing is read to the host. Dropless token choice (`capacity = 0`) reads the
-    /// per-expert counts (`experts` integers per layer), which size each expert's rows.
+    /// nothing is read to the host. Dropless token choice (`capacity = 0`) reads what sizes
+    /// each expert's rows once per layer: at inference the choices themselves (`k · units`
+    /// integers, counted on the host; no load tensor is built), in training the per-expert
+    /// load (`experts` numbers), which the balance loss needs anyway.
     pub fn route(&self, layer: &MoeLayer, x: Tensor<2>, losses: bool) -> Routed {
         let units = x.dims()[0];
         let e = layer.experts.len();
-        // Inference: the gate as one fused op (the same arithmetic on flex).
-        let logits = if losses {
-            layer.gate.forward(x)
-        } else {
-            let g = &layer.gate;
-            dddit_core::fused::linear_full(x, g.weight.val(), g.bias.as_ref().map(|b| b.val()))
-        }; // [units, experts]
+        let logits = if losses { layer.gate.forward(x) } else { linear_inference(&layer.gate, x) }; // [units, experts]
         let p = probs(logits.clone());
         let ent = losses.then(|| entropy(logits));
         if self.mode == 2 {

@@ -272,6 +272,15 @@ impl Trainer {
         Ok(StepLog { step, loss: total, terms: values, lr, grad_norm, gflops, skipped })
     }
 
+    /// Where training stands: what a checkpoint or snapshot records beside the weights.
+    fn state(&self) -> TrainState {
+        TrainState {
+            step: self.step,
+            position: self.order.position(),
+            text_encoder: self.captions.as_ref().map(|c| c.kind()),
+        }
+    }
+
     /// Keeps the EMA weights and the training state of this step as `snapshots/step-N/` in
     /// the run directory `dir` (`train.snapshots`), written to a temporary directory first and
     /// renamed into place, replacing an earlier snapshot of the same step.
@@ -285,11 +294,7 @@ impl Trainer {
         }
         std::fs::create_dir_all(&tmp).map_err(|e| io(e, &tmp))?;
         self.ema.save(&tmp.join(EMA)).map_err(TrainError::Io)?;
-        let state = TrainState {
-            step: self.step,
-            position: self.order.position(),
-            text_encoder: self.captions.as_ref().map(|c| c.kind()),
-        };
+        let state = self.state();
         dddit_core::atomic::write_json(&tmp.join(STATE), &state).map_err(|e| io(e, &tmp))?;
         if dest.exists() {
             std::fs::remove_dir_all(&dest).map_err(|e| io(e, &dest))?;
@@ -313,11 +318,7 @@ impl Trainer {
         self.model.save(&tmp.join(MODEL)).map_err(TrainError::Io)?;
         self.ema.save(&tmp.join(EMA)).map_err(TrainError::Io)?;
         self.model.save_optim(&self.optim, &tmp).map_err(TrainError::Io)?;
-        let state = TrainState {
-            step: self.step,
-            position: self.order.position(),
-            text_encoder: self.captions.as_ref().map(|c| c.kind()),
-        };
+        let state = self.state();
         // Every file of the checkpoint is on disk (each written through dddit_core::atomic)
         // before the directory is renamed into place.
         dddit_core::atomic::write_json(&tmp.join(STATE), &state).map_err(|e| io(e, &tmp))?;

@@ -206,7 +206,8 @@ impl Dispatch {
 /// Dropless token choice without padding (DiT-MoE's inference, MegaBlocks' grouping without
 /// its block-sparse kernels): the assignments are sorted by expert on the device and each
 /// expert runs on exactly its rows. The per-expert counts size those slices, so they come to
-/// the host: one read of `experts` integers per layer. Padding to the largest load instead
+/// the host once per layer (how, the caller decides: `topk` reads its choices at inference and
+/// its per-expert load in training). Padding to the largest load instead
 /// computes up to `experts ×` the rows when routing is uneven (as with an untrained gate).
 #[derive(Clone, Debug)]
 pub struct Grouped {
