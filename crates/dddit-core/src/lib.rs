@@ -12,6 +12,7 @@
 //!   optimiser's multi-tensor steps) as single ops with single backwards, ATen's fused kernels
 //!   on LibTorch;
 //! - [`device`]: run-time backend selection;
+//! - [`dist`]: data parallelism over several processes through c10d (LibTorch builds);
 //! - [`assets`]: the pretrained files dddit fetches from pinned PyPI wheels (FID Inception,
 //!   the MiniLM text encoder) and where they are kept.
 
@@ -23,6 +24,7 @@ pub mod atomic;
 pub mod cuda_graph;
 pub mod device;
 pub mod diffusion;
+pub mod dist;
 pub mod dit;
 pub mod error;
 pub mod flops;

@@ -59,22 +59,51 @@ struct Entry {
     id: ParamId,
     value: Tensor<1>,
     grad: Tensor<1>,
+    /// Whether this process has a gradient for it (with `every`, a zero stands in otherwise).
+    present: bool,
 }
 
-/// Collects the parameters that have a gradient, in visit order.
+/// Collects the parameters that have a gradient, in visit order; with `every`, all float
+/// parameters, a zero gradient standing in where there is none (data parallelism: every rank
+/// must reduce the same list, and a router may leave a parameter unused on one rank only).
 struct Collect<'a> {
     grads: &'a GradientsParams,
     entries: Vec<Entry>,
+    every: bool,
 }
 
 impl ModuleVisitor for Collect<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(g) = self.grads.get::<D>(param.id) {
-            let n = g.shape().num_elements();
-            let value = param.val().inner().reshape([n]);
-            self.entries.push(Entry { id: param.id, value, grad: g.reshape([n]) });
+        let g = self.grads.get::<D>(param.id);
+        if g.is_some() || self.every {
+            let value = param.val().inner();
+            let n = value.shape().num_elements();
+            let value = value.reshape([n]);
+            let present = g.is_some();
+            let grad = g.map_or_else(|| value.zeros_like(), |g| g.reshape([n]));
+            self.entries.push(Entry { id: param.id, value, grad, present });
         }
     }
+}
+
+/// Data parallelism: every rank's gradients replaced by their mean over ranks (the gradient
+/// of the global batch, each rank having taken the mean over its equal share). A parameter
+/// keeps a gradient when any rank had one (its mean counts zero for the others, as for a
+/// sample that did not use it), and is left out when none had. A failed collective (a rank
+/// died, the timeout passed) panics: there is no step to take without the other ranks.
+fn average_over_ranks(entries: Vec<Entry>, group: &crate::dist::ProcessGroup) -> Vec<Entry> {
+    let mut present: Vec<f64> = entries.iter().map(|e| f64::from(u8::from(e.present))).collect();
+    group.sum_f64(&mut present).unwrap_or_else(|e| panic!("rank {}: gradient presence: {e}", group.rank));
+    let mean = group
+        .average(entries.iter().map(|e| e.grad.clone()).collect())
+        .unwrap_or_else(|e| panic!("rank {}: gradient all-reduce: {e}", group.rank));
+    entries
+        .into_iter()
+        .zip(mean)
+        .zip(present)
+        .filter(|(_, p)| *p > 0.0)
+        .map(|((e, grad), _)| Entry { grad, present: true, ..e })
+        .collect()
 }
 
 /// Puts the updated values back, keeping each parameter's autodiff state.
@@ -144,7 +173,7 @@ pub fn norms(tensors: Vec<Tensor<1>>) -> Tensor<1> {
 /// The L2 norm of the gradient in `grads` of each parameter of `module` that has one, by id:
 /// the optimiser's gradient collection and [`norms`], read back once.
 pub fn grad_norms<M: Module>(module: &M, grads: &GradientsParams) -> Vec<(ParamId, f64)> {
-    let mut c = Collect { grads, entries: vec![] };
+    let mut c = Collect { grads, entries: vec![], every: false };
     module.visit(&mut c);
     if c.entries.is_empty() {
         return vec![];
@@ -229,10 +258,18 @@ impl FusedAdamW {
     /// One step: updates every parameter of `module` that has a gradient in `grads`, with
     /// learning rate `lr`. Returns the module and the global L2 norm of those gradients before
     /// clipping (read back once); when it is not finite nothing is updated.
+    ///
+    /// Under data parallelism ([`crate::dist::init`]) the gradients are first averaged over
+    /// the ranks, so every rank computes the same norm, skips the same steps and applies the
+    /// same update.
     pub fn step<M: Module>(&mut self, lr: f64, module: M, grads: &GradientsParams) -> (M, f64) {
-        let mut c = Collect { grads, entries: vec![] };
+        let group = crate::dist::group();
+        let mut c = Collect { grads, entries: vec![], every: group.is_some() };
         module.visit(&mut c);
-        let entries = c.entries;
+        let entries = match group {
+            Some(g) => average_over_ranks(c.entries, g),
+            None => c.entries,
+        };
         if entries.is_empty() {
             return (module, 0.0);
         }

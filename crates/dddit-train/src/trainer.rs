@@ -31,6 +31,9 @@ pub enum TrainError {
     /// Bad settings.
     #[error("invalid training setting: {0}")]
     Config(String),
+    /// A collective of data-parallel training failed (a rank died, the timeout passed).
+    #[error("data-parallel training: {0}")]
+    Dist(#[from] dddit_core::dist::DistError),
 }
 
 /// The scalar values of one step, logged to `metrics.jsonl`.
@@ -85,6 +88,9 @@ pub struct Trainer {
     pub inject_nan_at: Option<usize>,
     /// Test hook: make the gradient (not the loss) NaN at these steps.
     pub inject_nan_grad_at: Vec<usize>,
+    /// Test hook: end the process (exit status 1) once this many steps are done, as a crash
+    /// would (`dddit train` sets it from `DDDIT_FAULT_EXIT`).
+    pub exit_at: Option<usize>,
     /// Steps in a row whose gradient was not finite (and were skipped).
     skipped_in_a_row: usize,
     /// Caption embeddings of a caption-conditioned model (`None`: class-conditional).
@@ -107,6 +113,14 @@ impl Trainer {
         if !problems.is_empty() {
             let all: Vec<String> = problems.iter().map(|(k, m)| format!("train.{k}: {m}")).collect();
             return Err(TrainError::Config(all.join("; ")));
+        }
+        let world = dddit_core::dist::world();
+        if !config.batch_size.is_multiple_of(world) {
+            return Err(TrainError::Config(format!(
+                "train.batch_size: {} does not split into {world} equal shares, one per process of the \
+                 data-parallel run (the global batch must equal a single process's)",
+                config.batch_size
+            )));
         }
         if config.batch_size > data.len() {
             return Err(TrainError::Config(format!(
@@ -149,6 +163,7 @@ impl Trainer {
             device: device.clone(),
             inject_nan_at: None,
             inject_nan_grad_at: Vec::new(),
+            exit_at: None,
             skipped_in_a_row: 0,
             captions: None,
             ema,
@@ -162,11 +177,19 @@ impl Trainer {
         let cfg = &self.config;
         let step = self.step;
         let batch = self.order.next_batch().ok_or_else(|| TrainError::Config("empty data order".into()))?;
-        let b = batch.indices.len();
-        let data = self.batcher.batch(&batch.indices, batch.epoch);
+        // Data parallelism: this rank takes its contiguous share [lo, hi) of the global batch,
+        // and every random draw is made for the whole global batch and sliced, so that the
+        // ranks together see what one process would (dddit_core::dist).
+        let group = dddit_core::dist::group();
+        let (rank, world) = group.map_or((0, 1), |g| (g.rank, g.world));
+        let global_b = batch.indices.len();
+        let (lo, hi) = dddit_core::dist::shard(global_b, rank, world);
+        let b = hi - lo;
+        let data = self.batcher.batch(&batch.indices[lo..hi], batch.epoch);
         // Every random draw of this step comes from (seed, step), so a resumed run repeats it.
         let mut rng = SplitMix64::from_parts(&[cfg.seed, step as u64, 0x7135]);
-        let t: Vec<usize> = (0..b).map(|_| rng.below(self.diffusion.len())).collect();
+        let t: Vec<usize> = (0..global_b).map(|_| rng.below(self.diffusion.len())).collect();
+        let t = t[lo..hi].to_vec();
         self.device.seed(rng.next_u64());
         // Caption-conditioned: the label is always the null label, the caption carries the
         // condition, and it is dropped (zero row) with the label-dropout probability for CFG.
@@ -175,7 +198,8 @@ impl Trainer {
             Some(captions) => {
                 let p = self.model.config().class_dropout_prob;
                 let drop: Vec<bool> =
-                    (0..b).map(|_| ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p).collect();
+                    (0..global_b).map(|_| ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p).collect();
+                let drop = drop[lo..hi].to_vec();
                 let text = captions
                     .embed(&data.captions, &drop, &self.device)
                     .map_err(|e| TrainError::Config(e.to_string()))?;
@@ -184,11 +208,29 @@ impl Trainer {
             }
         };
         let x0 = data.x.clone();
-        let noise = Tensor::<4>::random(x0.shape(), Distribution::Normal(0.0, 1.0), &self.device);
+        let noise = if world == 1 {
+            Tensor::<4>::random(x0.shape(), Distribution::Normal(0.0, 1.0), &self.device)
+        } else {
+            let [_, c, h, w] = x0.dims();
+            Tensor::<4>::random([global_b, c, h, w], Distribution::Normal(0.0, 1.0), &self.device).slice(lo..hi)
+        };
         let x_t = self.diffusion.q_sample(x0.clone(), &t, noise.clone());
         let ts = self.diffusion.model_t(&t);
         let complexity = (cfg.loss.aux != 0.0).then(|| data.complexity.clone());
-        let opts = ForwardOptions { text: text.as_ref(), complexity, ..ForwardOptions::new(&ts, Mode::Train) };
+        // The model's label dropout draws one number per sample, first thing in its forward:
+        // across ranks it is drawn here for the global batch instead, and forced.
+        let p_drop = self.model.config().class_dropout_prob;
+        let dev = self.device.clone();
+        let global_drop = move || {
+            (world > 1 && p_drop > 0.0)
+                .then(|| Tensor::<1>::random([global_b], Distribution::Default, &dev).lower_elem(p_drop).slice(lo..hi))
+        };
+        let opts = ForwardOptions {
+            text: text.as_ref(),
+            complexity,
+            force_drop: global_drop(),
+            ..ForwardOptions::new(&ts, Mode::Train)
+        };
         let out = self.model.forward(x_t.clone(), self.diffusion.model_t_tensor(&t, &self.device), y.clone(), &opts);
         let gflops = out.flops.iter().map(|f| f.total() as f64).sum::<f64>() / b as f64 / 1e9;
         let dl = self.diffusion.training_losses(out.out, x0.clone(), x_t.clone(), &t, noise.clone());
@@ -200,7 +242,12 @@ impl Trainer {
         let mut loss = terms[0].1.clone();
         let w = &cfg.loss;
         if w.complete != 0.0 {
-            let full = ForwardOptions { text: text.as_ref(), full: true, ..ForwardOptions::new(&ts, Mode::Train) };
+            let full = ForwardOptions {
+                text: text.as_ref(),
+                full: true,
+                force_drop: global_drop(),
+                ..ForwardOptions::new(&ts, Mode::Train)
+            };
             let out = self.model.forward(x_t.clone(), self.diffusion.model_t_tensor(&t, &self.device), y, &full);
             let c = self.diffusion.training_losses(out.out, x0.clone(), x_t.clone(), &t, noise.clone()).loss.mean();
             loss = loss + c.clone() * w.complete;
@@ -232,9 +279,23 @@ impl Trainer {
             // sqrt at 0: the value stays finite, its derivative is inf · 0 = NaN.
             loss = loss.clone() + (loss * 0.0).sqrt();
         }
-        let values: Vec<(String, f64)> =
+        let mut values: Vec<(String, f64)> =
             terms.iter().map(|(k, v)| (k.clone(), v.clone().into_scalar::<f32>() as f64)).collect();
-        let total = loss.clone().into_scalar::<f32>() as f64;
+        let mut total = loss.clone().into_scalar::<f32>() as f64;
+        let mut gflops = gflops;
+        if let Some(g) = group {
+            // The logged loss is the global batch's (equal shares: the mean of the ranks'
+            // means), and a non-finite loss on one rank stops every rank at this step.
+            let mut v: Vec<f64> =
+                std::iter::once(total).chain(values.iter().map(|(_, v)| *v)).chain([gflops]).collect();
+            g.sum_f64(&mut v)?;
+            let n = world as f64;
+            total = v[0] / n;
+            for (i, (_, x)) in values.iter_mut().enumerate() {
+                *x = v[i + 1] / n;
+            }
+            gflops = v[v.len() - 1] / n;
+        }
         if !total.is_finite() || values.iter().any(|(_, v)| !v.is_finite()) {
             let list = std::iter::once(("total".to_string(), total))
                 .chain(values)
@@ -379,9 +440,11 @@ impl Trainer {
             self.load_checkpoint(dir)?;
             eprintln!("resumed {} at step {}", dir.display(), self.step);
         }
+        // Under data parallelism every rank trains, rank 0 alone writes (dddit_core::dist).
+        let main = dddit_core::dist::is_main();
         let metrics = dir.join(crate::run_dir::METRICS);
         // Drop log lines past the checkpoint: they belong to steps that will be redone.
-        if metrics.exists() {
+        if main && metrics.exists() {
             let text = std::fs::read_to_string(&metrics).map_err(|e| io(e, &metrics))?;
             let keep: Vec<&str> = text
                 .lines()
@@ -393,8 +456,11 @@ impl Trainer {
             }
             dddit_core::atomic::write(&metrics, body.as_bytes()).map_err(|e| io(e, &metrics))?;
         }
-        let mut log =
-            std::fs::OpenOptions::new().create(true).append(true).open(&metrics).map_err(|e| io(e, &metrics))?;
+        let mut log: Box<dyn Write> = if main {
+            Box::new(std::fs::OpenOptions::new().create(true).append(true).open(&metrics).map_err(|e| io(e, &metrics))?)
+        } else {
+            Box::new(std::io::sink())
+        };
         let total = self.config.total_steps();
         let start = std::time::Instant::now();
         let first = self.step;
@@ -403,10 +469,17 @@ impl Trainer {
         while self.step < total {
             let s = self.step()?;
             writeln!(log, "{}", serde_json::to_string(&s).expect("serialisable")).map_err(|e| io(e, &metrics))?;
+            if self.exit_at == Some(self.step) {
+                eprintln!("DDDIT_FAULT_EXIT: rank {} exits after step {}", dddit_core::dist::rank(), self.step);
+                std::process::exit(1);
+            }
             let done = self.step - first;
             let secs = start.elapsed().as_secs_f64();
             let samples_per_sec = (done * self.config.batch_size) as f64 / secs.max(1e-9);
             let eta_secs = (total - self.step) as f64 * secs / done as f64;
+            if !main {
+                continue;
+            }
             progress.update(&crate::progress::StepStatus {
                 step: self.step,
                 loss: s.loss,

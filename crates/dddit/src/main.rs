@@ -6,6 +6,7 @@ mod classifier_cmd;
 mod eval_cmd;
 mod flops_cmd;
 mod graph_study;
+mod launch;
 mod run_cmd;
 mod train_cmd;
 

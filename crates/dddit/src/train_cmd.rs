@@ -24,6 +24,12 @@ pub struct TrainArgs {
     /// directory that already holds a checkpoint is refused rather than overwritten).
     #[arg(long)]
     pub resume: bool,
+    /// Train one model with N processes on this host (data parallelism: each takes 1/N of
+    /// every batch, gradients averaged through c10d; LibTorch devices only, `tch-cuda` uses
+    /// devices 0..N). Under torchrun or a Slurm job of several tasks, leave it out: their
+    /// variables (RANK, WORLD_SIZE, …) are read instead.
+    #[arg(long)]
+    pub nproc: Option<usize>,
 }
 
 /// Reads and validates a run file the way `dddit run` validates a point (one path for both):
@@ -60,7 +66,16 @@ pub fn validate(path: &Path, device: Option<&str>) -> Result<(Source, RunFile, D
 
 /// Runs the command.
 pub fn run(a: TrainArgs) -> Result<()> {
-    let (source, file, _) = validate(&a.config, a.device.as_deref())?;
+    if let Some(n) = a.nproc {
+        return crate::launch::spawn_local(n);
+    }
+    let (mut source, mut file, _) = validate(&a.config, a.device.as_deref())?;
+    // Under a data-parallel launch: join the group, each rank on its own CUDA device.
+    let device = crate::launch::join_from_env(&file.device)?;
+    if device != file.device {
+        (source, file, _) = validate(&a.config, Some(&device))?;
+    }
+    let main = dddit_core::dist::is_main();
     let Some(out) = a.out.clone().or(file.out.clone()) else {
         bail!("{}: no run directory: give `out = \"...\"` or --out", a.config.display())
     };
@@ -77,12 +92,15 @@ pub fn run(a: TrainArgs) -> Result<()> {
     // (`validate` applied --device to the file it returns.)
     let mut prepared = run_dir.prepare(&file, None, &a.config, &mut |n| eprintln!("{n}"))?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    // The settings as read (includes merged, the --device override applied), for `dddit eval`.
-    let text = toml::to_string(&source.table).context("serialising the run file")?;
-    dddit_core::atomic::write(&run_dir.config(), text.as_bytes())
-        .with_context(|| format!("writing {}", run_dir.config().display()))?;
+    if main {
+        // The settings as read (includes merged, the --device override applied), for `dddit eval`.
+        let text = toml::to_string(&source.table).context("serialising the run file")?;
+        dddit_core::atomic::write(&run_dir.config(), text.as_bytes())
+            .with_context(|| format!("writing {}", run_dir.config().display()))?;
+    }
     let t = &prepared.trainer;
-    eprintln!(
+    if main {
+        eprintln!(
         "training {} ({} router, {:.2} M parameters, {:.4} GFLOPs per sample with everything on) on {} ({} samples) on {}",
         file.model.preset,
         t.model.router(),
@@ -91,13 +109,26 @@ pub fn run(a: TrainArgs) -> Result<()> {
         prepared.data.name(),
         prepared.data.len(),
         prepared.spec
-    );
+        );
+    }
+    // Test hook: DDDIT_FAULT_EXIT=RANK:STEP makes that rank exit after STEP steps, as a crash.
+    if let Ok(v) = std::env::var("DDDIT_FAULT_EXIT") {
+        let (rank, step) = v
+            .split_once(':')
+            .and_then(|(r, s)| Some((r.parse::<usize>().ok()?, s.parse::<usize>().ok()?)))
+            .with_context(|| format!("DDDIT_FAULT_EXIT={v:?}: expected RANK:STEP"))?;
+        if rank == dddit_core::dist::rank() {
+            prepared.trainer.exit_at = Some(step);
+        }
+    }
     prepared.trainer.run(&out)?;
-    eprintln!(
-        "done: {} steps; metrics in {}, checkpoint in {}",
-        prepared.trainer.step,
-        run_dir.metrics().display(),
-        run_dir.checkpoint_path().display()
-    );
+    if main {
+        eprintln!(
+            "done: {} steps; metrics in {}, checkpoint in {}",
+            prepared.trainer.step,
+            run_dir.metrics().display(),
+            run_dir.checkpoint_path().display()
+        );
+    }
     Ok(())
 }
