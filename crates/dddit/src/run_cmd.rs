@@ -51,6 +51,17 @@ pub struct TableArgs {
 
 /// Runs `dddit run`.
 pub fn run(a: RunArgs) -> Result<()> {
+    // Every process of a data-parallel launch would train and write the same runs on its own.
+    if let Some(l) = dddit_core::dist::Launch::from_env()? {
+        anyhow::bail!(
+            "`dddit run` was started as rank {} of {} ({}'s variables), but sweeps do not train one model \
+             over several processes yet: train a single run with `dddit train … --nproc N` (or under \
+             torchrun/srun), or spread a sweep's runs with --shard (docs/slurm.md)",
+            l.rank,
+            l.world,
+            l.source
+        );
+    }
     let exp = Experiment::open(&a.experiment)?;
     let shard: Shard = match &a.shard {
         Some(s) => s.parse()?,

@@ -346,3 +346,26 @@ fn a_run_that_killed_its_process_goes_after_the_others() {
     assert!(!dense.join("running.json").exists() && !topk.join("running.json").exists());
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn a_sweep_under_a_data_parallel_launcher_is_refused() {
+    // Each rank would train and write the same runs on its own: refused before anything runs.
+    let root = std::env::temp_dir().join(format!("dddit-run-cli-ddp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let exp = root.join("exp.toml");
+    std::fs::write(&exp, EXPERIMENT).unwrap();
+    let out = root.join("results");
+    let o = dddit()
+        .arg("run")
+        .arg(&exp)
+        .arg("--out")
+        .arg(&out)
+        .envs([("RANK", "1"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29500")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("rank 1 of 2 (torchrun's variables)"), "{err}");
+    assert!(!out.exists(), "a refused sweep created {}", out.display());
+    std::fs::remove_dir_all(&root).ok();
+}
