@@ -137,27 +137,11 @@ impl ModuleMapper for Restore {
 #[cfg(feature = "tch")]
 #[allow(deprecated)] // burn's LibTorch types: see fused/libtorch.rs
 fn tch_all(ts: &[Tensor<1>]) -> Option<Vec<burn::backend::libtorch::TchTensor>> {
-    use burn::backend::{BackendTensor, DispatchAutodiffContext, DispatchTensorKind};
-    ts.iter()
-        .map(|t| {
-            let d = t.clone().into_dispatch();
-            match (d.kind, d.autodiff) {
-                (DispatchTensorKind::LibTorch(BackendTensor::Float(t)), DispatchAutodiffContext::Disabled) => Some(t),
-                _ => None,
-            }
-        })
-        .collect()
+    ts.iter().map(crate::fused::libtorch::to_tch).collect()
 }
 
 #[cfg(feature = "tch")]
-#[allow(deprecated)]
-fn from_tch(t: burn::backend::libtorch::TchTensor) -> Tensor<1> {
-    use burn::backend::{BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind};
-    Tensor::from_dispatch(DispatchTensor {
-        kind: DispatchTensorKind::LibTorch(BackendTensor::Float(t)),
-        autodiff: DispatchAutodiffContext::Disabled,
-    })
-}
+use crate::fused::libtorch::from_tch;
 
 /// The L2 norm of each tensor, `[n]` in f32 on the tensors' device (one `_foreach_norm` on
 /// LibTorch).

@@ -3,9 +3,9 @@
 #![allow(unsafe_code, deprecated)]
 
 use super::{Collectives, DistError, Launch, ProcessGroup, BUCKET_BYTES};
+use crate::fused::libtorch::{from_tch, ptr, take, to_tch};
 use crate::prelude::*;
 use burn::backend::libtorch::TchTensor;
-use burn::backend::{BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind};
 use std::ffi::{c_void, CStr, CString};
 use std::ptr::NonNull;
 use std::time::Duration;
@@ -44,26 +44,11 @@ fn check(rc: i32) -> Result<(), DistError> {
 }
 
 fn tch<const D: usize>(t: &Tensor<D>) -> Result<TchTensor, DistError> {
-    let d = t.clone().into_dispatch();
-    match (d.kind, d.autodiff) {
-        (DispatchTensorKind::LibTorch(BackendTensor::Float(t)), DispatchAutodiffContext::Disabled) => Ok(t),
-        _ => Err(DistError::Unsupported(
+    to_tch(t).ok_or_else(|| {
+        DistError::Unsupported(
             "collectives take LibTorch float tensors without autodiff (a tch-cpu or tch-cuda device)".into(),
-        )),
-    }
-}
-
-fn from_tch<const D: usize>(t: TchTensor) -> Tensor<D> {
-    Tensor::from_dispatch(DispatchTensor {
-        kind: DispatchTensorKind::LibTorch(BackendTensor::Float(t)),
-        autodiff: DispatchAutodiffContext::Disabled,
+        )
     })
-}
-
-fn take(p: P) -> TchTensor {
-    assert!(!p.is_null(), "collective returned no tensor");
-    // SAFETY: the shim allocated the tensor with `new` and hands its ownership over.
-    TchTensor::new(unsafe { tch::Tensor::from_ptr(p) })
 }
 
 // SAFETY: a c10d process group is used from any thread in PyTorch (its collectives are
@@ -79,7 +64,9 @@ impl ProcessGroup {
     ) -> Result<ProcessGroup, DistError> {
         if collectives == Collectives::Nccl && unsafe { dddit_dist_nccl_available() } == 0 {
             return Err(DistError::Unsupported(
-                "this build has no NCCL: build it with scripts/build-gpu.sh, which provides NCCL's header".into(),
+                "this build has no NCCL: it needs DDDIT_NCCL_INCLUDE and the CUDA toolkit's headers at build time \
+                 (crates/dddit-core/build.rs), which no build script provides yet"
+                    .into(),
             ));
         }
         let host = CString::new(launch.master_addr.clone())
@@ -108,7 +95,7 @@ impl ProcessGroup {
             return Ok(tensors);
         }
         let ts = tensors.iter().map(tch).collect::<Result<Vec<_>, _>>()?;
-        let ptrs: Vec<P> = ts.iter().map(|t| t.tensor.as_ptr() as P).collect();
+        let ptrs: Vec<P> = ts.iter().map(ptr).collect();
         let mut out = vec![std::ptr::null_mut(); ptrs.len()];
         check(unsafe {
             dddit_dist_average(
@@ -131,7 +118,7 @@ impl ProcessGroup {
     pub fn all_gather<const D: usize>(&self, t: Tensor<D>) -> Result<Tensor<D>, DistError> {
         let tt = tch(&t)?;
         let mut out = std::ptr::null_mut();
-        check(unsafe { dddit_dist_all_gather(self.ptr.as_ptr(), tt.tensor.as_ptr() as P, &mut out) })?;
+        check(unsafe { dddit_dist_all_gather(self.ptr.as_ptr(), ptr(&tt), &mut out) })?;
         Ok(from_tch(take(out)))
     }
 

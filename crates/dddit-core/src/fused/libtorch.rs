@@ -109,8 +109,27 @@ fn check(rc: i32, what: &str) {
     }
 }
 
-fn ptr(t: &TchTensor) -> P {
+pub(crate) fn ptr(t: &TchTensor) -> P {
     t.tensor.as_ptr() as P
+}
+
+/// The LibTorch tensor of a float tensor without autodiff; `None` on other backends.
+pub(crate) fn to_tch<const D: usize>(t: &burn::prelude::Tensor<D>) -> Option<TchTensor> {
+    use burn::backend::{BackendTensor, DispatchAutodiffContext, DispatchTensorKind};
+    let d = t.clone().into_dispatch();
+    match (d.kind, d.autodiff) {
+        (DispatchTensorKind::LibTorch(BackendTensor::Float(t)), DispatchAutodiffContext::Disabled) => Some(t),
+        _ => None,
+    }
+}
+
+/// A LibTorch tensor as a float tensor without autodiff.
+pub(crate) fn from_tch<const D: usize>(t: TchTensor) -> burn::prelude::Tensor<D> {
+    use burn::backend::{BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind};
+    burn::prelude::Tensor::from_dispatch(DispatchTensor {
+        kind: DispatchTensorKind::LibTorch(BackendTensor::Float(t)),
+        autodiff: DispatchAutodiffContext::Disabled,
+    })
 }
 
 fn opt_ptr(t: &Option<TchTensor>) -> P {
@@ -118,7 +137,7 @@ fn opt_ptr(t: &Option<TchTensor>) -> P {
 }
 
 /// Takes ownership of a tensor the shim allocated.
-fn take(p: P) -> TchTensor {
+pub(crate) fn take(p: P) -> TchTensor {
     assert!(!p.is_null(), "fused op returned no tensor");
     TchTensor::new(unsafe { tch::Tensor::from_ptr(p) })
 }
