@@ -80,6 +80,7 @@ fn assert_close(a: &Path, b: &Path) {
             worst = worst.max((x - y).abs() / x.abs().max(1e-2));
         }
     }
+    eprintln!("largest relative parameter difference: {worst:e}");
     // f32 sums in another order (a mean of two half-batch means): rounding, not drift.
     assert!(worst < 1e-4, "largest relative parameter difference {worst}");
 }
