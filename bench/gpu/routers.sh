@@ -27,8 +27,9 @@ for model in ${MODELS:-S/2 B/2}; do
   done
 done
 # Batch-1 sampling from CUDA graphs (`--graph-steps`): a 10-step DDIM trajectory eager and
-# replayed, one process per router (a capture that fails may leave the process's CUDA state
-# unusable). GRAPH=0 skips it.
+# replayed, one graph per step, a router's host reads replayed from the eager run (whether the
+# decision depends on the sample is measured and reported); one process per router (a capture
+# that fails may leave the process's CUDA state unusable). GRAPH=0 skips it.
 if [ "${GRAPH:-1}" = 1 ]; then
   graph() { # name model precision router
     # shellcheck disable=SC2086
@@ -41,7 +42,10 @@ if [ "${GRAPH:-1}" = 1 ]; then
   for r in ${GRAPH_ROUTERS:-dense topk expert-choice depth-budget dynamic-width token-skip text-budget content-aware step-cache}; do
     graph "S2-f32-$r" S/2 f32 "$r"
   done
-  graph S2-bf16-mixed-dense S/2 bf16-mixed dense
-  graph B2-f32-dense B/2 f32 dense
+  # The routers whose decision a sampler could reuse per step, on the other configurations.
+  for r in ${GRAPH_MORE:-dense depth-budget dynamic-width text-budget step-cache}; do
+    graph "S2-bf16-mixed-$r" S/2 bf16-mixed "$r"
+    graph "B2-f32-$r" B/2 f32 "$r"
+  done
 fi
 tar -C "$out" -czf "$out.tgz" . && ls -la "$out.tgz"

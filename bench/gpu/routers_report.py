@@ -104,23 +104,42 @@ for path in sorted(glob.glob(os.path.join(src, "graph-*.json"))):
     for g in r.get("graph", []):
         graphs.append((r["model"], r["precision"], g))
 if graphs:
+    # Batch-1 GFLOPs ratio of each fixture, from the forward rows of the same model and precision.
+    ratio = {(model, p, f["label"]): f["gflops_ratio"] for model, p, r in runs for f in r["forward"] if f["batch"] == 1}
+    dense_graph = {(model, p): g["graph_ms"] for model, p, g in graphs if g["router"] == "dense" and "graph_ms" in g}
     w("## Batch-1 sampling from CUDA graphs\n")
     w("`dddit bench --graph-steps 10 --graph-batch 1`: one 10-step DDIM trajectory (no guidance), eager")
     w("and replayed from one CUDA graph per step (`dddit_core::cuda_graph`, `at::cuda::CUDAGraph` through")
     w("the C++ shim), median of 5; *max |diff|*: largest difference between the two trajectories' outputs.")
-    w("A router whose forward reads the device or uploads host data cannot be captured: the error says")
-    w("where.\n")
-    w("| model | precision | router | eager ms | graph ms | speed-up | max \\|diff\\| | note |")
-    w("|---|---|---|---|---|---|---|---|")
+    w("A router that reads its decision on the host is captured with the eager run's reads replayed")
+    w("(`dddit_core::routing::tape`); *decision*: `none` (no host read), `per-step` (the same decision")
+    w("for other noise at every step: a sampler can reuse the step's graph for any sample), `per-input`")
+    w("(the decision follows the sample: the graph holds for this trajectory's inputs only, so its time")
+    w("is not a speed-up a sampler could have). *vs dense graph*: dense's graph time over the router's;")
+    w("*/ ratio*: that over the batch-1 GFLOPs ratio (target ≥ 0.7 for the skipping routers). A")
+    w("forward that uploads host data or sizes a tensor from device values inside a step still cannot")
+    w("be captured: the error says where.\n")
+    w("| model | precision | router | decision | eager ms | graph ms | speed-up | vs dense graph | / ratio | max \\|diff\\| | note |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|")
     for model, p, g in graphs:
+        dec = g.get("decision", "—")
         if "graph_ms" in g:
-            w(f"| {model} | {p} | {g['label']} | {g['eager_ms']:.2f} | {g['graph_ms']:.2f} | {g['speedup']:.2f} | {g['max_abs_diff']:.1e} | |")
+            d = dense_graph.get((model, p))
+            rt = ratio.get((model, p, g["label"]))
+            vs = d / g["graph_ms"] if d else None
+            q = vs / rt if vs and rt else None
+            note = ""
+            if q is not None and g["router"] in SKIPPING:
+                note = "per-input decision: not counted" if dec == "per-input" else ("≥ 0.7: " + ("yes" if q >= 0.7 else "**no**"))
+            vs_s = f"{vs:.2f}" if vs else "—"
+            q_s = f"{q:.2f}" if q is not None and g["router"] != "dense" else "—"
+            w(f"| {model} | {p} | {g['label']} | {dec} | {g['eager_ms']:.2f} | {g['graph_ms']:.2f} | {g['speedup']:.2f} | {vs_s} | {q_s} | {g['max_abs_diff']:.1e} | {note} |")
         else:
             err = g.get("error", "?")
             # LibTorch's message without the Rust unwrap around it and its C++ backtrace.
             m = re.search(r'Torch\("(.*?)(\\n|\n|"\))', err)
             err = (m.group(1) if m else err).replace("|", "/").replace("\n", " ")[:160]
-            w(f"| {model} | {p} | {g['label']} | {g['eager_ms']:.2f} | — | — | — | not capturable: {err} |")
+            w(f"| {model} | {p} | {g['label']} | {dec} | {g['eager_ms']:.2f} | — | — | — | — | — | not capturable: {err} |")
     w("")
 open(dest + ".md", "w").write("\n".join(out) + "\n")
 print("\n".join(out))

@@ -37,7 +37,7 @@ fn shim() {
     build.define("USE_C10D_GLOO", None).include("csrc/third_party/gloo");
     // NCCL's process group needs nccl.h of the NCCL version LibTorch was built with (its
     // macros shape c10d's classes; torch 2.11 pins nvidia-nccl-cu13 2.28.9) and, through
-    // ATen's CUDA context, the CUDA toolkit's headers (CCCL, cuBLAS, cuSPARSE, cuSOLVER) on
+    // ATen's CUDA context, the CUDA toolkit's headers (cuBLAS, cuSPARSE, cuSOLVER) on
     // DDDIT_CUDA_INCLUDE. Without DDDIT_NCCL_INCLUDE, data parallelism has gloo only.
     println!("cargo:rerun-if-env-changed=DDDIT_NCCL_INCLUDE");
     if let (Some(_), Some(nccl)) = (&cuda, std::env::var("DDDIT_NCCL_INCLUDE").ok().filter(|s| !s.is_empty())) {

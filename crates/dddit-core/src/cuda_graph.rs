@@ -5,9 +5,11 @@
 //! of a region (through `at::cuda::CUDAGraph`, `csrc/fused.cpp`) and replays them without the
 //! host. What may run inside a capture: device ops only. A host read (`into_data`), an upload
 //! from host memory (`Tensor::from_data`) or a shape that depends on device values cannot be
-//! recorded, and the capture fails; routers whose shapes follow their decision (token-skip,
-//! dynamic-width, depth-budget at inference) are therefore not capturable. Tensors created
-//! during the capture live in the graph's memory pool and every replay rewrites them.
+//! recorded, and the capture fails. A router's decision read on the host can be replayed from
+//! an eager run instead ([`crate::routing::tape`]): one graph per decision, valid for the inputs
+//! that make that decision (`dynamic-width`'s depends on the timestep only). Token-skip's
+//! `argwhere` sizes a tensor from device values and stays eager. Tensors created during the
+//! capture live in the graph's memory pool and every replay rewrites them.
 //!
 //! Needs the `tch` feature and a build with the CUDA runtime's headers
 //! (`DDDIT_CUDA_INCLUDE`, set by `scripts/build-gpu.sh`); [`available`] says whether this

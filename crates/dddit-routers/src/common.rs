@@ -106,14 +106,15 @@ pub fn decision_st<const D: usize>(logits: Tensor<D>, tau: f64) -> Tensor<D> {
     hard - soft.clone().detach() + soft
 }
 
-/// Host copy of a float tensor.
+/// Host copy of a float tensor: a routing decision's read, recordable for CUDA graphs
+/// ([`dddit_core::routing::tape`]).
 pub fn to_host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().expect("float data")
+    dddit_core::routing::tape::read_f32(t)
 }
 
-/// Host copy of an int tensor.
+/// Host copy of an int tensor (as [`to_host`]).
 pub fn to_host_int<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
-    t.into_data().convert::<i64>().try_to_vec::<i64>().expect("int data")
+    dddit_core::routing::tape::read_i64(t)
 }
 
 /// Groups `0..n` by key: `(key, members)` in order of first appearance.

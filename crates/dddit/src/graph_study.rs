@@ -1,14 +1,19 @@
 //! `dddit bench --graph-steps N`: one DDIM trajectory of N steps eager and replayed from CUDA
 //! graphs (one graph per step, captured once), for each router asked for, with the largest
-//! difference between the two outputs. A router whose forward reads the device or uploads
-//! host data cannot be captured; the error says which op refused.
+//! difference between the two outputs. A router that reads its decision on the host is captured
+//! with the reads of the eager run replayed ([`tape`]): one graph per step and decision. Whether
+//! a sampler could reuse that graph for other samples is measured, not assumed: the step is run
+//! again on other noise and the two decisions compared (`decision`: `none` — no host read,
+//! `per-step` — the same for both inputs, `per-input` — they differ, so the graph holds only for
+//! this trajectory's inputs). A forward that uploads host data or sizes a tensor from device
+//! values inside the step still cannot be captured; the error says which op refused.
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use dddit_core::cuda_graph::{copy_into, CudaGraph};
 use dddit_core::diffusion::DiffusionConfig;
-use dddit_core::routing::Mode;
+use dddit_core::routing::{tape, Mode};
 use dddit_routers::fixtures::Case;
 use dddit_routers::ForwardOptions;
 use serde_json::{json, Value};
@@ -51,6 +56,23 @@ pub fn study(case: &Case, index: usize, batch: usize, steps: usize, reps: usize,
         x
     };
     let reference = eager(); // also the warm-up
+                             // The decisions of the eager trajectory, step by step, and those of other noise at the same
+                             // steps: equal tapes mean the step's decision does not depend on the sample.
+    let other = Tensor::<4>::random(noise.shape(), Distribution::Normal(0.0, 1.0), device);
+    let (mut x, mut tapes, mut per_input) = (noise.clone(), Vec::with_capacity(chain.len()), false);
+    for i in 0..chain.len() {
+        let (next, t) = tape::record(|| step(x.clone(), i));
+        let (_, t_other) = tape::record(|| step(other.clone(), i));
+        per_input |= t != t_other;
+        tapes.push(t);
+        x = next;
+    }
+    let reads: usize = tapes.iter().map(tape::Tape::len).sum();
+    let decision = match (reads, per_input) {
+        (0, _) => "none",
+        (_, false) => "per-step",
+        (_, true) => "per-input",
+    };
     let mut eager_ms = vec![];
     for _ in 0..reps {
         let t0 = Instant::now();
@@ -58,8 +80,8 @@ pub fn study(case: &Case, index: usize, batch: usize, steps: usize, reps: usize,
         eager_ms.push(t0.elapsed().as_secs_f64() * 1e3);
     }
     let eager_ms = median(eager_ms);
-    let base =
-        json!({ "router": case.router, "label": case.label, "batch": batch, "steps": steps, "eager_ms": eager_ms });
+    let base = json!({ "router": case.router, "label": case.label, "batch": batch, "steps": steps,
+        "eager_ms": eager_ms, "host_reads": reads, "decision": decision });
     // A buffer of its own (a clone would share the noise's storage), read and rewritten by
     // every step's graph.
     let buf = noise.clone() + 0.0;
@@ -67,7 +89,7 @@ pub fn study(case: &Case, index: usize, batch: usize, steps: usize, reps: usize,
     let mut graphs = Vec::with_capacity(chain.len());
     for i in 0..chain.len() {
         let captured = CudaGraph::capture(index, || {
-            let out = step(buf.clone(), i);
+            let out = tape::replay(&tapes[i], || step(buf.clone(), i))?;
             copy_into(&buf, &out)
         });
         match captured {

@@ -127,3 +127,26 @@ fn data_parallel_run_resumes_after_losing_a_rank() {
     assert_close(&d.join("one"), &run);
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A group of one (`DDDIT_DIST_ALONE`, how `bench/gpu/ddp.sh` checks NCCL on a one-GPU machine)
+/// runs every collective and still trains exactly as a single process.
+#[test]
+fn a_process_group_of_one_trains_as_a_single_process() {
+    let d = dir("alone");
+    let cfg = d.join("run.toml");
+    std::fs::write(&cfg, RUN.replace("STEPS", "3")).unwrap();
+    ok(&train(&cfg, &d.join("one"), &[], &[]));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let vars = [
+        ("DDDIT_DIST_ALONE", "1"),
+        ("WORLD_SIZE", "1"),
+        ("RANK", "0"),
+        ("MASTER_ADDR", "127.0.0.1"),
+        ("MASTER_PORT", port.as_str()),
+    ];
+    let err = ok(&train(&cfg, &d.join("alone"), &[], &vars));
+    assert!(err.contains("data parallel: 1 processes"), "{err}");
+    assert_eq!(losses(&d.join("one")), losses(&d.join("alone")));
+    assert_close(&d.join("one"), &d.join("alone"));
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -64,8 +64,8 @@ impl ProcessGroup {
     ) -> Result<ProcessGroup, DistError> {
         if collectives == Collectives::Nccl && unsafe { dddit_dist_nccl_available() } == 0 {
             return Err(DistError::Unsupported(
-                "this build has no NCCL: it needs DDDIT_NCCL_INCLUDE and the CUDA toolkit's headers at build time \
-                 (crates/dddit-core/build.rs), which no build script provides yet"
+                "this build has no NCCL: build with scripts/build-gpu.sh (it unpacks NCCL's and the CUDA \
+                 toolkit's headers and sets DDDIT_NCCL_INCLUDE; NCCL=0 leaves NCCL out)"
                     .into(),
             ));
         }

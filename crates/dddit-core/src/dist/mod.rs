@@ -27,6 +27,10 @@ pub enum DistError {
     Collective(String),
 }
 
+/// Set (to anything but `0`), a launch of one process still joins a process group and runs
+/// every collective: a check of the collectives (NCCL included) on a machine with one device.
+pub const ALONE_ENV: &str = "DDDIT_DIST_ALONE";
+
 /// Where this process stands in a data-parallel launch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launch {
@@ -48,7 +52,7 @@ impl Launch {
     /// The launch described by the environment: torchrun's variables when `WORLD_SIZE` is set,
     /// else Slurm's when `SLURM_NTASKS` is more than 1 (a job of one task, such as one element
     /// of a sweep's job array, is a single process). `None` when neither applies or the world
-    /// has one process.
+    /// has one process (unless [`ALONE_ENV`] is set: then a world of one joins a group too).
     pub fn from_env() -> Result<Option<Launch>, DistError> {
         Self::from_vars(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
     }
@@ -75,7 +79,9 @@ impl Launch {
         if world == 0 || rank >= world {
             return Err(DistError::Env(format!("rank {rank} is not below the world size {world} ({source})")));
         }
-        if world == 1 {
+        // A world of one needs no collectives, unless asked for (a check of the collectives on
+        // a machine with one GPU: NCCL refuses two ranks on one device).
+        if world == 1 && var(ALONE_ENV).is_none_or(|v| v.trim() == "0") {
             return Ok(None);
         }
         let master_addr = var("MASTER_ADDR").ok_or_else(|| {
@@ -240,6 +246,11 @@ mod tests {
         assert_eq!(launch(&[("SLURM_PROCID", "0"), ("SLURM_NTASKS", "1")]).unwrap(), None);
         assert_eq!(launch(&[("RANK", "0"), ("WORLD_SIZE", "1")]).unwrap(), None);
         assert_eq!(launch(&[]).unwrap(), None);
+        // Unless a group of one is asked for (a check of the collectives on one device).
+        let alone = [("RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "5")];
+        assert_eq!(launch(&[alone.as_slice(), &[(ALONE_ENV, "0")]].concat()).unwrap(), None);
+        let l = launch(&[alone.as_slice(), &[(ALONE_ENV, "1")]].concat()).unwrap().unwrap();
+        assert_eq!((l.rank, l.world, l.master_port), (0, 1, 5));
     }
 
     #[test]

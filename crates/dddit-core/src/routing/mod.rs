@@ -47,6 +47,7 @@ mod dispatch;
 mod execute;
 mod output;
 mod router;
+pub mod tape;
 
 pub use decision::{Assignment, DecisionError, Granularity, PathAssignment, RoutingDecision};
 pub use depth::{run_complete, run_selected, run_to_depth, states_at_depths};
