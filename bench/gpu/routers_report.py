@@ -104,8 +104,9 @@ for path in sorted(glob.glob(os.path.join(src, "graph-*.json"))):
     for g in r.get("graph", []):
         graphs.append((r["model"], r["precision"], g))
 if graphs:
-    # Batch-1 GFLOPs ratio of each fixture, from the forward rows of the same model and precision.
-    ratio = {(model, p, f["label"]): f["gflops_ratio"] for model, p, r in runs for f in r["forward"] if f["batch"] == 1}
+    # Batch-1 GFLOPs ratio of each fixture, from the forward rows of the same model (analytic
+    # GFLOPs: the same in every precision).
+    ratio = {(model, f["label"]): f["gflops_ratio"] for model, p, r in runs for f in r["forward"] if f["batch"] == 1}
     dense_graph = {(model, p): g["graph_ms"] for model, p, g in graphs if g["router"] == "dense" and "graph_ms" in g}
     w("## Batch-1 sampling from CUDA graphs\n")
     w("`dddit bench --graph-steps 10 --graph-batch 1`: one 10-step DDIM trajectory (no guidance), eager")
@@ -125,7 +126,7 @@ if graphs:
         dec = g.get("decision", "—")
         if "graph_ms" in g:
             d = dense_graph.get((model, p))
-            rt = ratio.get((model, p, g["label"]))
+            rt = ratio.get((model, g["label"]))
             vs = d / g["graph_ms"] if d else None
             q = vs / rt if vs and rt else None
             note = ""

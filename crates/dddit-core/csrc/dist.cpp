@@ -165,6 +165,22 @@ int dddit_dist_all_gather(void* gp, T* t, T** out) {
   })
 }
 
+// Every rank's n bytes (n equal on every rank) into out (world · n bytes), rank order: how
+// serialised results (an evaluation's samples) travel between ranks.
+int dddit_dist_all_gather_bytes(void* gp, const uint8_t* data, int64_t n, uint8_t* out) {
+  DIST_GUARD({
+    auto g = static_cast<Group*>(gp);
+    auto host = at::from_blob(const_cast<uint8_t*>(data), {n}, at::TensorOptions().dtype(at::kByte)).clone();
+    auto t = g->nccl ? host.to(at::kCUDA) : host;
+    std::vector<std::vector<T>> outs(1);
+    for (int r = 0; r < g->world; ++r) outs[0].push_back(at::empty_like(t));
+    std::vector<T> in{t};
+    wait(g->backend->allgather(outs, in));
+    auto all = at::cat(outs[0], 0).to(at::kCPU).contiguous();
+    std::memcpy(out, all.data_ptr<uint8_t>(), static_cast<size_t>(n) * g->world);
+  })
+}
+
 // Waits until every rank has reached it.
 int dddit_dist_barrier(void* gp) {
   DIST_GUARD({

@@ -110,7 +110,7 @@ pub struct ComputeReport {
 }
 
 /// Collects the traces of sampled batches.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ComputeAccumulator {
     dense_per_forward: Flops,
     full_per_forward: Flops,
@@ -120,7 +120,7 @@ pub struct ComputeAccumulator {
     ranges: Vec<RangeAcc>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct RangeAcc {
     steps: usize,
     flops: f64,
@@ -164,6 +164,23 @@ impl ComputeAccumulator {
             }
         }
         self.per_sample.extend(totals);
+    }
+
+    /// Adds what `other` accumulated after what this one did: the accumulator of batches that
+    /// came after this one's (one per batch when the batches were sampled on several ranks).
+    pub fn merge(&mut self, other: ComputeAccumulator) {
+        self.per_sample.extend(other.per_sample);
+        for (mine, theirs) in self.ranges.iter_mut().zip(other.ranges) {
+            mine.steps += theirs.steps;
+            mine.flops += theirs.flops;
+            mine.samples_steps += theirs.samples_steps;
+            mine.dense += theirs.dense;
+            for (k, (v, n)) in theirs.stats {
+                let e = mine.stats.entry(k).or_insert((0.0, 0));
+                e.0 += v;
+                e.1 += n;
+            }
+        }
     }
 
     /// The report, with `timing` when measured.

@@ -12,6 +12,7 @@ use crate::frechet::FrechetReference;
 use crate::prdc::{precision_recall, PrecisionRecall};
 use crate::run::TrainedRun;
 use crate::sample::{balanced_labels, sample_batch, sample_batch_with, SampleConfig};
+use crate::shards;
 use crate::stats::{FeatureStats, StatsCache, StatsKey};
 use crate::EvalError;
 use burn::prelude::*;
@@ -292,14 +293,16 @@ fn build_extractor(
 /// Evaluates `run` with `config` on `device` (`device_name` is what `eval.json` calls it),
 /// writing `samples.png` and `eval.json` into the run directory (atomically; `-step-N` names
 /// for a snapshot, [`TrainedRun::output`]). `progress` gets
-/// one line per phase.
+/// one line per phase. Under a data-parallel launch ([`dddit_core::dist`]) every rank calls it:
+/// the sampling is split across the ranks ([`crate::shards`]), rank 0 computes and writes the
+/// metrics and returns the report, the other ranks return `None`.
 pub fn evaluate(
     run: &TrainedRun,
     config: &EvalConfig,
     device: &Device,
     device_name: &str,
     progress: &mut dyn FnMut(&str),
-) -> Result<EvalReport, EvalError> {
+) -> Result<Option<EvalReport>, EvalError> {
     config.validate()?;
     let start = Instant::now();
     let model = run.model.as_ref();
@@ -340,16 +343,14 @@ pub fn evaluate(
         Some(sc) => sc.labels.clone(),
         None => balanced_labels(config.samples, classes),
     };
-    let mut acc = ComputeAccumulator::new(model, &config.sample);
-    let mut gen = Generated {
-        images: Vec::with_capacity(config.samples * channels * size * size),
-        labels: labels.clone(),
-        channels,
-        size,
-    };
-    let mut per_sample_gflops = Vec::with_capacity(config.samples);
+    // Under a data-parallel launch each rank samples its share of the batches (a batch's seed
+    // is its index, so the images are one process's) and rank 0 gets them all.
+    let (rank, world) = (dddit_core::dist::rank(), dddit_core::dist::world());
+    let chunks: Vec<&[usize]> = labels.chunks(config.batch_size).collect();
+    let mut mine = Vec::new();
     let sampling = Instant::now();
-    for (i, chunk) in labels.chunks(config.batch_size).enumerate() {
+    for i in shards::mine(chunks.len(), rank, world) {
+        let chunk = chunks[i];
         let s = match (&mut captions, &scenes) {
             (Some(c), Some(sc)) => {
                 let range = i * config.batch_size..i * config.batch_size + chunk.len();
@@ -358,20 +359,48 @@ pub fn evaluate(
             }
             _ => sample_batch(model, &config.sample, chunk, i as u64, device)?,
         };
-        for j in 0..chunk.len() {
-            per_sample_gflops.push(s.trace.iter().map(|st| st.flops[j].total() as f64).sum::<f64>() / 1e9);
-        }
-        acc.add(&s);
-        gen.images.extend(
-            s.images
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .map_err(|e| EvalError::Invalid(format!("{e:?}")))?,
-        );
-        let done = ((i + 1) * config.batch_size).min(config.samples);
+        let gflops =
+            (0..chunk.len()).map(|j| s.trace.iter().map(|st| st.flops[j].total() as f64).sum::<f64>() / 1e9).collect();
+        let mut compute = ComputeAccumulator::new(model, &config.sample);
+        compute.add(&s);
+        let images = s
+            .images
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| EvalError::Invalid(format!("{e:?}")))?;
+        mine.push(shards::Batch { index: i, images, gflops, compute });
+        let done: usize = mine.iter().map(|b| b.gflops.len()).sum();
         let rate = done as f64 / sampling.elapsed().as_secs_f64();
-        progress(&format!("sampled {done}/{} ({rate:.1} images/s)", config.samples));
+        if world == 1 {
+            progress(&format!("sampled {done}/{} ({rate:.1} images/s)", config.samples));
+        } else if rank == 0 {
+            progress(&format!("sampled {done} on rank 0 of {world} ({rate:.1} images/s per rank)"));
+        }
+    }
+    let mut acc = ComputeAccumulator::new(model, &config.sample);
+    let mut gen = Generated {
+        images: Vec::with_capacity(config.samples * channels * size * size),
+        labels: labels.clone(),
+        channels,
+        size,
+    };
+    let mut per_sample_gflops = Vec::with_capacity(config.samples);
+    for b in shards::gather(mine)? {
+        gen.images.extend(b.images);
+        per_sample_gflops.extend(b.gflops);
+        acc.merge(b.compute);
+    }
+    if per_sample_gflops.len() != config.samples || gen.images.len() != config.samples * channels * size * size {
+        return Err(EvalError::Invalid(format!(
+            "{} of {} samples came back from the {world} ranks",
+            per_sample_gflops.len(),
+            config.samples
+        )));
+    }
+    // The metrics are computed and written once, by rank 0.
+    if rank != 0 {
+        return Ok(None);
     }
     if config.grid > 0 {
         let n = config.grid.min(config.samples);
@@ -538,7 +567,7 @@ pub fn evaluate(
         dddit_version: env!("CARGO_PKG_VERSION").to_string(),
     };
     write_json(&run.output("eval", "json"), &report)?;
-    Ok(report)
+    Ok(Some(report))
 }
 
 fn predict_all(clf: &Classifier, images: &Generated, device: &Device) -> Vec<usize> {

@@ -24,6 +24,7 @@ pub mod prdc;
 pub mod realcheck;
 pub mod run;
 pub mod sample;
+pub mod shards;
 pub mod speed;
 pub mod stats;
 

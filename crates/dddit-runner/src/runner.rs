@@ -472,10 +472,12 @@ fn train_and_eval(run: &Run, dir: &Path, progress: &mut dyn FnMut(&str)) -> Resu
     let t1 = Instant::now();
     let eval_err = |e: String| RunnerError::Eval { point: name.clone(), message: e };
     let trained = TrainedRun::open(dir, &device).map_err(|e| eval_err(e.to_string()))?;
+    // (`dddit run` refuses data-parallel launches, so this process is rank 0 and gets the report.)
     let report = evaluate(&trained, &run.resolved.eval, &device, &spec.to_string(), &mut |m| {
         progress(&format!("  {}: {m}", run.dir_name))
     })
-    .map_err(|e| eval_err(e.to_string()))?;
+    .map_err(|e| eval_err(e.to_string()))?
+    .ok_or_else(|| eval_err("no evaluation report on this rank".into()))?;
     Ok(DoneMarker {
         finished: utc(unix_now()),
         train_step: report.train_step,

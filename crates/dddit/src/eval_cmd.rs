@@ -101,6 +101,11 @@ pub struct EvalArgs {
     /// checkpoint; outputs get a `-step-N` suffix.
     #[arg(long)]
     pub snapshot: Option<usize>,
+    /// Sample with N processes on this host (data parallelism: each samples 1/N of the
+    /// batches, rank 0 computes and writes the metrics; LibTorch devices only, `tch-cuda` uses
+    /// devices 0..N). Under torchrun or a Slurm job of several tasks, leave it out.
+    #[arg(long)]
+    pub nproc: Option<usize>,
     #[command(flatten)]
     pub opts: SampleOpts,
 }
@@ -181,18 +186,30 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         cfg.features = a.features.clone();
     }
     cfg.validate()?;
-    let (spec, device) = device_of(&a.run, &a.opts.device)?;
+    if let Some(n) = a.nproc {
+        return crate::launch::spawn_local(n);
+    }
+    let (mut spec, mut device) = device_of(&a.run, &a.opts.device)?;
+    // Under a data-parallel launch: join the group, each rank on its own CUDA device.
+    let joined = crate::launch::join_from_env(&spec.to_string())?;
+    if joined != spec.to_string() {
+        (spec, device) = device_of(&a.run, &Some(joined))?;
+    }
     let run = TrainedRun::open_at(&a.run, a.snapshot, &device)?;
-    eprintln!(
-        "evaluating {} ({} router, step {}) on {spec}: {} samples, {} steps, cfg {}",
-        a.run.display(),
-        run.model.router(),
-        run.step,
-        cfg.samples,
-        cfg.sample.steps,
-        cfg.sample.cfg_scale
-    );
-    let report = evaluate(&run, &cfg, &device, &spec.to_string(), &mut |line| eprintln!("{line}"))?;
+    if dddit_core::dist::is_main() {
+        eprintln!(
+            "evaluating {} ({} router, step {}) on {spec}: {} samples, {} steps, cfg {}",
+            a.run.display(),
+            run.model.router(),
+            run.step,
+            cfg.samples,
+            cfg.sample.steps,
+            cfg.sample.cfg_scale
+        );
+    }
+    let Some(report) = evaluate(&run, &cfg, &device, &spec.to_string(), &mut |line| eprintln!("{line}"))? else {
+        return Ok(()); // a rank other than 0: its samples went to rank 0
+    };
     println!("{}", dddit_eval::eval::summary(&report));
     println!("wrote {}", run.output("eval", "json").display());
     Ok(())

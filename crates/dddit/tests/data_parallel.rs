@@ -150,3 +150,71 @@ fn a_process_group_of_one_trains_as_a_single_process() {
     assert_close(&d.join("one"), &d.join("alone"));
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// `dddit eval --nproc 2`: each rank samples half the batches (uneven: 4 batches of 3, 3, 3 and
+/// 1 samples), rank 0 computes the metrics from all of them, and they equal one process's.
+#[test]
+fn evaluation_split_across_ranks_matches_one_process() {
+    let d = dir("eval");
+    let cfg = d.join("run.toml");
+    let run_toml = RUN
+        .replace("STEPS", "2")
+        .replace("size = 16", "size = 32")
+        .replace("kind = \"dense\"", "kind = \"topk\"\nexperts = 4\nk = 1");
+    std::fs::write(&cfg, run_toml).unwrap();
+    let run = d.join("run");
+    ok(&train(&cfg, &run, &[], &[]));
+    let eval_toml = d.join("eval.toml");
+    std::fs::write(
+        &eval_toml,
+        format!(
+            "samples = 10\nbatch_size = 3\nreference_samples = 24\ntiming = false\ngrid = 0\nstats_cache = \"{}\"\n[sample]\nsteps = 3\n",
+            d.join("stats").display()
+        ),
+    )
+    .unwrap();
+    let eval = |extra: &[&str]| -> serde_json::Value {
+        let o = Command::new(env!("CARGO_BIN_EXE_dddit"))
+            .args(["eval", "--features", "classifier", "--config"])
+            .arg(&eval_toml)
+            .arg(&run)
+            .args(extra)
+            .env("DDDIT_DIST_TIMEOUT", "120")
+            .output()
+            .unwrap();
+        let err = ok(&o);
+        if !extra.is_empty() {
+            assert!(err.contains("data parallel: 2 processes"), "{err}");
+        }
+        serde_json::from_slice(&std::fs::read(run.join("eval.json")).unwrap()).unwrap()
+    };
+    let one = eval(&[]);
+    let two = eval(&["--nproc", "2"]);
+    // The same images, so the same features and every metric on them, to the bit.
+    for key in ["features", "class_accuracy", "adherence"] {
+        let strip = |v: &serde_json::Value| {
+            let mut v = v[key].clone();
+            for f in v.as_array_mut().into_iter().flatten() {
+                f.as_object_mut().unwrap().remove("seconds");
+            }
+            v
+        };
+        assert_eq!(strip(&one), strip(&two), "{key}");
+    }
+    let (c1, c2) = (&one["compute"], &two["compute"]);
+    assert_eq!(c1["samples"], 10);
+    assert_eq!(c1["gflops_per_sample"], c2["gflops_per_sample"]);
+    // Routing statistics are sums over batches, added in another grouping: f64 rounding.
+    let (r1, r2) = (c1["by_t"].to_string(), c2["by_t"].to_string());
+    let nums = |s: &str| -> Vec<f64> {
+        s.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e'))
+            .filter_map(|t| t.parse::<f64>().ok())
+            .collect()
+    };
+    let (n1, n2) = (nums(&r1), nums(&r2));
+    assert_eq!(n1.len(), n2.len(), "{r1}\n{r2}");
+    for (a, b) in n1.iter().zip(&n2) {
+        assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0), "{r1}\n{r2}");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}

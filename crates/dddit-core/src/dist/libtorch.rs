@@ -32,6 +32,7 @@ extern "C" {
     fn dddit_dist_sum_f64(g: *mut c_void, values: *mut f64, n: i64) -> i32;
     fn dddit_dist_all_gather(g: *mut c_void, t: P, out: *mut P) -> i32;
     fn dddit_dist_barrier(g: *mut c_void) -> i32;
+    fn dddit_dist_all_gather_bytes(g: *mut c_void, data: *const u8, n: i64, out: *mut u8) -> i32;
 }
 
 fn check(rc: i32) -> Result<(), DistError> {
@@ -120,6 +121,20 @@ impl ProcessGroup {
         let mut out = std::ptr::null_mut();
         check(unsafe { dddit_dist_all_gather(self.ptr.as_ptr(), ptr(&tt), &mut out) })?;
         Ok(from_tch(take(out)))
+    }
+
+    /// Every rank's `bytes` (any length), in rank order: how serialised results travel.
+    pub fn all_gather_bytes(&self, bytes: &[u8]) -> Result<Vec<Vec<u8>>, DistError> {
+        let mut lens = vec![0.0; self.world];
+        lens[self.rank] = bytes.len() as f64;
+        self.sum_f64(&mut lens)?; // exact: lengths below 2^53
+        let n = lens.iter().map(|&l| l as usize).max().unwrap_or(0).max(1);
+        let mut padded = bytes.to_vec();
+        padded.resize(n, 0);
+        let mut out = vec![0u8; n * self.world];
+        // SAFETY: `padded` holds n bytes and `out` world · n, as the shim reads and writes.
+        check(unsafe { dddit_dist_all_gather_bytes(self.ptr.as_ptr(), padded.as_ptr(), n as i64, out.as_mut_ptr()) })?;
+        Ok(out.chunks(n).zip(&lens).map(|(c, &l)| c[..l as usize].to_vec()).collect())
     }
 
     /// Returns once every rank has called it.

@@ -196,6 +196,11 @@ impl ProcessGroup {
         Err(Self::unsupported())
     }
 
+    /// Every rank's bytes in rank order (LibTorch builds only).
+    pub fn all_gather_bytes(&self, _: &[u8]) -> Result<Vec<Vec<u8>>, DistError> {
+        Err(Self::unsupported())
+    }
+
     /// Returns once every rank has called it (LibTorch builds only).
     pub fn barrier(&self) -> Result<(), DistError> {
         Err(Self::unsupported())
