@@ -14,7 +14,8 @@
 # On a machine with one GPU (NCCL refuses two ranks on one device) it runs the check that is
 # possible there: the same training as one process and as a process group of one
 # (DDDIT_DIST_ALONE=1), whose every gradient bucket goes through NCCL's all-reduce; the losses
-# of the two must agree and the difference in time is what the collectives cost.
+# of the two must agree and the difference in time is what the collectives cost. Then the
+# same for `dddit eval` (its samples gathered through NCCL).
 set -uo pipefail
 bin=${1:?usage: bench/gpu/ddp.sh BINARY OUTDIR}
 out=${2:?usage: bench/gpu/ddp.sh BINARY OUTDIR}
@@ -59,6 +60,16 @@ if [ "$gpus" -lt 2 ]; then
     train "nccl1-$s" 1 "$s" "${alone[@]}"
   done
   grep -h "data parallel" "$out"/nccl1-*.log | head -1
+  # The evaluation's gather through NCCL too: the group of one samples, gathers its batches
+  # (ProcessGroup::all_gather_bytes) and scores them; eval.json must equal the single process's.
+  printf 'samples = 64\nbatch_size = 16\nreference_samples = 64\ntiming = false\ngrid = 0\nstats_cache = "%s"\n[sample]\nsteps = 10\n' \
+    "$out/stats" > "$out/eval.toml"
+  run=$out/runs/single-$s2
+  for mode in single nccl1; do
+    vars=(); [ $mode = nccl1 ] && vars=("${alone[@]}")
+    if env "${vars[@]}" timeout 180 "$bin" eval "$run" --features classifier --config "$out/eval.toml" \
+      > "$out/eval-$mode.log" 2>&1; then cp "$run/eval.json" "$out/eval-$mode.json"; else echo "FAILED: eval $mode"; fi
+  done
 else
   for n in 1 2 4 8; do
     [ "$n" -gt "$gpus" ] && break

@@ -49,6 +49,22 @@ if len(gpu) < 2:
                 {"gpus": 1, "mode": "nccl-world-1", "images_per_s": alone, "max_rel_loss_diff": worst}]
     else:
         w("The runs did not finish: see the logs in the archive.")
+    ev = {}
+    for mode in ("single", "nccl1"):
+        try:
+            ev[mode] = json.load(open(os.path.join(src, f"eval-{mode}.json")))
+        except (OSError, ValueError):
+            pass
+    if len(ev) == 2:
+        strip = lambda v: [{k: x for k, x in f.items() if k != "seconds"} for f in v["features"]]
+        same = strip(ev["single"]) == strip(ev["nccl1"]) and ev["single"]["class_accuracy"] == ev["nccl1"]["class_accuracy"]
+        fd = ev["single"]["features"][0]["fd"]
+        w(f"\n`dddit eval` of the single process's run (64 samples, classifier features), as one process and as")
+        w(f"a group of one whose samples travel through NCCL's all-gather: FD {fd:.4f} and "
+          f"{ev['nccl1']['features'][0]['fd']:.4f}; every metric equal: **{'yes' if same else 'no'}**.")
+        rows.append({"gpus": 1, "mode": "eval-nccl-world-1", "metrics_equal": same})
+    else:
+        w("\n`dddit eval` through NCCL: did not finish (see `eval-*.log` in the archive).")
     w("\nScaling over several GPUs is not measured here: it needs a machine with several GPUs.")
 else:
     base, _ = rate("ddp1")
