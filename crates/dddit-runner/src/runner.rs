@@ -105,6 +105,43 @@ pub struct RunOptions {
     pub reuse: Vec<PathBuf>,
     /// Train nothing: complete what `reuse` provides and leave the other runs to do.
     pub no_train: bool,
+    /// Under a data-parallel launch ([`dddit_core::dist`], joined by the caller): the device this
+    /// rank trains and evaluates on. The run files and `config.toml` keep the launch's device
+    /// (`device`), so that every rank sees the same settings; rank 0 alone writes.
+    pub rank_device: Option<String>,
+}
+
+/// What to do with one run; under a data-parallel launch rank 0 decides for every rank.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    Skip = 0,
+    Reuse = 1,
+    Leave = 2,
+    Train = 3,
+}
+
+/// Rank 0's `value` on every rank (itself without a process group).
+fn from_main(value: usize) -> Result<usize, RunnerError> {
+    let Some(g) = dddit_core::dist::group() else { return Ok(value) };
+    let mut v = [if g.rank == 0 { value as f64 } else { 0.0 }];
+    g.sum_f64(&mut v).map_err(|e| RunnerError::Usage(format!("data parallel: {e}")))?;
+    Ok(v[0] as usize)
+}
+
+/// How many ranks say `flag` (0 or 1 without a process group).
+fn count_ranks(flag: bool) -> Result<usize, RunnerError> {
+    let Some(g) = dddit_core::dist::group() else { return Ok(usize::from(flag)) };
+    let mut v = [f64::from(u8::from(flag))];
+    g.sum_f64(&mut v).map_err(|e| RunnerError::Usage(format!("data parallel: {e}")))?;
+    Ok(v[0] as usize)
+}
+
+/// Waits for every rank (nothing without a process group).
+fn barrier() -> Result<(), RunnerError> {
+    match dddit_core::dist::group() {
+        Some(g) => g.barrier().map_err(|e| RunnerError::Usage(format!("data parallel: {e}"))),
+        None => Ok(()),
+    }
 }
 
 /// The provenance record `run.json` of a run directory.
@@ -308,14 +345,23 @@ pub fn run_experiment(
         ));
     }
     let runs: Vec<Run> = fresh.into_iter().chain(stalled).collect();
-    std::fs::create_dir_all(&out).map_err(|e| RunnerError::io(&out, e))?;
-    // What a killed writer left half-written (a plot, run.json) is never read; remove it.
-    let removed = crate::tidy::remove_stale_temps(&out);
-    if !removed.is_empty() {
-        let names: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
-        progress(&format!("removed {} stale temporary file(s) of killed writes: {}", removed.len(), names.join(", ")));
+    // Under a data-parallel launch every rank has read the directory before rank 0 writes.
+    let main = dddit_core::dist::is_main();
+    barrier()?;
+    if main {
+        std::fs::create_dir_all(&out).map_err(|e| RunnerError::io(&out, e))?;
+        // What a killed writer left half-written (a plot, run.json) is never read; remove it.
+        let removed = crate::tidy::remove_stale_temps(&out);
+        if !removed.is_empty() {
+            let names: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+            progress(&format!(
+                "removed {} stale temporary file(s) of killed writes: {}",
+                removed.len(),
+                names.join(", ")
+            ));
+        }
+        write_plan(&out, exp)?;
     }
-    write_plan(&out, exp)?;
     let provenance = Provenance::collect(&exp.source.path);
     let mut outcome = SweepOutcome { out: out.clone(), total: runs.len(), ..Default::default() };
     let start = Instant::now();
@@ -325,11 +371,32 @@ pub fn run_experiment(
         let (config, eval_text) = config_texts(run);
         let done = dir.join(DONE);
         let eval_same = std::fs::read_to_string(dir.join("eval.toml")).is_ok_and(|t| same_eval(&t, &run.resolved.eval));
-        if done.exists() && eval_same {
+        let reuse_from = crate::reuse::find(&opts.reuse, &config, &run.resolved.eval, &dir);
+        let action = if done.exists() && eval_same {
+            Action::Skip
+        } else if reuse_from.is_some() {
+            Action::Reuse
+        } else if opts.no_train {
+            Action::Leave
+        } else {
+            Action::Train
+        };
+        let action = match from_main(action as usize)? {
+            0 => Action::Skip,
+            1 => Action::Reuse,
+            2 => Action::Leave,
+            _ => Action::Train,
+        };
+        if action == Action::Skip {
             outcome.skipped += 1;
             continue;
         }
-        if let Some(from) = crate::reuse::find(&opts.reuse, &config, &run.resolved.eval, &dir) {
+        if action == Action::Reuse {
+            outcome.reused += 1;
+            if !main {
+                continue;
+            }
+            let from = reuse_from.expect("rank 0 found a run to reuse");
             let source = crate::reuse::source_record(&from)?;
             let code = crate::reuse::code_note(&source.provenance, &provenance);
             crate::reuse::copy_run(&from, &dir, |tmp| write_record(exp, run, tmp, &provenance, Some((&from, source))))?;
@@ -340,10 +407,9 @@ pub fn run_experiment(
                 run.dir_name,
                 from.display()
             ));
-            outcome.reused += 1;
             continue;
         }
-        if opts.no_train {
+        if action == Action::Leave {
             progress(&format!(
                 "[{}/{}] {}: not complete and nothing to reuse; left to do (--no-train)",
                 k + 1,
@@ -369,23 +435,45 @@ pub fn run_experiment(
             outcome.skipped,
             outcome.failed.len()
         ));
-        std::fs::create_dir_all(&dir).map_err(|e| RunnerError::io(&dir, e))?;
-        // New eval settings on a finished run: evaluate again, keep the training.
-        if done.exists() {
-            std::fs::remove_file(&done).map_err(|e| RunnerError::io(&done, e))?;
-        }
-        let _ = std::fs::remove_file(dir.join(FAILED));
-        write_atomic(&dddit_train::RunDir::new(&dir).config(), &config)?;
-        write_atomic(&dir.join("eval.toml"), &eval_text)?;
-        write_record(exp, run, &dir, &provenance, None)?;
-        let running =
-            Running { pid: std::process::id(), started: utc(unix_now()), step_at_start: checkpoint_step(&dir) };
         let running_path = dir.join(RUNNING);
-        write_json(&running_path, &running).map_err(|e| RunnerError::io(&running_path, e))?;
-        let result = train_and_eval(run, &dir, progress);
+        if main {
+            std::fs::create_dir_all(&dir).map_err(|e| RunnerError::io(&dir, e))?;
+            // New eval settings on a finished run: evaluate again, keep the training.
+            if done.exists() {
+                std::fs::remove_file(&done).map_err(|e| RunnerError::io(&done, e))?;
+            }
+            let _ = std::fs::remove_file(dir.join(FAILED));
+            write_atomic(&dddit_train::RunDir::new(&dir).config(), &config)?;
+            write_atomic(&dir.join("eval.toml"), &eval_text)?;
+            write_record(exp, run, &dir, &provenance, None)?;
+            let running =
+                Running { pid: std::process::id(), started: utc(unix_now()), step_at_start: checkpoint_step(&dir) };
+            write_json(&running_path, &running).map_err(|e| RunnerError::io(&running_path, e))?;
+        }
+        barrier()?; // the run directory exists for every rank
+        let result = train_and_eval(run, &dir, opts.rank_device.as_deref(), progress);
+        // A run fails on every rank when it fails on one (rank 0 records it).
+        let failed = count_ranks(result.is_err())?;
+        let result = match result {
+            Err(e) => Err(e),
+            Ok(_) if failed > 0 => Err(RunnerError::Train {
+                point: dir.display().to_string(),
+                message: format!("{failed} other rank(s) failed: see their output"),
+            }),
+            Ok(marker) => Ok(marker),
+        };
+        if !main {
+            match result {
+                Ok(_) => outcome.completed += 1,
+                Err(e) => outcome.failed.push((dir.clone(), e.to_string())),
+            }
+            worked += 1;
+            continue;
+        }
         let _ = std::fs::remove_file(&running_path);
         match result {
             Ok(marker) => {
+                let marker = marker.expect("rank 0 evaluates");
                 write_json(&done, &marker).map_err(|e| RunnerError::io(&done, e))?;
                 outcome.completed += 1;
             }
@@ -456,14 +544,25 @@ fn write_record(
     write_json(&path, &record).map_err(|e| RunnerError::io(&path, e))
 }
 
-fn train_and_eval(run: &Run, dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<DoneMarker, RunnerError> {
+/// Trains and evaluates one run; `rank_device` is this rank's device under a data-parallel
+/// launch. Returns the done marker on rank 0, `None` on the other ranks.
+fn train_and_eval(
+    run: &Run,
+    dir: &Path,
+    rank_device: Option<&str>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Option<DoneMarker>, RunnerError> {
     let name = dir.display().to_string();
     let run_dir = dddit_train::RunDir::new(dir);
     let t0 = Instant::now();
     let train_err = |e: String| RunnerError::Train { point: name.clone(), message: e };
+    let mut file = run.resolved.run.clone();
+    if let Some(d) = rank_device {
+        file.device = d.to_string();
+    }
     let (spec, device) = {
         let mut prepared = run_dir
-            .prepare(&run.resolved.run, None, &run_dir.config(), &mut |n| progress(n))
+            .prepare(&file, None, &run_dir.config(), &mut |n| progress(n))
             .map_err(|e| train_err(e.to_string()))?;
         prepared.trainer.run(dir).map_err(|e| train_err(e.to_string()))?;
         (prepared.spec, prepared.device)
@@ -472,18 +571,20 @@ fn train_and_eval(run: &Run, dir: &Path, progress: &mut dyn FnMut(&str)) -> Resu
     let t1 = Instant::now();
     let eval_err = |e: String| RunnerError::Eval { point: name.clone(), message: e };
     let trained = TrainedRun::open(dir, &device).map_err(|e| eval_err(e.to_string()))?;
-    // (`dddit run` refuses data-parallel launches, so this process is rank 0 and gets the report.)
-    let report = evaluate(&trained, &run.resolved.eval, &device, &spec.to_string(), &mut |m| {
+    // Under a data-parallel launch the ranks share the sampling; rank 0 alone gets the report.
+    let Some(report) = evaluate(&trained, &run.resolved.eval, &device, &spec.to_string(), &mut |m| {
         progress(&format!("  {}: {m}", run.dir_name))
     })
     .map_err(|e| eval_err(e.to_string()))?
-    .ok_or_else(|| eval_err("no evaluation report on this rank".into()))?;
-    Ok(DoneMarker {
+    else {
+        return Ok(None);
+    };
+    Ok(Some(DoneMarker {
         finished: utc(unix_now()),
         train_step: report.train_step,
         train_seconds,
         eval_seconds: t1.elapsed().as_secs_f64(),
-    })
+    }))
 }
 
 /// `1h02m`, `3m05s`, `12s`.

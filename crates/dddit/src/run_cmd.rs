@@ -37,6 +37,12 @@ pub struct RunArgs {
     /// Validate the file and list the runs with their state; run nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Train and evaluate each run with N processes on this host (data parallelism: each takes
+    /// 1/N of every batch and samples 1/N of the evaluation; rank 0 writes; LibTorch devices
+    /// only, `tch-cuda` uses devices 0..N). Under torchrun or a Slurm job of several tasks, leave
+    /// it out: their variables are read instead.
+    #[arg(long)]
+    pub nproc: Option<usize>,
 }
 
 /// Arguments of `dddit table` and `dddit plot`.
@@ -51,43 +57,38 @@ pub struct TableArgs {
 
 /// Runs `dddit run`.
 pub fn run(a: RunArgs) -> Result<()> {
-    // Every process of a data-parallel launch would train and write the same runs on its own.
-    if let Some(l) = dddit_core::dist::Launch::from_env()? {
-        anyhow::bail!(
-            "`dddit run` was started as rank {} of {} ({}'s variables), but sweeps do not train one model \
-             over several processes yet: train a single run with `dddit train … --nproc N` (or under \
-             torchrun/srun), or spread a sweep's runs with --shard (docs/slurm.md)",
-            l.rank,
-            l.world,
-            l.source
-        );
-    }
     let exp = Experiment::open(&a.experiment)?;
     let shard: Shard = match &a.shard {
         Some(s) => s.parse()?,
         None => Shard::default(),
     };
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         out: a.out.clone(),
         shard,
         device: a.device.clone(),
         precision: a.precision,
         reuse: a.reuse.clone(),
         no_train: a.no_train,
+        rank_device: None,
     };
     let out = opts.out.clone().unwrap_or_else(|| exp.out.clone());
-    eprintln!(
-        "experiment {} ({}): {} points × {} seeds = {} runs, {} in shard {}/{}; results in {}",
-        exp.name,
-        a.experiment.display(),
-        exp.points.len(),
-        exp.seeds.len(),
-        exp.runs.len(),
-        exp.runs.iter().enumerate().filter(|(r, _)| shard.takes(*r)).count(),
-        shard.index,
-        shard.count,
-        out.display()
-    );
+    // One line per launch: not from the parent of --nproc's ranks, nor from ranks other than 0.
+    let launched = dddit_core::dist::Launch::from_env()?;
+    let quiet = (a.nproc.is_some() && !a.dry_run) || launched.as_ref().is_some_and(|l| l.rank != 0);
+    if !quiet {
+        eprintln!(
+            "experiment {} ({}): {} points × {} seeds = {} runs, {} in shard {}/{}; results in {}",
+            exp.name,
+            a.experiment.display(),
+            exp.points.len(),
+            exp.seeds.len(),
+            exp.runs.len(),
+            exp.runs.iter().enumerate().filter(|(r, _)| shard.takes(*r)).count(),
+            shard.index,
+            shard.count,
+            out.display()
+        );
+    }
     if a.dry_run {
         for (r, run) in exp.runs.iter().enumerate().filter(|(r, _)| shard.takes(*r)) {
             let dir = out.join(&run.dir_name);
@@ -111,7 +112,39 @@ pub fn run(a: RunArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let outcome = run_experiment(&exp, &opts, &mut |m| eprintln!("{m}"))?;
+    if let Some(n) = a.nproc {
+        return crate::launch::spawn_local(n);
+    }
+    // Under a data-parallel launch: every rank walks the same runs, each on its own device,
+    // training one model together and sharing its evaluation; rank 0 writes and reports.
+    if launched.is_some() {
+        let device = match &a.device {
+            Some(d) => d.clone(),
+            None => {
+                let mut devices: Vec<&str> = exp.runs.iter().map(|r| r.resolved.run.device.as_str()).collect();
+                devices.dedup();
+                match devices.as_slice() {
+                    [one] => one.to_string(),
+                    _ => anyhow::bail!(
+                        "{}: a data-parallel sweep needs one device for all its runs (found {}); pass --device",
+                        a.experiment.display(),
+                        devices.join(", ")
+                    ),
+                }
+            }
+        };
+        opts.rank_device = Some(crate::launch::join_from_env(&device)?);
+        opts.device = Some(device);
+    }
+    let main = dddit_core::dist::is_main();
+    let outcome = run_experiment(&exp, &opts, &mut |m| {
+        if main {
+            eprintln!("{m}")
+        }
+    })?;
+    if !main {
+        return Ok(()); // rank 0 writes the table and reports failures
+    }
     let table = dddit_runner::table::build(&out)?;
     table.write(&out)?;
     let plots = dddit_runner::plots::write(&table, &out)?;

@@ -348,8 +348,9 @@ fn a_run_that_killed_its_process_goes_after_the_others() {
 }
 
 #[test]
-fn a_sweep_under_a_data_parallel_launcher_is_refused() {
-    // Each rank would train and write the same runs on its own: refused before anything runs.
+fn a_data_parallel_sweep_off_libtorch_is_refused() {
+    // Collectives exist on LibTorch devices only: a launch of this flex experiment is refused
+    // before anything runs (the data-parallel sweep itself: tests/data_parallel.rs).
     let root = std::env::temp_dir().join(format!("dddit-run-cli-ddp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
@@ -365,7 +366,7 @@ fn a_sweep_under_a_data_parallel_launcher_is_refused() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("rank 1 of 2 (torchrun's variables)"), "{err}");
+    assert!(!o.status.success() && err.contains("rank 1 of 2") && err.contains("LibTorch devices only"), "{err}");
     assert!(!out.exists(), "a refused sweep created {}", out.display());
     std::fs::remove_dir_all(&root).ok();
 }
