@@ -5,7 +5,7 @@
 # ops); then batch-1 DDIM sampling eager and from CUDA graphs. One device call (~5 min on an
 # H100).
 #
-#   [MODELS="S/2 B/2"] [PRECISIONS="f32 bf16-mixed"] [GRAPH=1] bench/gpu/routers.sh BINARY OUTDIR
+#   [MODELS="S/2 B/2"] [PRECISIONS="f32 bf16-mixed"] [FORWARD=1] [GRAPH=1] bench/gpu/routers.sh BINARY OUTDIR
 #   python3 bench/gpu/routers_report.py OUTDIR results/gpu/routers     # .md and .json
 set -uo pipefail
 bin=${1:?usage: bench/gpu/routers.sh BINARY OUTDIR}
@@ -15,6 +15,7 @@ mkdir -p "$out"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$out/gpu.txt"
 routers=topk,expert-choice,depth-budget,dynamic-width,token-skip,text-budget,content-aware,step-cache
 dims="--image-size 32 --channels 4 --classes 1000"
+[ "${FORWARD:-1}" = 1 ] || MODELS=" "   # FORWARD=0: the graph study alone
 for model in ${MODELS:-S/2 B/2}; do
   for p in ${PRECISIONS:-f32 bf16-mixed}; do
     name="routers-${model/\//}-$p"

@@ -107,6 +107,12 @@ if graphs:
     # Batch-1 GFLOPs ratio of each fixture, from the forward rows of the same model (analytic
     # GFLOPs: the same in every precision).
     ratio = {(model, f["label"]): f["gflops_ratio"] for model, p, r in runs for f in r["forward"] if f["batch"] == 1}
+    # RATIOS=routers.json of an earlier measurement: the ratios of configurations not timed now
+    # (the fixtures' GFLOPs do not depend on the card or the code's speed).
+    if os.environ.get("RATIOS"):
+        for row in json.load(open(os.environ["RATIOS"])):
+            if row["batch"] == 1:
+                ratio.setdefault((row["model"], row["label"]), row["gflops_ratio"])
     dense_graph = {(model, p): g["graph_ms"] for model, p, g in graphs if g["router"] == "dense" and "graph_ms" in g}
     w("## Batch-1 sampling from CUDA graphs\n")
     w("`dddit bench --graph-steps 10 --graph-batch 1`: one 10-step DDIM trajectory (no guidance), eager")
