@@ -87,9 +87,9 @@ pub fn study(case: &Case, index: usize, batch: usize, steps: usize, reps: usize,
     let buf = noise.clone() + 0.0;
     let t0 = Instant::now();
     let mut graphs = Vec::with_capacity(chain.len());
-    for i in 0..chain.len() {
+    for (i, reads) in tapes.iter().enumerate() {
         let captured = CudaGraph::capture(index, || {
-            let out = tape::replay(&tapes[i], || step(buf.clone(), i))?;
+            let out = tape::replay(reads, || step(buf.clone(), i))?;
             copy_into(&buf, &out)
         });
         match captured {
