@@ -49,8 +49,13 @@ pub fn join_from_env(device: &str) -> Result<String> {
     })?;
     if launch.rank == 0 {
         eprintln!(
-            "data parallel: {} processes ({}), {:?} collectives, rank 0 at {}:{}",
-            launch.world, launch.source, collectives, launch.master_addr, launch.master_port
+            "data parallel: {} process{} ({}), {:?} collectives, rank 0 at {}:{}",
+            launch.world,
+            if launch.world == 1 { "" } else { "es" },
+            launch.source,
+            collectives,
+            launch.master_addr,
+            launch.master_port
         );
     }
     Ok(device)
@@ -76,7 +81,8 @@ fn args_without_nproc() -> Vec<OsString> {
 
 /// Starts `nproc` copies of this command (without `--nproc`) as ranks 0..nproc of one
 /// data-parallel run on this host, with torchrun's variables and a free port on the loopback,
-/// and waits for them. When one fails, the others are stopped and its exit status is reported.
+/// and waits for them. When one fails, the others are stopped (after a second in which they
+/// may fail on their own) and every failed rank's exit status is reported, first failure first.
 pub fn spawn_local(nproc: usize) -> Result<()> {
     if nproc == 0 {
         bail!("--nproc must be at least 1");
@@ -104,21 +110,26 @@ pub fn spawn_local(nproc: usize) -> Result<()> {
             .with_context(|| format!("starting rank {rank}"))?;
         children.push((rank, child));
     }
-    let mut failed: Option<(usize, std::process::ExitStatus)> = None;
+    // Ranks in the order they were seen to fail. When one fails, the others usually fail
+    // within moments (their collectives lose the peer): they get a second to do so, so that the
+    // report names who failed first and who followed, and are then stopped.
+    let mut failed: Vec<(usize, std::process::ExitStatus)> = vec![];
+    let mut deadline: Option<std::time::Instant> = None;
     while !children.is_empty() {
         let mut i = 0;
         while i < children.len() {
             match children[i].1.try_wait().context("waiting for a rank")? {
                 Some(status) => {
                     let (rank, _) = children.remove(i);
-                    if !status.success() && failed.is_none() {
-                        failed = Some((rank, status));
+                    if !status.success() {
+                        failed.push((rank, status));
+                        deadline.get_or_insert_with(|| std::time::Instant::now() + Duration::from_secs(1));
                     }
                 }
                 None => i += 1,
             }
         }
-        if failed.is_some() {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
             for (_, c) in &mut children {
                 let _ = c.kill();
             }
@@ -127,10 +138,13 @@ pub fn spawn_local(nproc: usize) -> Result<()> {
             }
             children.clear();
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(2));
     }
-    match failed {
-        Some((rank, status)) => bail!("rank {rank} of {nproc} failed ({status}); the other ranks were stopped"),
+    match failed.split_first() {
+        Some(((rank, status), rest)) => {
+            let then: String = rest.iter().map(|(r, s)| format!(", then rank {r} ({s})")).collect();
+            bail!("rank {rank} of {nproc} failed ({status}){then}; the other ranks were stopped")
+        }
         None => Ok(()),
     }
 }
