@@ -347,7 +347,7 @@ pub fn evaluate(
     // is its index, so the images are one process's) and rank 0 gets them all.
     let (rank, world) = (dddit_core::dist::rank(), dddit_core::dist::world());
     let chunks: Vec<&[usize]> = labels.chunks(config.batch_size).collect();
-    let mut mine = Vec::new();
+    let (mut mine, mut done) = (Vec::new(), 0usize);
     let sampling = Instant::now();
     for i in shards::mine(chunks.len(), rank, world) {
         let chunk = chunks[i];
@@ -370,7 +370,7 @@ pub fn evaluate(
             .try_to_vec::<f32>()
             .map_err(|e| EvalError::Invalid(format!("{e:?}")))?;
         mine.push(shards::Batch { index: i, images, gflops, compute });
-        let done: usize = mine.iter().map(|b| b.gflops.len()).sum();
+        done += chunk.len();
         let rate = done as f64 / sampling.elapsed().as_secs_f64();
         if world == 1 {
             progress(&format!("sampled {done}/{} ({rate:.1} images/s)", config.samples));

@@ -114,34 +114,20 @@ pub struct RunOptions {
 /// What to do with one run; under a data-parallel launch rank 0 decides for every rank.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Action {
-    Skip = 0,
-    Reuse = 1,
-    Leave = 2,
-    Train = 3,
+    Skip,
+    Reuse,
+    Leave,
+    Train,
 }
 
-/// Rank 0's `value` on every rank (itself without a process group).
-fn from_main(value: usize) -> Result<usize, RunnerError> {
-    let Some(g) = dddit_core::dist::group() else { return Ok(value) };
-    let mut v = [if g.rank == 0 { value as f64 } else { 0.0 }];
-    g.sum_f64(&mut v).map_err(|e| RunnerError::Usage(format!("data parallel: {e}")))?;
-    Ok(v[0] as usize)
+impl Action {
+    /// Every action, in the order of its index ([`dddit_core::dist::from_main`] sends indices).
+    const ALL: [Action; 4] = [Action::Skip, Action::Reuse, Action::Leave, Action::Train];
 }
 
-/// How many ranks say `flag` (0 or 1 without a process group).
-fn count_ranks(flag: bool) -> Result<usize, RunnerError> {
-    let Some(g) = dddit_core::dist::group() else { return Ok(usize::from(flag)) };
-    let mut v = [f64::from(u8::from(flag))];
-    g.sum_f64(&mut v).map_err(|e| RunnerError::Usage(format!("data parallel: {e}")))?;
-    Ok(v[0] as usize)
-}
-
-/// Waits for every rank (nothing without a process group).
-fn barrier() -> Result<(), RunnerError> {
-    match dddit_core::dist::group() {
-        Some(g) => g.barrier().map_err(|e| RunnerError::Usage(format!("data parallel: {e}"))),
-        None => Ok(()),
-    }
+/// A collective of the sweep's process group failed.
+fn dist_err(e: dddit_core::dist::DistError) -> RunnerError {
+    RunnerError::Usage(format!("data parallel: {e}"))
 }
 
 /// The provenance record `run.json` of a run directory.
@@ -347,7 +333,7 @@ pub fn run_experiment(
     let runs: Vec<Run> = fresh.into_iter().chain(stalled).collect();
     // Under a data-parallel launch every rank has read the directory before rank 0 writes.
     let main = dddit_core::dist::is_main();
-    barrier()?;
+    dddit_core::dist::barrier().map_err(dist_err)?;
     if main {
         std::fs::create_dir_all(&out).map_err(|e| RunnerError::io(&out, e))?;
         // What a killed writer left half-written (a plot, run.json) is never read; remove it.
@@ -381,12 +367,7 @@ pub fn run_experiment(
         } else {
             Action::Train
         };
-        let action = match from_main(action as usize)? {
-            0 => Action::Skip,
-            1 => Action::Reuse,
-            2 => Action::Leave,
-            _ => Action::Train,
-        };
+        let action = Action::ALL[dddit_core::dist::from_main(action as usize).map_err(dist_err)?];
         if action == Action::Skip {
             outcome.skipped += 1;
             continue;
@@ -450,10 +431,10 @@ pub fn run_experiment(
                 Running { pid: std::process::id(), started: utc(unix_now()), step_at_start: checkpoint_step(&dir) };
             write_json(&running_path, &running).map_err(|e| RunnerError::io(&running_path, e))?;
         }
-        barrier()?; // the run directory exists for every rank
+        dddit_core::dist::barrier().map_err(dist_err)?; // the run directory exists for every rank
         let result = train_and_eval(run, &dir, opts.rank_device.as_deref(), progress);
         // A run fails on every rank when it fails on one (rank 0 records it).
-        let failed = count_ranks(result.is_err())?;
+        let failed = dddit_core::dist::count(result.is_err()).map_err(dist_err)?;
         let result = match result {
             Err(e) => Err(e),
             Ok(_) if failed > 0 => Err(RunnerError::Train {

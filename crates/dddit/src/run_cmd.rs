@@ -122,6 +122,7 @@ pub fn run(a: RunArgs) -> Result<()> {
             Some(d) => d.clone(),
             None => {
                 let mut devices: Vec<&str> = exp.runs.iter().map(|r| r.resolved.run.device.as_str()).collect();
+                devices.sort_unstable();
                 devices.dedup();
                 match devices.as_slice() {
                     [one] => one.to_string(),

@@ -157,6 +157,28 @@ pub fn is_main() -> bool {
     rank() == 0
 }
 
+/// Rank 0's `value` on every rank (`value` itself without a group): a decision every rank must
+/// follow, made once.
+pub fn from_main(value: usize) -> Result<usize, DistError> {
+    let Some(g) = group() else { return Ok(value) };
+    let mut v = [if g.rank == 0 { value as f64 } else { 0.0 }];
+    g.sum_f64(&mut v)?; // exact: values below 2^53
+    Ok(v[0] as usize)
+}
+
+/// How many ranks say `flag` (0 or 1 without a group).
+pub fn count(flag: bool) -> Result<usize, DistError> {
+    let Some(g) = group() else { return Ok(usize::from(flag)) };
+    let mut v = [f64::from(u8::from(flag))];
+    g.sum_f64(&mut v)?;
+    Ok(v[0] as usize)
+}
+
+/// Returns once every rank has called it (at once without a group).
+pub fn barrier() -> Result<(), DistError> {
+    group().map_or(Ok(()), ProcessGroup::barrier)
+}
+
 /// The slice `[begin, end)` of `n` items that `rank` of `world` takes: contiguous, in rank
 /// order, sizes differing by at most one (the first `n % world` ranks take one more).
 pub fn shard(n: usize, rank: usize, world: usize) -> (usize, usize) {
@@ -256,6 +278,14 @@ mod tests {
         assert_eq!(launch(&[alone.as_slice(), &[(ALONE_ENV, "0")]].concat()).unwrap(), None);
         let l = launch(&[alone.as_slice(), &[(ALONE_ENV, "1")]].concat()).unwrap().unwrap();
         assert_eq!((l.rank, l.world, l.master_port), (0, 1, 5));
+    }
+
+    #[test]
+    fn without_a_group_the_collectives_are_the_process_alone() {
+        assert!(group().is_none());
+        assert_eq!(from_main(7).unwrap(), 7);
+        assert_eq!((count(true).unwrap(), count(false).unwrap()), (1, 0));
+        barrier().unwrap();
     }
 
     #[test]
