@@ -38,7 +38,7 @@ steps = $4
 batch_size = $2
 lr = 5e-4
 warmup_steps = 100
-ema_decay = 0.9999
+ema_decay = 0.999
 ema_warmup = true
 checkpoint_every = 100000
 TOML
