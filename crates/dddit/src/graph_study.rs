@@ -55,9 +55,8 @@ pub fn study(case: &Case, index: usize, batch: usize, steps: usize, reps: usize,
         sync(&x);
         x
     };
-    let reference = eager(); // also the warm-up
-                             // The decisions of the eager trajectory, step by step, and those of other noise at the same
-                             // steps: equal tapes mean the step's decision does not depend on the sample.
+    // The warm-up trajectory is also the reference, and records each step's host reads; the
+    // same steps on other noise tell whether a step's decision depends on the sample.
     let other = Tensor::<4>::random(noise.shape(), Distribution::Normal(0.0, 1.0), device);
     let (mut x, mut tapes, mut per_input) = (noise.clone(), Vec::with_capacity(chain.len()), false);
     for i in 0..chain.len() {
@@ -67,6 +66,8 @@ pub fn study(case: &Case, index: usize, batch: usize, steps: usize, reps: usize,
         tapes.push(t);
         x = next;
     }
+    sync(&x);
+    let reference = x;
     let reads: usize = tapes.iter().map(tape::Tape::len).sum();
     let decision = match (reads, per_input) {
         (0, _) => "none",
