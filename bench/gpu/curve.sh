@@ -13,8 +13,9 @@
 # started in (`science.sh start STAGE EXPERIMENT RUNS 1`). Each snapshot N of a run R gets
 # `R/eval-step-N.json` (10k samples, the experiment's sampler, Inception and classifier
 # features, no timing; `R/eval-step-N.failed` if it failed) and its grid of samples
-# `R/samples-step-N.png`. CURVE_EVAL overrides the
-# evaluation flags.
+# `R/samples-step-N.png`. CURVE_EVAL overrides the evaluation flags; CURVE_FROM=N leaves the
+# snapshots before step N unevaluated (points an earlier run already measured), so the watcher
+# takes less of the card from the training beside it.
 set -uo pipefail
 cmd=$1; shift
 source "$(dirname "$0")/env.sh"
@@ -34,6 +35,7 @@ pending() { # RUNS: "run-dir step" for every snapshot without its evaluation
   for s in "$1"/*/snapshots/step-*; do
     [ -f "$s/state.json" ] || continue
     r=$(dirname "$(dirname "$s")"); n=${s##*/step-}
+    [ "$n" -ge "${CURVE_FROM:-0}" ] || continue
     [ -f "$r/eval-step-$n.json" ] || [ -f "$r/eval-step-$n.failed" ] || echo "$r $n"
   done | sort -k2 -n
 }
@@ -45,7 +47,7 @@ watch)
   cat > "$runs/.logs/watch.sh" <<EOF
 #!/usr/bin/env bash
 # Written by bench/gpu/curve.sh: evaluates snapshots until training has ended and none is left.
-export DDDIT_ASSETS=$stage/assets
+export DDDIT_ASSETS=$stage/assets CURVE_FROM=${CURVE_FROM:-0}
 while :; do
   alive=0; for p in \$(cat "$runs/.logs/pids" 2>/dev/null); do kill -0 "\$p" 2>/dev/null && alive=1; done
   todo=\$(bash "$(cd "$(dirname "$0")" && pwd)/curve.sh" pending "$runs")
