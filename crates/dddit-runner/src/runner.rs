@@ -356,11 +356,16 @@ pub fn run_experiment(
         let dir = out.join(&run.dir_name);
         let (config, eval_text) = config_texts(run);
         let done = dir.join(DONE);
-        let eval_same = std::fs::read_to_string(dir.join("eval.toml")).is_ok_and(|t| same_eval(&t, &run.resolved.eval));
-        let reuse_from = crate::reuse::find(&opts.reuse, &config, &run.resolved.eval, &dir);
-        let action = if done.exists() && eval_same {
-            Action::Skip
-        } else if reuse_from.is_some() {
+        // Rank 0 reads the directory and decides; the other ranks take its decision, so they
+        // neither read the run's files nor search the reuse directories themselves.
+        let mut reuse_from = None;
+        let action = if !main
+            || done.exists()
+                && std::fs::read_to_string(dir.join("eval.toml")).is_ok_and(|t| same_eval(&t, &run.resolved.eval))
+        {
+            Action::Skip // on ranks other than 0 a placeholder, replaced by rank 0's action below
+        } else if let Some(from) = crate::reuse::find(&opts.reuse, &config, &run.resolved.eval, &dir) {
+            reuse_from = Some(from);
             Action::Reuse
         } else if opts.no_train {
             Action::Leave
