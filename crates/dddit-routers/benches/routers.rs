@@ -3,7 +3,9 @@
 //!
 //! `cargo bench -p dddit-routers --bench routers` (prints a Markdown table; the committed copy
 //! is `results/bench/routers.md`). Env: `DDDIT_BENCH_MODEL` (default `DiT-S/4`),
-//! `DDDIT_BENCH_SIZE` (32), `DDDIT_BENCH_REPS` (5 at batch 64, 11 at batch 1).
+//! `DDDIT_BENCH_SIZE` (32), `DDDIT_BENCH_REPS` (5 at batch 64, 11 at batch 1),
+//! `DDDIT_BENCH_ROUTERS` (comma-separated registry names to time, dense always included; default
+//! all: a subset isolates a router from the others' effect on the allocator and caches).
 
 // The counting allocator below is the one place dddit uses `unsafe`: a GlobalAlloc impl that
 // forwards to the system allocator.
@@ -87,7 +89,12 @@ fn main() {
     m.num_classes = 10;
     let dev = dddit_core::testing::device();
     let _guard = dddit_core::testing::seeded(&dev, 0);
-    let all = cases(&m, &dev, None);
+    let only = std::env::var("DDDIT_BENCH_ROUTERS").ok();
+    let only: Option<Vec<&str>> = only.as_deref().map(|s| s.split(',').map(str::trim).collect());
+    let all = cases(&m, &dev, only.as_deref());
+    for name in only.iter().flatten() {
+        assert!(all.iter().any(|c| c.router == *name), "DDDIT_BENCH_ROUTERS: no benchmark case for router `{name}`");
+    }
     println!("# Router benchmark\n");
     println!("{name} on {size}x{size}x1 ({} tokens), device flex, forward in inference mode (median of timed passes, taken round-robin over the routers after a warm-up round), {} threads available.", m.num_tokens(), std::thread::available_parallelism().map_or(1, |n| n.get()));
     println!("GFLOPs: DiT convention (1 multiply-add = 1 FLOP) per sample per forward, as reported by the forward itself. Speed-up = dense time / router time; target for topk, depth-budget, dynamic-width, token-skip: speed-up ≥ 0.8 x (dense GFLOPs / router GFLOPs) at batch 64.\n");
@@ -113,7 +120,7 @@ fn main() {
     println!("| router | peak MiB | vs dense |");
     println!("|---|---|---|");
     let mut dense_mib = 0.0;
-    for case in cases(&m, &dev.clone().autodiff(), None) {
+    for case in cases(&m, &dev.clone().autodiff(), only.as_deref()) {
         let mib = peak_training_mib(case.model.as_ref(), &m, batch);
         if case.label == "dense" {
             dense_mib = mib;
