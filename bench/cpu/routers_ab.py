@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Combine the alternating runs of bench/cpu/routers_ab.sh into one Markdown table.
 
-    python3 bench/cpu/routers_ab.py OUT > results/bench/routers-ab.md
+    python3 bench/cpu/routers_ab.py OUT > results/bench/routers-ab/NAME/report.md
 
 Per batch and router: the GFLOPs ratio, and the speed-up / GFLOPs ratio of commit A and of
 commit B as mean ± std over the runs (each run's speed-up is against dense in the same run, so
-the machine's drift between runs cancels), B − A with its 95 % CI (Welch) and Welch's p. The peak
-training memory is deterministic; it is shown once per commit (the first run's).
+the machine's drift between runs cancels), B − A with its 95 % CI (Welch), Welch's p and that p
+adjusted by Holm over every comparison of both batches. The peak training memory is
+deterministic; it is shown once per commit (the first run's).
 """
 import re
 import sys
@@ -35,6 +36,14 @@ def parse(path):
             cells = [c.strip() for c in line.strip("|").split("|")]
             out.setdefault(sec, {})[cells[0]] = cells[1:]
     return out
+
+
+def name_in_a(router, table):
+    """The label under which A's `table` (one section of a run) holds B's `router`, if any."""
+    for name in (router, ALIASES.get(router)):
+        if name in table:
+            return name
+    return None
 
 
 def fmt(xs):
@@ -75,12 +84,12 @@ def main():
         for router in runs["B"][0][sec]:
             if router == "dense":
                 continue
-            name = {"A": router if router in runs["A"][0][sec] else ALIASES.get(router, router), "B": router}
+            name = {"A": name_in_a(router, runs["A"][0][sec]), "B": router}
             vals = {t: [float(r[sec][name[t]][4]) for r in runs[t] if name[t] in r.get(sec, {})] for t in "AB"}
             ratios = {t: runs[t][0][sec][name[t]][1] if vals[t] else "—" for t in "AB"}
-            label = router if name["A"] == router else f"{router} (A: {name['A']})"
+            label = router if name["A"] in (router, None) else f"{router} (A: {name['A']})"
             rows.append({"label": label, "ratios": ratios, "a": vals["A"], "b": vals["B"]})
-        matched = {ALIASES.get(r, r) for r in runs["B"][0][sec]} | set(runs["B"][0][sec])
+        matched = {name_in_a(r, runs["A"][0][sec]) for r in runs["B"][0][sec]}
         for router in runs["A"][0][sec]:
             if router not in matched:
                 a = [float(r[sec][router][4]) for r in runs["A"]]
@@ -127,7 +136,7 @@ def main():
     print("| router | A | B |")
     print("|---|---|---|")
     for router, cells in runs["B"][0]["memory"].items():
-        a = runs["A"][0]["memory"].get(router) or runs["A"][0]["memory"].get(ALIASES.get(router, router))
+        a = runs["A"][0]["memory"].get(name_in_a(router, runs["A"][0]["memory"]))
         print(f"| {router} | {f'{a[0]} ({a[1]})' if a else '—'} | {cells[0]} ({cells[1]}) |")
 
 
